@@ -1,0 +1,55 @@
+"""Training examples: token ids plus labels (-100 where no loss is taken), and the batch collator."""
+
+from __future__ import annotations
+
+import torch
+
+IGNORE = -100
+
+
+def encode_pair(tokenizer, prompt: str, response: str) -> dict:
+    """Prompt + response + EOS; loss on the response tokens (and EOS) only."""
+    p = tokenizer(prompt)["input_ids"]
+    r = tokenizer(" " + response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return {"input_ids": p + r, "labels": [IGNORE] * len(p) + r}
+
+
+def encode_text(tokenizer, text: str) -> dict:
+    """A whole document with loss on every token."""
+    ids = tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
+    return sequence_example(ids)
+
+
+def sequence_example(ids: list[int], n_prompt: int = 1) -> dict:
+    """Token ids (e.g. a model sample); the first n_prompt tokens are context, the rest are learned."""
+    return {"input_ids": list(ids), "labels": [IGNORE] * n_prompt + list(ids[n_prompt:])}
+
+
+class ListDataset(torch.utils.data.Dataset):
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.rows[i]
+
+
+class Collator:
+    """Right-pads input_ids (pad id), labels (-100) and builds the attention mask."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict]) -> dict:
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            labels[i, :n] = torch.tensor(r["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}

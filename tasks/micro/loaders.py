@@ -1,0 +1,21 @@
+"""lm-eval `custom_dataset` loaders for the micro world (resolved relative to this folder)."""
+
+import datasets
+
+from bench.micro import build_world
+
+
+def _split(rows):
+    return {"test": datasets.Dataset.from_list(rows)}
+
+
+def zeroshot(world_seed=0, **_):
+    return _split(build_world(world_seed).zeroshot_items())
+
+
+def reasoning(world_seed=0, **_):
+    return _split(build_world(world_seed).reasoning_items())
+
+
+def cipher(world_seed=0, **_):
+    return _split(build_world(world_seed).cipher_pairs("test"))
