@@ -6,7 +6,9 @@ checkpointing open without a rewrite; the method only ever sees `loss(model, bat
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -68,7 +70,8 @@ def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: B
                               data_collator=Collator(pad_id), loss_fn=loss_fn)
         if not shuffle:
             trainer._get_train_sampler = lambda *a, **k: torch.utils.data.SequentialSampler(trainer.train_dataset)
-        trainer.train()
+        with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its summary dict to stdout
+            trainer.train()
     hist = trainer.loss_history
     tail = hist[-max(1, len(hist) // 10):]
     model.eval()

@@ -1,0 +1,114 @@
+"""Monte Carlo estimates of KL(base || tuned) on sequences sampled from the base model.
+
+Sequences x ~ p_base are drawn from the start token at temperature 1 with no truncation of the
+distribution (only a length cap). Both models are scored in one teacher-forced code path with float32
+log-softmax. Per sequence:
+
+- sequence: log p_base(x) - log p_tuned(x)                     (unbiased, high variance)
+- token_exact: sum_t KL(p_base(.|x_<t) || p_tuned(.|x_<t))    (Rao-Blackwellised: exact over the
+  vocabulary at every sampled prefix; unbiased, lower variance, never negative)
+
+Both are also reported per token (total over sequences / total scored tokens, delta-method SE).
+Scored positions are the generated tokens up to and including the first EOS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bench.generation import Sampling, cached_sample
+
+KL_SEED = 20_251_122  # the KL sample set is the same for every run on a base model, so runs are paired
+
+
+@dataclass(frozen=True)
+class KLSettings:
+    samples: int = 256
+    max_new_tokens: int = 48
+    seed: int = KL_SEED
+    batch_size: int = 64
+
+
+@torch.no_grad()
+def _logprobs(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """float32 log-softmax of next-token distributions at positions 0..T-2 (predicting tokens 1..T-1)."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+@torch.no_grad()
+def score_pair(base, tuned, prompts: list[list[int]], generated: list[list[int]], pad_id: int,
+               batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Per-sequence sums over generated positions: sequence MC, exact (RB) KL, and token counts."""
+    device = next(base.parameters()).device
+    mc, rb, n = [], [], []
+    for s in range(0, len(generated), batch_size):
+        P, G = prompts[s:s + batch_size], generated[s:s + batch_size]
+        rows = [p + g for p, g in zip(P, G)]
+        width = max(map(len, rows))
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        attn = torch.zeros_like(ids)
+        scored = torch.zeros((len(rows), width - 1), dtype=torch.bool)
+        for i, (p, r) in enumerate(zip(P, rows)):
+            ids[i, :len(r)] = torch.tensor(r)
+            attn[i, :len(r)] = 1
+            scored[i, len(p) - 1:len(r) - 1] = True   # positions whose next token is a generated one
+        ids, attn, scored = ids.to(device), attn.to(device), scored.to(device)
+        lp0, lp1 = _logprobs(base, ids, attn), _logprobs(tuned, ids, attn)
+        tok = ids[:, 1:].unsqueeze(-1)
+        log_ratio = lp0.gather(-1, tok).squeeze(-1) - lp1.gather(-1, tok).squeeze(-1)
+        exact = F.kl_div(lp1, lp0, log_target=True, reduction="none").sum(-1)
+        m = scored.to(torch.float64)
+        mc.append((log_ratio.double() * m).sum(1).cpu())
+        rb.append((exact.double() * m).sum(1).cpu())
+        n.append(m.sum(1).cpu())
+    return {"sequence": torch.cat(mc).numpy(), "token_exact": torch.cat(rb).numpy(),
+            "tokens": torch.cat(n).numpy()}
+
+
+def mean_se(x: np.ndarray) -> dict:
+    n = len(x)
+    return {"mean": float(np.mean(x)), "se": float(np.std(x, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")}
+
+
+def ratio_se(x: np.ndarray, w: np.ndarray) -> dict:
+    """sum(x)/sum(w) with the delta-method standard error (x: per-sequence totals, w: token counts)."""
+    n = len(x)
+    r = float(x.sum() / w.sum())
+    if n < 2:
+        return {"mean": r, "se": float("nan")}
+    se = math.sqrt(float(((x - r * w) ** 2).sum()) / (n * (n - 1))) / float(w.mean())
+    return {"mean": r, "se": se}
+
+
+def summarize(scores: dict[str, np.ndarray]) -> dict:
+    x_mc, x_rb, w = scores["sequence"], scores["token_exact"], scores["tokens"]
+    return {"n": int(len(w)), "sequence": mean_se(x_mc), "token_exact": mean_se(x_rb),
+            "per_token": {"sequence": ratio_se(x_mc, w), "token_exact": ratio_se(x_rb, w)},
+            "tokens_scored": int(w.sum()), "units": "nats"}
+
+
+def base_samples(handle, settings: KLSettings) -> tuple[list[list[int]], list[list[int]]]:
+    prompts = [[handle.start_token_id]] * settings.samples
+    gen = cached_sample(handle, prompts, Sampling(1.0, settings.max_new_tokens, settings.batch_size),
+                        settings.seed, desc="KL samples from base")
+    return prompts, gen
+
+
+def estimate(base_handle, tuned_model, settings: KLSettings) -> dict:
+    """KL(base || tuned) record: estimates with SEs, sample count and the sampling settings."""
+    prompts, gen = base_samples(base_handle, settings)
+    scores = score_pair(base_handle.model, tuned_model, prompts, gen, base_handle.tokenizer.pad_token_id,
+                        settings.batch_size)
+    eos = base_handle.eos_token_id
+    truncated = sum(1 for g in gen if not g or g[-1] != eos) / len(gen)
+    return summarize(scores) | {
+        "settings": {"samples": settings.samples, "max_new_tokens": settings.max_new_tokens,
+                     "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": settings.seed,
+                     "start_token_id": base_handle.start_token_id},
+        "truncated_fraction": truncated, "mean_length": float(np.mean([len(g) for g in gen]))}

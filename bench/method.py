@@ -1,0 +1,166 @@
+"""The method interface: a small dataclass with a default for every hook.
+
+    mixture(ctx)            -> {source name: [examples]}  what is trained on (target only by default)
+    loss(model, batch, ctx) -> scalar                     cross-entropy on labelled tokens by default
+    trainable(model)        -> None                       which parameters train (all by default)
+    finalize(tuned, base)   -> model                      weights after training (identity by default)
+
+Hyperparameters are dataclass fields with defaults, settable with `--set key=value` and recorded in the
+result. The docstring's first line is the summary `bench methods` prints; the second names the source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass, fields
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar
+
+from bench.data import encode_pair, encode_text, sequence_example
+from bench.errors import UserError, did_you_mean
+from bench.generation import Sampling, cached_sample
+from bench.losses import cross_entropy
+from bench.registry import Registry
+
+if TYPE_CHECKING:
+    from bench.models import ModelHandle
+    from bench.task import Target
+
+
+class Context:
+    """What a method may use: the base model, the target's data, cached base-model samples, the seed."""
+
+    def __init__(self, base: ModelHandle, target: Target, seed: int):
+        self.base = base
+        self.target = target
+        self.seed = seed
+        self.tokenizer = base.tokenizer
+        self.notes: dict = {}          # method-specific facts for the result record
+
+    @cached_property
+    def target_pairs(self) -> list[dict]:
+        return self.target.train_pairs()
+
+    @cached_property
+    def target_examples(self) -> list[dict]:
+        return [encode_pair(self.tokenizer, p["prompt"], p["response"]) for p in self.target_pairs]
+
+    @cached_property
+    def frozen_base(self):
+        """A frozen copy of the base model (for loss terms that need reference logits)."""
+        return self.base.frozen_copy()
+
+    def rng(self, salt: str) -> random.Random:
+        return random.Random(f"{self.seed}:{salt}")
+
+    def context_free_samples(self, n: int, temperature: float = 1.0, max_new_tokens: int = 48) -> list[dict]:
+        """n sequences sampled from the base model given only its start token, as full-loss examples."""
+        start = self.base.start_token_id
+        gen = cached_sample(self.base, [[start]] * n, Sampling(temperature, max_new_tokens), self.seed,
+                            desc="context-free samples")
+        return [sequence_example([start] + g) for g in gen if g]
+
+    def contextual_samples(self, prompts: list[str], temperature: float = 1.0,
+                           max_new_tokens: int = 48) -> list[dict]:
+        """Base-model continuations of the given prompts; loss on the continuation only."""
+        enc = [self.tokenizer(p)["input_ids"] for p in prompts]
+        gen = cached_sample(self.base, enc, Sampling(temperature, max_new_tokens), self.seed,
+                            desc="contextual samples")
+        return [sequence_example(p + g, n_prompt=len(p)) for p, g in zip(enc, gen) if g]
+
+    def pretraining_text(self, n: int) -> list[dict]:
+        """n documents from the base model's pretraining distribution (fresh draws, not its training set)."""
+        if self.base.pretraining_docs is None:
+            raise UserError(f"The model {self.base.name!r} has no known pretraining corpus to replay. "
+                            "Replay works on the micro world; for other models name a corpus file.")
+        docs = self.base.pretraining_docs(n, 7919 + self.seed)
+        return [encode_text(self.tokenizer, d) for d in docs]
+
+
+@dataclass
+class Method:
+    """Fine-tune on the target only; cross-entropy on response tokens.
+    Source: the standard supervised fine-tuning baseline."""
+
+    name: ClassVar[str] = ""
+    cost: ClassVar[str] = "cheap"
+
+    def mixture(self, ctx: Context) -> dict[str, list[dict]]:
+        return {"target": ctx.target_examples}
+
+    def loss(self, model, batch: dict, ctx: Context):
+        return cross_entropy(model, batch)
+
+    def trainable(self, model) -> None:
+        """Mark which parameters train (requires_grad); all of them by default."""
+
+    def finalize(self, tuned, base):
+        return tuned
+
+    # ------------------------------------------------------------------ description
+    @classmethod
+    def summary(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0].strip()
+
+    @classmethod
+    def source(cls) -> str:
+        lines = (cls.__doc__ or "").strip().splitlines()
+        return lines[1].strip().removeprefix("Source:").strip() if len(lines) > 1 else ""
+
+    def params(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+methods: Registry[type[Method]] = Registry("method", "methods")
+
+
+def register(name: str, cost: str = "cheap"):
+    """Class decorator: `@register("my_method")` makes a Method subclass a registry entry."""
+    def deco(cls: type[Method]) -> type[Method]:
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise TypeError(f"{cls!r} is not a Method subclass")
+        cls.name, cls.cost = name, cost
+        methods.add(name, dataclass(cls))
+        return cls
+    return deco
+
+
+def _convert(value: str, typ, key: str, method: str):
+    typ = {"float": float, "int": int, "bool": bool, "str": str}.get(typ, typ) if isinstance(typ, str) else typ
+    try:
+        if typ is bool:
+            if value.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if value.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError
+        return typ(value)
+    except ValueError:
+        raise UserError(f"--set {key}={value}: {method}'s {key} must be a {typ.__name__}.") from None
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"Malformed --set {item!r}: expected key=value, e.g. --set ratio=0.5.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_method(name: str, overrides: dict[str, str]) -> Method:
+    cls = methods.get(name)
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in overrides.items():
+        if key not in known:
+            accepted = ", ".join(sorted(known)) or "none (this method has no hyperparameters)"
+            raise UserError(f"Method {name!r} has no hyperparameter {key!r}.{did_you_mean(key, known)} "
+                            f"Accepted: {accepted}.")
+        kwargs[key] = _convert(value, known[key].type, key, name)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        raise UserError(f"Method {name!r}: {e}") from None
