@@ -71,7 +71,8 @@ def cmd_run(args) -> None:
 
     record, where = run(args.method, parse_sets(args.set), model=args.model, target=args.target,
                         suite_names=args.suite, seed=args.seed, out=Path(args.out),
-                        kl=KLSettings(samples=args.kl_samples))
+                        kl=KLSettings(samples=args.kl_samples), budget=parse_sets(args.budget, "--budget"),
+                        save_model=args.save_model)
     _emit(args, record, where)
 
 
@@ -143,6 +144,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--suite", action="append", help="preserved suite (repeatable); default: the target's")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method hyperparameter")
+    r.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the target's training budget: epochs, lr, batch_size, scheduler, ...")
+    r.add_argument("--save-model", action="store_true", help="also save the tuned model under the run folder")
     r.add_argument("--out", default="runs")
     r.add_argument("--kl-samples", type=int, default=256)
     r.add_argument("--json", action="store_true", help="print the result record as one JSON object")

@@ -140,12 +140,12 @@ def _convert(value: str, typ, key: str, method: str):
         raise UserError(f"--set {key}={value}: {method}'s {key} must be a {typ.__name__}.") from None
 
 
-def parse_sets(items: list[str]) -> dict[str, str]:
+def parse_sets(items: list[str], flag: str = "--set") -> dict[str, str]:
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UserError(f"Malformed --set {item!r}: expected key=value, e.g. --set ratio=0.5.")
+            raise UserError(f"Malformed {flag} {item!r}: expected key=value, e.g. {flag} ratio=0.5.")
         out[key.strip()] = value.strip()
     return out
 

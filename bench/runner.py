@@ -97,9 +97,12 @@ def assess(base, tuned_model, tokenizer, target: Target | None, suite_list: list
     return out, items
 
 
-def write_run(run_dir: Path, record: dict, items: list[dict]) -> None:
-    """Record and items land together or not at all."""
+def write_run(run_dir: Path, record: dict, items: list[dict], model=None, tokenizer=None) -> None:
+    """Record, items (and the tuned model, if asked) land together or not at all."""
     with atomic_dir(run_dir) as tmp:
+        if model is not None:
+            model.save_pretrained(tmp / "model")
+            tokenizer.save_pretrained(tmp / "model")
         (tmp / "items.jsonl").write_text("".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
         atomic_write_json(tmp / "result.json", record)
 
@@ -110,7 +113,8 @@ def load_record(run_dir: Path) -> dict:
 
 def run(method_name: str, overrides: dict[str, str], model: str = "micro", target: str | None = None,
         suite_names: list[str] | None = None, seed: int = 0, out: Path = Path("runs"),
-        eval_settings: EvalSettings = EvalSettings(), kl: KLSettings = KLSettings()) -> tuple[dict, Path]:
+        eval_settings: EvalSettings = EvalSettings(), kl: KLSettings = KLSettings(),
+        budget: dict[str, str] | None = None, save_model: bool = False) -> tuple[dict, Path]:
     """Run one (method, model, target, suites, seed); returns (record, run folder). Reuses a finished run."""
     from transformers import set_seed
 
@@ -121,8 +125,9 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
     start = time.perf_counter()
     method = build_method(method_name, overrides)
     tgt, suite_list = resolve_target_and_suites(target or DEFAULT_TARGET, suite_names)
+    budget_ = tgt.budget.updated(budget or {})
     spec = RunSpec(method_name, model, tgt.name, tuple(s.name for s in suite_list), seed, method.params(),
-                   tgt.budget.to_dict(), eval_settings.to_dict(), asdict(kl))
+                   budget_.to_dict(), eval_settings.to_dict(), asdict(kl))
     run_dir = Path(out) / spec.run_id
     if (run_dir / "result.json").exists():
         _log(f"already done: {run_dir}")
@@ -140,7 +145,7 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
     method.trainable(tuned)
     set_seed(seed)
     _log(f"{method_name}: training on {len(rows)} examples")
-    stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), tgt.budget, seed, base.tokenizer.pad_token_id)
+    stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), budget_, seed, base.tokenizer.pad_token_id)
     tuned = method.finalize(tuned, base.model)
     n_trainable = sum(p.numel() for p in tuned.parameters() if p.requires_grad)
     metrics, items = assess(base, tuned, base.tokenizer, tgt, suite_list, eval_settings, kl)
@@ -157,5 +162,5 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
         "items": "items.jsonl",
         "wall_seconds": round(time.perf_counter() - start, 2),
     }
-    write_run(run_dir, record, items)
+    write_run(run_dir, record, items, *((tuned, base.tokenizer) if save_model else ()))
     return record, run_dir

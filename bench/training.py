@@ -36,6 +36,26 @@ class Budget:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def updated(self, overrides: dict[str, str]) -> Budget:
+        """A copy with `--budget key=value` overrides applied (typed like the fields)."""
+        from dataclasses import fields, replace
+
+        from bench.errors import UserError, did_you_mean
+        types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        out = {}
+        for key, value in overrides.items():
+            if key not in types:
+                raise UserError(f"Unknown budget field {key!r}.{did_you_mean(key, types)} "
+                                f"Accepted: {', '.join(sorted(types))}.")
+            try:
+                out[key] = types[key](value)
+            except ValueError:
+                raise UserError(f"--budget {key}={value}: {key} must be a {types[key].__name__}.") from None
+        new = replace(self, **out)
+        if new.epochs <= 0 or new.lr <= 0 or new.batch_size < 1:
+            raise UserError("--budget needs epochs > 0, lr > 0 and batch_size >= 1.")
+        return new
+
 
 class HookTrainer(Trainer):
     """Trainer whose loss comes from a callable `loss_fn(model, batch) -> scalar tensor`."""

@@ -99,7 +99,7 @@ def track_tables(runs: list[Run], baseline: str = "naive_sft") -> list[dict]:
             defaults = methods.get(m)().params() if m in methods.names() else {}
             t, kl = r.record["target"], r.record["kl"]
             row = {"method": m, "params": _params(r, defaults), "seed": r.spec["seed"],
-                   "target": t["tuned"], "target_delta": t["delta"]}
+                   "target acc": t["tuned"], "target delta": t["delta"]}
             for s in suites:
                 row[f"{s} delta"] = r.record["suites"][s]["delta"]
             row["KL seq"] = kl["token_exact"]["mean"]
@@ -118,17 +118,19 @@ def track_tables(runs: list[Run], baseline: str = "naive_sft") -> list[dict]:
 
 def render(tables: list[dict], fmt: str = "markdown") -> str:
     import pandas as pd
+    from tabulate import tabulate
 
     if fmt == "csv":
-        frames = [pd.DataFrame(t["rows"]).assign(track=t["track"], model=t["model"], target=t["target"])
+        frames = [pd.DataFrame(t["rows"]).assign(track=t["track"], model=t["model"], target_task=t["target"])
                   for t in tables]
         return pd.concat(frames, ignore_index=True).to_csv(index=False, float_format="%.6g")
     out = []
     for t in tables:
-        df = pd.DataFrame(t["rows"])
         out.append(f"### Track {t['track']}: model {t['model']}, target {t['target']}, "
                    f"suites {', '.join(t['suites'])}\n")
-        out.append(df.to_markdown(index=False, floatfmt=".4g", missingval="—"))
+        headers = list(t["rows"][0])
+        out.append(tabulate([[r[h] for h in headers] for r in t["rows"]], headers=headers, tablefmt="github",
+                            floatfmt=".4g", missingval="—"))
         out.append(f"\nKL seq: per-sequence exact (Rao-Blackwellised) KL(base || tuned) in nats, with its SE. "
                    f"b / c: preserved items {t['baseline']} got right and this run got wrong / the reverse "
                    f"(same seed); p: two-sided exact McNemar test.\n")

@@ -1,0 +1,144 @@
+"""Each core method's data and loss hooks, on the micro world."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bench.data import IGNORE, Collator
+from bench.errors import UserError
+from bench.losses import cross_entropy
+from bench.method import Context, build_method, methods, parse_sets
+from bench.micro import build_world
+from bench.task import targets
+
+CORE = ["naive_sft", "context_free", "contextual_synthetic", "pretrain_replay", "explicit_kl"]
+
+
+@pytest.fixture(scope="module")
+def ctx(micro_base):
+    return Context(micro_base, targets.get("micro-cipher"), seed=0)
+
+
+def test_core_methods_are_registered():
+    assert set(CORE) <= set(methods.names())
+    for name in CORE:
+        cls = methods.get(name)
+        assert cls.summary() and cls.source(), name
+
+
+def test_naive_sft_trains_on_target_responses_only(ctx):
+    mix = build_method("naive_sft", {}).mixture(ctx)
+    assert list(mix) == ["target"] and len(mix["target"]) == 2000
+    tok = ctx.tokenizer
+    ex, pair = mix["target"][0], ctx.target_pairs[0]
+    learned = [t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE]
+    assert tok.decode(learned[:-1]) == pair["response"] and learned[-1] == tok.eos_token_id
+    assert tok.decode([t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab == IGNORE],
+                      skip_special_tokens=True) == pair["prompt"]
+
+
+def test_context_free_samples_start_from_the_start_token(ctx):
+    m = build_method("context_free", {"ratio": "0.25"})
+    mix = m.mixture(ctx)
+    cf = mix["context_free"]
+    assert len(mix["target"]) == 2000 and len(cf) == 500
+    start = ctx.base.start_token_id
+    assert all(e["input_ids"][0] == start and e["labels"][0] == IGNORE for e in cf)
+    assert all(e["labels"][1:] == e["input_ids"][1:] for e in cf)
+    # samples come from the base model: mostly fluent world sentences, no unknown words
+    text = ctx.tokenizer.decode(cf[0]["input_ids"], skip_special_tokens=True)
+    assert "<unk>" not in text and len(text.split()) > 2
+    # cached and shared: asking again gives the same sequences without sampling
+    assert m.mixture(ctx)["context_free"] == cf
+    assert build_method("context_free", {"ratio": "0"}).mixture(ctx)["context_free"] == []
+
+
+def test_temperature_changes_context_free_samples(ctx):
+    a = build_method("context_free", {"ratio": "0.05"}).mixture(ctx)["context_free"]
+    b = build_method("context_free", {"ratio": "0.05", "temperature": "0.5"}).mixture(ctx)["context_free"]
+    assert a != b
+
+
+def test_contextual_synthetic_continues_target_prompts(ctx):
+    mix = build_method("contextual_synthetic", {"ratio": "0.05"}).mixture(ctx)
+    prompts = {p["prompt"] for p in ctx.target_pairs}
+    assert len(mix["contextual"]) == 100
+    for e in mix["contextual"]:
+        n_prompt = e["labels"].index(next(x for x in e["labels"] if x != IGNORE))
+        assert ctx.tokenizer.decode(e["input_ids"][:n_prompt], skip_special_tokens=True) in prompts
+
+
+def test_pretrain_replay_draws_fresh_world_documents(ctx):
+    mix = build_method("pretrain_replay", {"ratio": "0.1"}).mixture(ctx)
+    replay = mix["replay"]
+    assert len(replay) == 200
+    facts = set(build_world().fact_sentences())
+    text = ctx.tokenizer.decode(replay[0]["input_ids"], skip_special_tokens=True)
+    if not text.startswith("question"):
+        sentences = [s.strip() + " ." for s in text.split(" .") if s.strip()]
+        assert sentences and all(s in facts for s in sentences)
+    assert all(e["labels"][1:] == e["input_ids"][1:] for e in replay)
+
+
+def manual_ce(model, batch):
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    total, count = 0.0, 0
+    for i in range(logits.shape[0]):
+        for t in range(1, logits.shape[1]):
+            y = int(batch["labels"][i, t])
+            if y != IGNORE:
+                total -= float(torch.log_softmax(logits[i, t - 1].double(), -1)[y])
+                count += 1
+    return total / count
+
+
+def test_cross_entropy_is_mean_over_response_tokens(ctx):
+    batch = Collator(ctx.tokenizer.pad_token_id)(ctx.target_examples[:4] + ctx.context_free_samples(2))
+    with torch.no_grad():
+        assert float(cross_entropy(ctx.base.model, batch)) == pytest.approx(manual_ce(ctx.base.model, batch), rel=1e-5)
+
+
+def test_explicit_kl_loss(ctx):
+    batch = Collator(ctx.tokenizer.pad_token_id)(ctx.target_examples[:4])
+    model = copy.deepcopy(ctx.base.model)
+    m = build_method("explicit_kl", {"lam": "2.0", "samples": "64", "batch_size": "8"})
+    m.mixture(ctx)
+    with torch.no_grad():
+        ce = float(cross_entropy(model, batch))
+        assert float(m.loss(model, batch, ctx)) == pytest.approx(ce, abs=1e-6)   # identical weights: KL = 0
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        m2 = build_method("explicit_kl", {"lam": "2.0", "samples": "64", "batch_size": "8"})
+        m2.mixture(ctx)
+        got = float(m2.loss(model, batch, ctx))
+        # independent: rebuild m2's first reference batch and compute forward KL by hand
+        m3 = build_method("explicit_kl", {"lam": "2.0", "samples": "64", "batch_size": "8"})
+        m3.mixture(ctx)
+        ref = next(m3._refs)
+        lp0 = torch.log_softmax(ctx.base.model(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"]).logits[:, :-1].double(), -1)
+        lp1 = torch.log_softmax(model(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"]).logits[:, :-1].double(), -1)
+        kl = (lp0.exp() * (lp0 - lp1)).sum(-1)
+        mask = ref["labels"][:, 1:] != IGNORE
+        ce_perturbed = float(cross_entropy(model, batch))
+        expected = ce_perturbed + 2.0 * float(kl[mask].mean())
+    assert got == pytest.approx(expected, rel=1e-4)
+    assert got > ce_perturbed + 1e-3
+
+
+def test_hyperparameters_are_typed_and_checked():
+    m = build_method("context_free", {"ratio": "0.5", "temperature": "0.7"})
+    assert m.params() == {"ratio": 0.5, "temperature": 0.7, "max_new_tokens": 48}
+    with pytest.raises(UserError, match="Did you mean 'ratio'"):
+        build_method("context_free", {"raito": "1"})
+    with pytest.raises(UserError, match="must be a float"):
+        build_method("context_free", {"ratio": "lots"})
+    with pytest.raises(UserError, match="direction"):
+        build_method("explicit_kl", {"direction": "sideways"})
+    with pytest.raises(UserError, match="no hyperparameter"):
+        build_method("naive_sft", {"lr": "1"})
+    with pytest.raises(UserError, match="Malformed --set"):
+        parse_sets(["ratio"])
+    with pytest.raises(UserError, match="Did you mean 'context_free'"):
+        build_method("context_fre", {})
