@@ -80,10 +80,11 @@ def cmd_eval(args) -> None:
     from bench.evaluation import EvalSettings
     from bench.kl import KLSettings
     from bench.models import resolve_model
-    from bench.runner import SCHEMA_VERSION, assess, resolve_target_and_suites, versions
+    from bench.runner import DEFAULT_TARGET, SCHEMA_VERSION, assess, resolve_target_and_suites, versions
     from bench.store import stable_hash
 
-    tgt, suite_list = resolve_target_and_suites(args.target, args.suite)
+    target = args.target or (None if args.suite else DEFAULT_TARGET)   # as `bench run` when nothing is named
+    tgt, suite_list = resolve_target_and_suites(target, args.suite)
     tuned = resolve_model(args.model)
     base = resolve_model(args.base) if args.base else None
     kl = KLSettings(samples=args.kl_samples) if base else None
@@ -156,7 +157,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--model", required=True)
     e.add_argument("--base", default=None)
     e.add_argument("--suite", action="append")
-    e.add_argument("--target", default=None)
+    e.add_argument("--target", default=None, help="default (with no --suite): micro-cipher and its suites")
     e.add_argument("--kl-samples", type=int, default=256)
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=cmd_eval)

@@ -41,7 +41,7 @@ class Budget:
         from dataclasses import fields, replace
 
         from bench.errors import UserError, did_you_mean
-        types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        types = {f.name: {"float": float, "int": int, "str": str}[f.type] for f in fields(self)}
         out = {}
         for key, value in overrides.items():
             if key not in types:

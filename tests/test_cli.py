@@ -1,0 +1,124 @@
+"""End to end through the CLI on the micro world, with small budgets."""
+
+import json
+
+import pytest
+
+from bench.cli import main
+from leaderboard.stats import mcnemar_exact
+
+SMALL = ["--budget", "epochs=0.5", "--kl-samples", "32"]
+
+
+def bench(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+def run_json(capsys, runs, *extra):
+    code, out, err = bench(capsys, "run", *extra, "--out", str(runs), "--json", *SMALL)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_run_prints_a_complete_record(capsys, runs, micro_base):
+    rec = run_json(capsys, runs, "--method", "naive_sft")
+    assert rec["spec"]["method"] == "naive_sft" and rec["spec"]["model"] == "micro"
+    t = rec["target"]
+    assert t["name"] == "micro-cipher" and t["n"] == 250 and t["base"] == 0.0
+    assert t["delta"] == pytest.approx(t["tuned"] - t["base"])
+    assert set(rec["suites"]) == {"micro-zeroshot", "micro-reasoning"}
+    for s in rec["suites"].values():
+        assert {"base", "tuned", "delta", "n"} <= set(s) and s["n"] >= 200
+    kl = rec["kl"]
+    assert kl["n"] == 32 and kl["token_exact"]["mean"] > 0 and kl["token_exact"]["se"] > 0
+    assert {"mean", "se"} <= set(kl["sequence"]) and kl["settings"]["temperature"] == 1.0
+    # aggregates are derived from the per-item outcomes
+    folder = runs / rec["run_id"]
+    items = [json.loads(line) for line in (folder / rec["items"]).read_text().splitlines()]
+    zs = [i for i in items if i["task"] == "fb_micro_zeroshot"]
+    for who in ("base", "tuned"):
+        mine = [i["score"] for i in zs if i["model"] == who]
+        assert len(mine) == 448
+        assert rec["suites"]["micro-zeroshot"][who] == pytest.approx(sum(mine) / len(mine))
+
+
+def test_same_seed_same_numbers(capsys, tmp_path):
+    a = run_json(capsys, tmp_path / "a", "--method", "context_free", "--set", "ratio=0.25")
+    b = run_json(capsys, tmp_path / "b", "--method", "context_free", "--set", "ratio=0.25")
+    assert a["run_id"] == b["run_id"]
+    for key in ("target", "suites", "kl"):
+        assert a[key] == b[key]
+    items = [(tmp_path / d / a["run_id"] / "items.jsonl").read_text() for d in ("a", "b")]
+    assert items[0] == items[1]
+    c = run_json(capsys, tmp_path / "c", "--method", "context_free", "--set", "ratio=0.25", "--seed", "1")
+    assert c["run_id"] != a["run_id"] and c["kl"] != a["kl"]
+
+
+def test_rerun_reuses_the_finished_record(capsys, runs):
+    rec = run_json(capsys, runs, "--method", "naive_sft")
+    code, out, err = bench(capsys, "run", "--method", "naive_sft", "--out", str(runs), "--json", *SMALL)
+    assert code == 0 and "already done" in err and json.loads(out) == rec
+
+
+def test_human_summary(capsys, runs):
+    code, out, _ = bench(capsys, "run", "--method", "naive_sft", "--out", str(runs), *SMALL)
+    assert code == 0
+    assert "target micro-cipher" in out and "micro-zeroshot" in out and "KL(base || tuned)" in out
+
+
+def test_leaderboard_compares_against_naive_sft(capsys, runs):
+    base = run_json(capsys, runs, "--method", "naive_sft")
+    other = run_json(capsys, runs, "--method", "pretrain_replay", "--set", "ratio=0.5")
+    code, out, err = bench(capsys, "leaderboard", "--runs", str(runs), "--format", "csv")
+    assert code == 0, err
+    import csv
+    import io
+    rows = {r["method"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert set(rows) == {"naive_sft", "pretrain_replay"}
+
+    def correct(rec):
+        lines = (runs / rec["run_id"] / "items.jsonl").read_text().splitlines()
+        return {(i["task"], i["doc_id"]): i["correct"] for i in map(json.loads, lines)
+                if i["model"] == "tuned" and i["task"] != "fb_micro_cipher"}
+    r0, r1 = correct(base), correct(other)
+    b = sum(r0[k] and not r1[k] for k in r0)
+    c = sum(r1[k] and not r0[k] for k in r0)
+    row = rows["pretrain_replay"]
+    assert (int(row["vs naive_sft b"]), int(row["vs naive_sft c"])) == (b, c)
+    assert float(row["p (McNemar)"]) == pytest.approx(mcnemar_exact(b, c), rel=1e-5)
+    assert row["params"] == "ratio=0.5"
+    code, md, _ = bench(capsys, "leaderboard", "--runs", str(runs))
+    assert code == 0 and "| pretrain_replay" in md and "McNemar" in md
+
+
+def test_eval_and_kl_on_a_saved_checkpoint(capsys, tmp_path):
+    rec = run_json(capsys, tmp_path, "--method", "naive_sft", "--save-model")
+    ckpt = tmp_path / rec["run_id"] / "model"
+    code, out, err = bench(capsys, "eval", "--model", str(ckpt), "--base", "micro", "--kl-samples", "32", "--json")
+    assert code == 0, err
+    ev = json.loads(out)
+    for key in ("target", "suites"):
+        assert ev[key] == rec[key]
+    assert ev["kl"]["token_exact"] == pytest.approx(rec["kl"]["token_exact"], rel=1e-5)
+    code, out, err = bench(capsys, "kl", "--base", "micro", "--model", str(ckpt), "--samples", "32", "--json")
+    assert code == 0, err
+    kl = json.loads(out)
+    assert kl["n"] == 32 and kl["token_exact"] == pytest.approx(rec["kl"]["token_exact"], rel=1e-5)
+    code, out, _ = bench(capsys, "kl", "--base", "micro", "--model", "micro", "--samples", "8", "--json")
+    assert code == 0 and json.loads(out)["token_exact"]["mean"] == 0.0
+
+
+def test_listing_commands(capsys):
+    code, out, _ = bench(capsys, "methods")
+    assert code == 0
+    for name in ("naive_sft", "context_free", "contextual_synthetic", "pretrain_replay", "explicit_kl"):
+        assert name in out
+    code, out, _ = bench(capsys, "tasks")
+    assert code == 0 and "micro-cipher" in out and "micro-zeroshot" in out and "micro-reasoning" in out

@@ -1,0 +1,94 @@
+"""A user's mistake gets one clear paragraph and exit status 2, never a traceback; nothing partial is kept."""
+
+import json
+
+import pytest
+
+from bench import runner
+from bench.cli import main
+
+SMALL = ["--budget", "epochs=0.25", "--kl-samples", "8"]
+
+
+def fails(capsys, *argv, match):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("bench: error: ")
+    for m in ([match] if isinstance(match, str) else match):
+        assert m in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["run", "--method", "naive_sf"], ["Unknown method 'naive_sf'", "Did you mean 'naive_sft'", "context_free"]),
+    (["run", "--method", "naive_sft", "--target", "micro-ciper"], ["Unknown target", "Did you mean 'micro-cipher'"]),
+    (["run", "--method", "naive_sft", "--suite", "micro-zeroshoot"], ["Unknown suite", "'micro-zeroshot'"]),
+    (["run", "--method", "naive_sft", "--model", "gpt5"], "Unknown model 'gpt5'"),
+    (["run", "--method", "naive_sft", "--model", "./no/such/folder"], "does not exist"),
+    (["run", "--method", "context_free", "--set", "ratio"], "Malformed --set 'ratio'"),
+    (["run", "--method", "context_free", "--set", "temprature=2"], ["no hyperparameter 'temprature'",
+                                                                     "Did you mean 'temperature'"]),
+    (["run", "--method", "context_free", "--set", "ratio=-1"], "ratio >= 0"),
+    (["run", "--method", "naive_sft", "--budget", "epoch=1"], "Did you mean 'epochs'"),
+    (["kl", "--base", "micro", "--model", "nothing.gguf"], "does not exist"),
+])
+def test_bad_input(capsys, argv, match):
+    fails(capsys, *argv, match=match)
+
+
+def test_folder_without_safetensors(capsys, tmp_path):
+    (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
+    (tmp_path / "config.json").write_text("{}")
+    fails(capsys, "eval", "--model", str(tmp_path), "--suite", "micro-zeroshot",
+          match=["no *.safetensors", "pytorch_model.bin"])
+
+
+def test_corrupt_cached_file(capsys, fresh_cache, micro_base, tmp_path):
+    assert main(["run", "--method", "naive_sft", "--out", str(tmp_path / "r1"), *SMALL]) == 0
+    capsys.readouterr()
+    cached = sorted((fresh_cache / "evals").glob("*.json"))
+    assert cached
+    cached[0].write_text(cached[0].read_text()[:20])        # truncated
+    err = fails(capsys, "run", "--method", "naive_sft", "--out", str(tmp_path / "r2"), *SMALL,
+                match="corrupt or truncated")
+    assert str(cached[0]) in err
+
+
+@pytest.mark.parametrize("damage", ["truncate", "incomplete", "items"])
+def test_corrupt_result_record_in_leaderboard(capsys, tmp_path, micro_base, damage):
+    assert main(["run", "--method", "naive_sft", "--out", str(tmp_path), *SMALL]) == 0
+    capsys.readouterr()
+    folder = next(tmp_path.glob("naive_sft-*"))
+    rec = folder / "result.json"
+    if damage == "truncate":
+        rec.write_text(rec.read_text()[:100])
+    elif damage == "incomplete":
+        data = json.loads(rec.read_text())
+        del data["kl"]
+        rec.write_text(json.dumps(data))
+    else:
+        (folder / "items.jsonl").write_text('{"model": "base"\n')
+    err = fails(capsys, "leaderboard", "--runs", str(tmp_path), match=str(folder))
+    assert {"truncate": "corrupt", "incomplete": "incomplete", "items": "corrupt"}[damage] in err
+
+
+def test_missing_runs_folder(capsys, tmp_path):
+    fails(capsys, "leaderboard", "--runs", str(tmp_path / "nope"), match="does not exist")
+
+
+def test_interrupted_run_leaves_nothing_and_reruns_cleanly(capsys, tmp_path, monkeypatch, micro_base):
+    real = runner.write_run
+
+    def killed(run_dir, record, items, *rest):
+        from bench import store
+        with store.atomic_dir(run_dir) as tmp:
+            (tmp / "items.jsonl").write_text("half")
+            raise KeyboardInterrupt
+    monkeypatch.setattr(runner, "write_run", killed)
+    assert main(["run", "--method", "naive_sft", "--out", str(tmp_path), *SMALL]) == 130
+    assert list(tmp_path.iterdir()) == []            # no partial record, no temporary folder
+    monkeypatch.setattr(runner, "write_run", real)
+    assert main(["run", "--method", "naive_sft", "--out", str(tmp_path), *SMALL]) == 0
+    [folder] = list(tmp_path.iterdir())
+    assert (folder / "result.json").exists() and (folder / "items.jsonl").exists()
