@@ -27,12 +27,13 @@ class ExplicitKL(Method):
         collate = Collator(ctx.tokenizer.pad_token_id)
         rng = ctx.rng("explicit_kl")
         order = list(range(len(refs)))
+        size = min(self.batch_size, len(refs))
 
         def batches():
             while True:
                 rng.shuffle(order)
-                for s in range(0, len(order) - self.batch_size + 1, self.batch_size):
-                    yield collate([refs[i] for i in order[s:s + self.batch_size]])
+                for s in range(0, len(order) - size + 1, size):
+                    yield collate([refs[i] for i in order[s:s + size]])
 
         self._refs = batches()
         return {"target": ctx.target_examples}
