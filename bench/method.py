@@ -112,6 +112,33 @@ class Method:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class Mixing(Method):
+    """Base for methods that add `ratio` extra examples per target example to the training mixture."""
+
+    ratio: float = 1.0
+
+    def __post_init__(self):
+        if self.ratio < 0:
+            raise ValueError("needs ratio >= 0")
+
+    def n_extra(self, ctx: Context) -> int:
+        return round(self.ratio * len(ctx.target_examples))
+
+
+@dataclass
+class GeneratedMixing(Mixing):
+    """Base for methods whose extra examples are sampled from the base model."""
+
+    temperature: float = 1.0      # 1.0 samples the base distribution itself
+    max_new_tokens: int = 48
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.temperature <= 0 or self.max_new_tokens < 1:
+            raise ValueError("needs temperature > 0 and max_new_tokens >= 1")
+
+
 methods: Registry[type[Method]] = Registry("method", "methods")
 
 

@@ -35,7 +35,6 @@ CLASSES = ["mammal", "bird", "reptile", "amphibian"]
 N_PEOPLE = 144
 N_CITIES = 16
 N_COUNTRIES = 6
-CODE_WORDS_PER_SOURCE = 1
 CIPHER_LEN = 3
 CIPHER_TRAIN = 2000
 CIPHER_TEST = 250

@@ -13,7 +13,6 @@ def test_suites_are_large_enough_and_well_formed():
     assert len(zs) >= 200 and len(rs) >= 200
     for it in zs:
         assert len(set(it["choices"])) == 4 and 0 <= it["gold"] < 4
-    assert all(it["answer"] in it["question"] or True for it in rs)
     # reasoning is asked only about people whose worked answers never appear in the corpus
     asked = {it["question"].split()[-2] for it in rs if it["kind"] == "where"}
     assert asked and not asked & w.shown_reasoning
