@@ -68,6 +68,7 @@ def _finish(name: str, model, tokenizer, files: list[Path], root: Path | None, d
 
 def load_folder(path: Path, name: str | None = None, trust_remote_code: bool = False,
                 docs=None) -> ModelHandle:
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
@@ -80,8 +81,8 @@ def load_folder(path: Path, name: str | None = None, trust_remote_code: bool = F
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype=torch.float32,
                                                      trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise UserError(f"Could not load the model folder {path}: {e}") from None
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
+        raise UserError(f"Could not load the model folder {path} (unreadable or corrupt): {e}") from None
     files = weights + [p for p in path.iterdir() if p.suffix in {".json", ".model", ".txt", ".jinja"}]
     return _finish(name or str(path), model, tokenizer, files, path, docs)
 

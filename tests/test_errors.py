@@ -44,6 +44,15 @@ def test_folder_without_safetensors(capsys, tmp_path):
           match=["no *.safetensors", "pytorch_model.bin"])
 
 
+def test_unreadable_model_folder(capsys, tmp_path, isolated_cache, micro_base):
+    import shutil
+    for f in (isolated_cache / "micro").glob("*/*.json"):
+        shutil.copy(f, tmp_path)
+    (tmp_path / "model.safetensors").write_text("garbage")
+    fails(capsys, "kl", "--base", "micro", "--model", str(tmp_path), "--samples", "4",
+          match=["Could not load the model folder", "unreadable or corrupt"])
+
+
 def test_corrupt_cached_file(capsys, fresh_cache, micro_base, tmp_path):
     assert main(["run", "--method", "naive_sft", "--out", str(tmp_path / "r1"), *SMALL]) == 0
     capsys.readouterr()
