@@ -74,15 +74,19 @@ def _paired(ref: Run, other: Run) -> tuple[int, int, float]:
     return bb, cc, mcnemar_exact(bb, cc)
 
 
-def _params(run: Run, defaults: dict) -> str:
+def _defaults(method: str) -> dict:
+    from bench.method import methods
+    return methods.get(method)().params() if method in methods.names() else {}
+
+
+def _params(run: Run) -> str:
+    defaults = _defaults(run.spec["method"])
     diff = {k: v for k, v in run.spec["params"].items() if defaults.get(k) != v}
     return " ".join(f"{k}={v}" for k, v in sorted(diff.items()))
 
 
 def track_tables(runs: list[Run], baseline: str = "naive_sft") -> list[dict]:
     """One table per track: header facts and one row per run (method, non-default params, seed)."""
-    from bench.method import methods
-
     tracks: dict[str, list[Run]] = {}
     for r in runs:
         tracks.setdefault(r.track_key(), []).append(r)
@@ -90,15 +94,12 @@ def track_tables(runs: list[Run], baseline: str = "naive_sft") -> list[dict]:
     for key, members in sorted(tracks.items()):
         first = members[0]
         suites = list(first.record["suites"])
-        refs = {r.spec["seed"]: r for r in members if r.spec["method"] == baseline and
-                _params(r, methods.get(baseline)().params() if baseline in methods.names() else {}) == ""}
+        refs = {r.spec["seed"]: r for r in members if r.spec["method"] == baseline and _params(r) == ""}
         rows = []
         for r in sorted(members, key=lambda r: (r.spec["method"] != baseline, r.spec["method"], r.spec["seed"],
                                                 r.record["run_id"])):
-            m = r.spec["method"]
-            defaults = methods.get(m)().params() if m in methods.names() else {}
             t, kl = r.record["target"], r.record["kl"]
-            row = {"method": m, "params": _params(r, defaults), "seed": r.spec["seed"],
+            row = {"method": r.spec["method"], "params": _params(r), "seed": r.spec["seed"],
                    "target acc": t["tuned"], "target delta": t["delta"]}
             for s in suites:
                 row[f"{s} delta"] = r.record["suites"][s]["delta"]
