@@ -30,11 +30,19 @@ def _summary(record: dict, where: Path | None) -> str:
         t = record["target"]
         rows.append([f"target {t['name']}", _fmt(t.get("base")), _fmt(t["tuned"]),
                      _fmt(t.get("delta"), True), t["n"]])
+        for task, v in t.get("tasks", {}).items():
+            if len(t["tasks"]) > 1:
+                rows.append([f"- {task} ({v['metric']})", _fmt(v.get("base")), _fmt(v["tuned"]),
+                             _fmt(v.get("delta"), True), v["n"]])
     for name, s in record["suites"].items():
-        rows.append([name, _fmt(s.get("base")), _fmt(s["tuned"]), _fmt(s.get("delta"), True), s["n"]])
+        rows.append([f"{name} (mean of {len(s['tasks'])})", _fmt(s.get("base")), _fmt(s["tuned"]),
+                     _fmt(s.get("delta"), True), s["n"]])
         if len(s["tasks"]) > 1:
             for task, v in s["tasks"].items():
-                rows.append([f"  {task}", _fmt(v.get("base")), _fmt(v["tuned"]), _fmt(v.get("delta"), True), v["n"]])
+                rows.append([f"- {task} ({v['metric']})", _fmt(v.get("base")), _fmt(v["tuned"]),
+                             _fmt(v.get("delta"), True), v["n"]])
+        for task, why in s.get("missing", {}).items():
+            rows.append([f"- {task}: missing ({why})", "", "", "", ""])
     spec = record["spec"]
     head = (f"{record.get('kind', 'run')} {record['run_id']}: method {spec.get('method', '—')}, model {spec['model']}, "
             f"seed {spec.get('seed', '—')}")
@@ -64,33 +72,86 @@ def _emit(args, record: dict, where: Path | None) -> None:
         print(_summary(record, where))
 
 
-def cmd_run(args) -> None:
+def _preset(args):
+    from bench.task import presets
+    return presets.get(args.preset) if getattr(args, "preset", None) else None
+
+
+def _settings(args, preset):
+    """Evaluation and KL settings: command-line flags, else the preset's, else the defaults."""
+    from bench.evaluation import EvalSettings
     from bench.kl import KLSettings
+
+    ev = dict(preset.eval) if preset else {}
+    for flag, key in (("limit", "limit"), ("backend", "backend"), ("max_new_tokens", "max_new_tokens"),
+                      ("temperature", "temperature"), ("samples_per_problem", "samples_per_problem"),
+                      ("eval_batch_size", "batch_size")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            ev[key] = value
+            if key == "limit":              # an explicit --limit applies to every task
+                ev.pop("task_limits", None)
+    if ev.get("batch_size") not in (None, "auto"):
+        try:
+            ev["batch_size"] = int(ev["batch_size"])
+        except ValueError:
+            raise UserError(f"--eval-batch-size {ev['batch_size']}: give an integer or 'auto'.") from None
+    kl = dict(preset.kl) if preset else {}
+    if getattr(args, "kl_samples", None) is not None:
+        kl["samples"] = args.kl_samples
+    if getattr(args, "kl_max_new_tokens", None) is not None:
+        kl["max_new_tokens"] = args.kl_max_new_tokens
+    if kl.get("samples", 2) < 2 or kl.get("max_new_tokens", 1) < 1:
+        raise UserError("--kl-samples must be at least 2 and --kl-max-new-tokens at least 1.")
+    return EvalSettings(**ev), KLSettings(**kl)
+
+
+def _placement(args):
+    from bench.models import Placement
+    return Placement(args.device, args.dtype, args.trust_remote_code)
+
+
+def _data_dir(args, preset):
+    from bench.task import data_dir_from, hub_available
+    data = data_dir_from(args.data_dir)
+    if preset and preset.needs_data and data is None and not hub_available():
+        raise UserError(f"Preset {preset.name} runs offline from local data: pass --data-dir DIR (e.g. "
+                        "../shared/data) or set FORGETBENCH_DATA.")
+    return data
+
+
+def cmd_run(args) -> None:
     from bench.method import parse_sets
     from bench.runner import run
 
-    record, where = run(args.method, parse_sets(args.set), model=args.model, target=args.target,
-                        suite_names=args.suite, seed=args.seed, out=Path(args.out),
-                        kl=KLSettings(samples=args.kl_samples), budget=parse_sets(args.budget, "--budget"),
-                        save_model=args.save_model)
+    preset = _preset(args)
+    ev, kl = _settings(args, preset)
+    budget = (dict(preset.budget) if preset else {}) | parse_sets(args.budget, "--budget")
+    record, where = run(args.method, parse_sets(args.set), model=args.model or (preset.model if preset else "micro"),
+                        target=args.target or (preset.target if preset else None),
+                        suite_names=args.suite or (list(preset.suites) if preset else None), seed=args.seed,
+                        out=Path(args.out), eval_settings=ev, kl=kl, budget=budget, save_model=args.save_model,
+                        data_dir=_data_dir(args, preset), train_file=Path(args.train_file) if args.train_file else None,
+                        placement=_placement(args))
     _emit(args, record, where)
 
 
 def cmd_eval(args) -> None:
-    from bench.evaluation import EvalSettings
-    from bench.kl import KLSettings
     from bench.models import resolve_model
-    from bench.runner import DEFAULT_TARGET, SCHEMA_VERSION, assess, resolve_target_and_suites, versions
+    from bench.runner import DEFAULT_TARGET, SCHEMA_VERSION, assess, plan, resolve_target_and_suites, versions
     from bench.store import stable_hash
 
-    target = args.target or (None if args.suite else DEFAULT_TARGET)   # as `bench run` when nothing is named
-    tgt, suite_list = resolve_target_and_suites(target, args.suite)
-    tuned = resolve_model(args.model)
-    base = resolve_model(args.base) if args.base else None
-    kl = KLSettings(samples=args.kl_samples) if base else None
-    metrics, _ = assess(base, tuned.model, tuned.tokenizer, tgt, suite_list, EvalSettings(), kl)
+    preset = _preset(args)
+    ev, kl = _settings(args, preset)
+    suite_names = args.suite or (list(preset.suites) if preset else None)
+    target = args.target or (preset.target if preset else None) or (None if suite_names else DEFAULT_TARGET)
+    tgt, suite_list = resolve_target_and_suites(target, suite_names)
+    p = plan(tgt, suite_list, _data_dir(args, preset))
+    tuned = resolve_model(args.model, _placement(args))
+    base = resolve_model(args.base, _placement(args)) if args.base else None
+    metrics, _ = assess(base, tuned.model, tuned.tokenizer, p, ev, kl if base else None)
     spec = {"model": args.model, "base": args.base, "target": tgt.name if tgt else None,
-            "suites": [s.name for s in suite_list]}
+            "suites": [s.name for s in suite_list], "eval": ev.to_dict()}
     record = {"schema_version": SCHEMA_VERSION, "kind": "eval", "run_id": f"eval-{stable_hash(spec, 12)}",
               "spec": spec, "provenance": {**versions(), "model_fingerprint": tuned.fingerprint,
                                            "base_fingerprint": base.fingerprint if base else None}, **metrics}
@@ -103,7 +164,7 @@ def cmd_kl(args) -> None:
 
     if args.samples < 2 or args.max_new_tokens < 1:
         raise UserError("--samples must be at least 2 and --max-new-tokens at least 1.")
-    base, tuned = resolve_model(args.base), resolve_model(args.model)
+    base, tuned = resolve_model(args.base, _placement(args)), resolve_model(args.model, _placement(args))
     if base.tokenizer.get_vocab() != tuned.tokenizer.get_vocab():
         raise UserError(f"{args.base} and {args.model} have different vocabularies; KL between them is undefined.")
     kl = estimate(base, tuned.model, KLSettings(args.samples, args.max_new_tokens, args.seed))
@@ -121,16 +182,57 @@ def cmd_methods(args) -> None:
 def cmd_tasks(args) -> None:
     from tabulate import tabulate
 
-    from bench.task import suites, targets
+    from bench.models import ALIASES
+    from bench.task import presets, suites, targets
     rows = [["target", n, t.description] for n, t in targets.items()]
     rows += [["suite", n, s.description] for n, s in suites.items()]
-    print(tabulate(rows, headers=["kind", "name", "description"], tablefmt="simple"))
+    rows += [["preset", n, f"{p.description} [model {p.model}, target {p.target}, suites {', '.join(p.suites)}]"]
+             for n, p in presets.items()]
+    rows += [["model", n, f"{a.description} [hub: {a.hub}]"] for n, a in ALIASES.items()]
+    print(tabulate(rows, headers=["kind", "name", "description"], tablefmt="simple", maxcolwidths=[None, None, 90]))
 
 
 def cmd_leaderboard(args) -> None:
     from leaderboard.table import load_runs, render, track_tables
 
     print(render(track_tables(load_runs(Path(args.runs)), args.baseline), args.format))
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+        return value
+    return parse
+
+
+def _model_args(p, flag: str, help: str, required: bool = False) -> None:
+    p.add_argument(flag, required=required, default=None, help=help)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU, "
+                   "bfloat16 on GPU)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code (off by default)")
+
+
+def _eval_args(p) -> None:
+    p.add_argument("--preset", default=None, help="fill in model, target, suites, budget and settings "
+                   "(smollm2-cpu, paper-olmo, paper-r1); flags given explicitly win")
+    p.add_argument("--data-dir", default=None, help="local data in the layout of ../shared/data "
+                   "(default: $FORGETBENCH_DATA); without it, real tasks need the hub")
+    p.add_argument("--limit", type=_positive(int), default=None,
+                   help="a fixed random subset of N items per task (the same for every run)")
+    p.add_argument("--backend", choices=["hf", "vllm"], default=None, help="generation backend (default hf)")
+    p.add_argument("--max-new-tokens", type=_positive(int), default=None, help="generation tasks' token cap")
+    p.add_argument("--temperature", type=_positive(float), default=None, help="generation tasks (0: greedy)")
+    p.add_argument("--samples-per-problem", type=_positive(int), default=None, help="pass@1 over k samples")
+    p.add_argument("--eval-batch-size", default=None, help="an integer, or 'auto' (lm-eval's, for a GPU)")
+    p.add_argument("--kl-samples", type=int, default=None)
+    p.add_argument("--kl-max-new-tokens", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="print the result record as one JSON object")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -140,31 +242,31 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="fine-tune with a method, evaluate base and tuned, estimate KL")
     r.add_argument("--method", required=True)
-    r.add_argument("--model", default="micro", help="'micro' (default), a local folder, a .gguf file or a hub id")
-    r.add_argument("--target", default=None, help="default: micro-cipher")
+    _model_args(r, "--model", "'micro' (default), an alias (smollm2-135m, olmo-1b, r1-distill-8b), a local "
+                "folder, a .gguf file or a hub id")
+    r.add_argument("--target", default=None, help="default: micro-cipher (or the preset's)")
     r.add_argument("--suite", action="append", help="preserved suite (repeatable); default: the target's")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method hyperparameter")
     r.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
-                   help="override the target's training budget: epochs, lr, batch_size, scheduler, ...")
+                   help="override the training budget: epochs, lr, batch_size, examples, scheduler, ...")
+    r.add_argument("--train-file", default=None, help="local training data for a target whose data is on the hub")
     r.add_argument("--save-model", action="store_true", help="also save the tuned model under the run folder")
     r.add_argument("--out", default="runs")
-    r.add_argument("--kl-samples", type=int, default=256)
-    r.add_argument("--json", action="store_true", help="print the result record as one JSON object")
+    _eval_args(r)
     r.set_defaults(fn=cmd_run)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint fine-tuned anywhere (deltas and KL with --base)")
-    e.add_argument("--model", required=True)
+    _model_args(e, "--model", "the model to evaluate", required=True)
     e.add_argument("--base", default=None)
     e.add_argument("--suite", action="append")
     e.add_argument("--target", default=None, help="default (with no --suite): micro-cipher and its suites")
-    e.add_argument("--kl-samples", type=int, default=256)
-    e.add_argument("--json", action="store_true")
+    _eval_args(e)
     e.set_defaults(fn=cmd_eval)
 
     k = sub.add_parser("kl", help="Monte Carlo KL(base || model) on samples from the base")
     k.add_argument("--base", required=True)
-    k.add_argument("--model", required=True)
+    _model_args(k, "--model", "the tuned model", required=True)
     k.add_argument("--samples", type=int, default=256)
     k.add_argument("--max-new-tokens", type=int, default=48)
     k.add_argument("--seed", type=int, default=20_251_122)

@@ -7,10 +7,31 @@ import torch
 IGNORE = -100
 
 
-def encode_pair(tokenizer, prompt: str, response: str) -> dict:
-    """Prompt + response + EOS; loss on the response tokens (and EOS) only."""
-    p = tokenizer(prompt)["input_ids"]
-    r = tokenizer(" " + response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+def uses_chat(tokenizer, chat: bool) -> bool:
+    return chat and bool(getattr(tokenizer, "chat_template", None))
+
+
+def prompt_text(tokenizer, prompt: str, chat: bool) -> str:
+    """A user turn of the model's chat template (with `chat`, when it has one), else the prompt itself."""
+    if uses_chat(tokenizer, chat):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                             tokenize=False)
+    return prompt
+
+
+def encode_prompt(tokenizer, prompt: str, chat: bool = False) -> list[int]:
+    # a rendered chat template already holds its special tokens; a plain prompt gets the tokenizer's own
+    return tokenizer(prompt_text(tokenizer, prompt, chat), add_special_tokens=not uses_chat(tokenizer, chat))["input_ids"]
+
+
+def encode_pair(tokenizer, prompt: str, response: str, chat: bool = False) -> dict:
+    """Prompt + response + EOS; loss on the response tokens (and EOS) only.
+
+    With `chat` (and a tokenizer that has a chat template) the prompt is a user turn and the response
+    the assistant's reply, ended by the template's end-of-turn (the tokenizer's EOS)."""
+    p = encode_prompt(tokenizer, prompt, chat)
+    r = tokenizer(response if uses_chat(tokenizer, chat) else " " + response,
+                  add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     return {"input_ids": p + r, "labels": [IGNORE] * len(p) + r}
 
 
@@ -23,6 +44,10 @@ def encode_text(tokenizer, text: str) -> dict:
 def sequence_example(ids: list[int], n_prompt: int = 1) -> dict:
     """Token ids (e.g. a model sample); the first n_prompt tokens are context, the rest are learned."""
     return {"input_ids": list(ids), "labels": [IGNORE] * n_prompt + list(ids[n_prompt:])}
+
+
+def truncate(example: dict, max_tokens: int) -> dict:
+    return {k: v[:max_tokens] for k, v in example.items()}
 
 
 class ListDataset(torch.utils.data.Dataset):

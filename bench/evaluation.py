@@ -9,25 +9,54 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
+import random
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.store import JsonCache, hash_files, stable_hash
-from bench.task import EvalTask
+from bench.store import JsonCache, stable_hash
+from bench.task import Resolved
 
 EVAL_BATCH_SIZE = 64
+LIMIT_SEED = "forgetbench-limit-v1"   # --limit subsets depend on the task only: same items for every run
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    backend: str = "hf"
-    batch_size: int = EVAL_BATCH_SIZE
+    backend: str = "hf"                # generation backend for generation tasks: hf | vllm
+    batch_size: int | str = EVAL_BATCH_SIZE      # "auto": lm-eval's automatic batch size (GPU)
     num_fewshot: int = 0
+    limit: int | None = None           # a fixed random subset of N items per task
+    task_limits: dict = field(default_factory=dict)   # per-task overrides of `limit` (presets)
+    max_new_tokens: int = 1024         # generation tasks
+    temperature: float = 0.0           # 0: greedy
+    samples_per_problem: int = 1       # pass@1 averaged over this many samples
+    chat_template: bool = True         # format generation prompts with the model's chat template
+
+    def __post_init__(self):
+        from bench.errors import UserError
+        if any(n is not None and n < 1 for n in [self.limit, *self.task_limits.values()]):
+            raise UserError("--limit must be at least 1.")
+        if self.temperature < 0 or self.samples_per_problem < 1 or self.max_new_tokens < 1:
+            raise UserError("Evaluation needs temperature >= 0, samples >= 1 and max new tokens >= 1.")
+        if self.temperature == 0 and self.samples_per_problem > 1:
+            raise UserError("Several samples per problem need a temperature above 0 (greedy decoding "
+                            "gives the same answer every time).")
+        if self.backend not in {"hf", "vllm"}:
+            raise UserError(f"Unknown generation backend {self.backend!r}: choose hf or vllm.")
 
     def to_dict(self) -> dict:
         import lm_eval
-        return {"backend": self.backend, "batch_size": self.batch_size, "num_fewshot": self.num_fewshot,
-                "lm_eval": lm_eval.__version__}
+        return {**asdict(self), "lm_eval": lm_eval.__version__}
+
+    def limit_for(self, task: str) -> int | None:
+        return self.task_limits.get(task, self.limit)
+
+
+def subset_indices(task: str, n: int, limit: int | None) -> list[int] | None:
+    """A fixed random subset of `limit` of a task's `n` items (sorted), or None for all of them."""
+    if limit is None or limit >= n:
+        return None
+    return sorted(random.Random(f"{LIMIT_SEED}:{task}").sample(range(n), limit))
 
 
 def _quiet() -> None:
@@ -36,35 +65,40 @@ def _quiet() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _task_files_hash(include_path: Path) -> str:
-    return hash_files([p for p in Path(include_path).rglob("*") if p.suffix in {".yaml", ".py"}],
-                      Path(include_path))
-
-
-def run_lm_eval(model, tokenizer, tasks: list[EvalTask], include_paths: list[Path],
-                settings: EvalSettings) -> dict[str, list[dict]]:
+def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings) -> dict[str, list[dict]]:
     """Evaluate an in-memory model on lm-eval tasks; returns task name -> per-item outcomes."""
     _quiet()
     import lm_eval
     from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
+    from lm_eval.tasks import TaskManager, get_task_dict
 
-    tm = TaskManager(include_path=[str(p) for p in dict.fromkeys(include_paths)], include_defaults=False)
-    missing = [t.name for t in tasks if t.name not in tm.all_tasks]
+    includes = [str(r.include) for r in tasks if r.include is not None]
+    builtin = any(r.include is None for r in tasks)
+    tm = TaskManager(include_path=list(dict.fromkeys(includes)) or None, include_defaults=builtin)
+    missing = [r.name for r in tasks if r.name not in tm.all_tasks]
     if missing:  # a YAML that fails to parse is skipped by lm-eval at DEBUG level; never let that pass
-        raise RuntimeError(f"lm-eval could not load the task definitions {missing} from {include_paths}")
+        raise RuntimeError(f"lm-eval could not load the task definitions {missing} from {includes}")
+    samples = None
+    if any(settings.limit_for(r.task.name) is not None for r in tasks):
+        loaded = get_task_dict([r.name for r in tasks], tm)
+        samples = {}
+        for r in tasks:
+            n = len(list(loaded[r.name].eval_docs))
+            idx = subset_indices(r.task.name, n, settings.limit_for(r.task.name))
+            samples[r.name] = idx if idx is not None else list(range(n))
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size,
               device=str(next(model.parameters()).device), add_bos_token=True)
-    res = lm_eval.simple_evaluate(model=lm, tasks=[t.name for t in tasks], task_manager=tm,
+    res = lm_eval.simple_evaluate(model=lm, tasks=[r.name for r in tasks], task_manager=tm, samples=samples,
                                   num_fewshot=settings.num_fewshot, log_samples=True, bootstrap_iters=0,
                                   random_seed=0, numpy_random_seed=1234, torch_random_seed=1234,
                                   fewshot_random_seed=1234, verbosity="ERROR")
     out = {}
-    for t in tasks:
-        records = [r for r in res["samples"][t.name] if r["filter"] == t.filter]
+    for r in tasks:
+        t = r.task
+        records = [x for x in res["samples"][r.name] if x["filter"] == t.filter]
         if not records:
-            raise RuntimeError(f"lm-eval produced no records for task {t.name} with filter {t.filter!r}")
-        out[t.name] = sorted((_item(r, t.metric) for r in records), key=lambda r: r["doc_id"])
+            raise RuntimeError(f"lm-eval produced no records for task {r.name} with filter {t.filter!r}")
+        out[t.name] = sorted((_item(x, t.metric) for x in records), key=lambda x: x["doc_id"])
     return out
 
 
@@ -75,31 +109,36 @@ def _item(record: dict, metric: str) -> dict:
             "score": score}
 
 
-def evaluate(model, tokenizer, tasks: list[tuple[EvalTask, Path]], settings: EvalSettings,
+def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
              cache_fingerprint: str | None = None) -> dict[str, list[dict]]:
     """Per-item outcomes for each task. With `cache_fingerprint` (a base model's content hash), results are
     cached per task and reused by every run on that base."""
     cache = JsonCache("evals")
-    keys = {t.name: stable_hash({"model": cache_fingerprint, "task": t.name, "metric": t.metric,
-                                 "filter": t.filter, "files": _task_files_hash(p),
-                                 "settings": settings.to_dict()}, 24)
-            for t, p in tasks}
+    keys = {r.task.name: stable_hash({"model": cache_fingerprint, "task": r.task.name, "run_as": r.name,
+                                      "metric": r.task.metric, "filter": r.task.filter,
+                                      "content": r.content_hash, "settings": settings.to_dict()}, 24)
+            for r in tasks}
     out: dict[str, list[dict]] = {}
     todo = []
-    for t, p in tasks:
-        hit = cache.get(keys[t.name]) if cache_fingerprint else None
+    for r in tasks:
+        hit = cache.get(keys[r.task.name]) if cache_fingerprint else None
         if hit is not None:
-            out[t.name] = hit
+            out[r.task.name] = hit
         else:
-            todo.append((t, p))
-    if todo:
-        fresh = run_lm_eval(model, tokenizer, [t for t, _ in todo], [p for _, p in todo], settings)
-        for name, items in fresh.items():
-            if cache_fingerprint:
-                cache.put(keys[name], items)
-            out[name] = items
+            todo.append(r)
+    fresh: dict[str, list[dict]] = {}
+    ll = [r for r in todo if not r.task.generative]
+    if ll:
+        fresh |= run_lm_eval(model, tokenizer, ll, settings)
+    gen = [r for r in todo if r.task.generative]
+    if gen:
+        from bench.reasoning import evaluate_generation
+        fresh |= evaluate_generation(model, tokenizer, gen, settings)
+    for name, items in fresh.items():
+        if cache_fingerprint:
+            cache.put(keys[name], items)
+        out[name] = items
     return out
-
 
 def accuracy(items: list[dict]) -> float:
     return sum(i["score"] for i in items) / len(items)

@@ -1,16 +1,21 @@
-"""Sampling from a model with HF generate: batched, seeded, cached by content.
+"""Generation backends: `hf` (transformers generate, default) and `vllm` (optional, GPU), one interface.
 
-Samples are exactly from the model's distribution at the given temperature: no top-k, no top-p, no
-repetition penalty, whatever the model's own generation_config says.
+Sampling is exactly from the model's distribution at the given temperature: no top-k, no top-p, no
+repetition penalty, whatever the model's own generation_config says; temperature 0 is greedy decoding.
+Prompts are token ids. The hf backend sorts prompts by length so each batch pads little, decodes with
+the KV cache, stops each row at EOS or a stop string, and returns continuations in the input order.
+Log-probabilities for KL never come from here: scoring is always the teacher-forced path in bench/kl.py.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict, dataclass
 
 import torch
 from tqdm.auto import tqdm
 
+from bench.errors import UserError
 from bench.store import JsonCache, stable_hash
 
 
@@ -29,43 +34,118 @@ def cut_at_eos(ids: list[int], eos: int) -> list[int]:
     return ids[: ids.index(eos) + 1] if eos in ids else ids
 
 
-@torch.no_grad()
-def sample(model, prompts: list[list[int]], sampling: Sampling, seed: int, eos_id: int, pad_id: int,
-           desc: str = "sampling") -> list[list[int]]:
-    """One continuation per prompt (token ids of the generated part only)."""
-    from transformers import GenerationConfig
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """Text before the first stop string."""
+    cut = min((i for s in stop if (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
 
-    cfg = GenerationConfig(do_sample=True, temperature=sampling.temperature, top_k=0, top_p=1.0,
-                           max_new_tokens=sampling.max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id,
-                           repetition_penalty=1.0)
-    device = next(model.parameters()).device
-    model.eval()
-    out: list[list[int]] = []
-    bs = sampling.batch_size
-    for b, start in enumerate(tqdm(range(0, len(prompts), bs), desc=desc, leave=False)):
-        chunk = prompts[start:start + bs]
-        width = max(map(len, chunk))
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, p in enumerate(chunk):  # left padding so every prompt ends at the same position
-            ids[i, width - len(p):] = torch.tensor(p)
-            mask[i, width - len(p):] = 1
-        torch.manual_seed(seed * 1_000_003 + b)
-        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=cfg)
-        out += [cut_at_eos(row[width:].tolist(), eos_id) for row in gen]
-    return out
+
+class HFBackend:
+    """transformers `generate`: batched, length-sorted, KV cache, seeded per batch."""
+
+    name = "hf"
+
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+
+    def settings(self) -> dict:
+        import transformers
+        return {"backend": "hf", "transformers": transformers.__version__}
+
+    @torch.no_grad()
+    def generate(self, prompts: list[list[int]], sampling: Sampling, seed: int, stop: tuple[str, ...] = (),
+                 desc: str = "generating") -> list[list[int]]:
+        from transformers import GenerationConfig
+
+        tok = self.tokenizer
+        eos, pad = tok.eos_token_id, tok.pad_token_id
+        greedy = sampling.temperature == 0
+        cfg = GenerationConfig(do_sample=not greedy, temperature=None if greedy else sampling.temperature,
+                               top_k=None if greedy else 0, top_p=None if greedy else 1.0,
+                               max_new_tokens=sampling.max_new_tokens, eos_token_id=eos, pad_token_id=pad,
+                               repetition_penalty=1.0, stop_strings=list(stop) or None)
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))   # stable: ties keep input order
+        out: list[list[int] | None] = [None] * len(prompts)
+        bs = sampling.batch_size
+        bar = tqdm(total=len(prompts), desc=desc, leave=False, unit="seq")
+        for b, start in enumerate(range(0, len(order), bs)):
+            idx = order[start:start + bs]
+            chunk = [prompts[i] for i in idx]
+            width = max(map(len, chunk))
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for i, p in enumerate(chunk):  # left padding so every prompt ends at the same position
+                ids[i, width - len(p):] = torch.tensor(p)
+                mask[i, width - len(p):] = 1
+            torch.manual_seed(seed * 1_000_003 + b)
+            gen = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                      generation_config=cfg, tokenizer=tok if stop else None)
+            for i, row in zip(idx, gen):
+                out[i] = cut_at_eos(row[width:].tolist(), eos)
+            bar.update(len(idx))
+        bar.close()
+        return out
+
+
+class VLLMBackend:
+    """vLLM's offline `LLM` API on a GPU. An in-memory model is saved to a temporary folder first."""
+
+    name = "vllm"
+
+    def __init__(self, model, tokenizer, gpu_memory_utilization: float = 0.5):
+        try:
+            import vllm
+        except ImportError:
+            raise UserError("The vllm backend needs vLLM: pip install 'forgetbench[vllm]' (GPU only).") from None
+        self.vllm, self.tokenizer = vllm, tokenizer
+        self._dir = tempfile.TemporaryDirectory(prefix="forgetbench-vllm-")
+        model.save_pretrained(self._dir.name)
+        tokenizer.save_pretrained(self._dir.name)
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        self.llm = vllm.LLM(model=self._dir.name, dtype=dtype, seed=0,
+                            gpu_memory_utilization=gpu_memory_utilization)
+
+    def settings(self) -> dict:
+        return {"backend": "vllm", "vllm": self.vllm.__version__}
+
+    def generate(self, prompts: list[list[int]], sampling: Sampling, seed: int, stop: tuple[str, ...] = (),
+                 desc: str = "generating") -> list[list[int]]:
+        from vllm.inputs import TokensPrompt
+
+        params = [self.vllm.SamplingParams(n=1, temperature=sampling.temperature, top_p=1.0, top_k=-1,
+                                           max_tokens=sampling.max_new_tokens, stop=list(stop) or None,
+                                           seed=seed * 1_000_003 + i, skip_special_tokens=False)
+                  for i in range(len(prompts))]
+        outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=True)
+        eos = self.tokenizer.eos_token_id
+        return [cut_at_eos(list(o.outputs[0].token_ids), eos) for o in outs]
+
+
+def backend(name: str, model, tokenizer):
+    if name == "hf":
+        return HFBackend(model, tokenizer)
+    if name == "vllm":
+        return VLLMBackend(model, tokenizer)
+    raise UserError(f"Unknown generation backend {name!r}: choose hf or vllm.")
+
+
+def sample(model, prompts: list[list[int]], sampling: Sampling, seed: int, tokenizer,
+           desc: str = "sampling") -> list[list[int]]:
+    """One continuation per prompt (token ids of the generated part only), with the hf backend."""
+    return HFBackend(model, tokenizer).generate(prompts, sampling, seed, desc=desc)
 
 
 def cached_sample(handle, prompts: list[list[int]], sampling: Sampling, seed: int,
-                  desc: str = "sampling") -> list[list[int]]:
-    """`sample` from a base model, cached by (model fingerprint, prompts, settings, seed)."""
+                  desc: str = "sampling", backend_name: str = "hf") -> list[list[int]]:
+    """Samples from a base model, cached by (model fingerprint, prompts, settings, seed, backend)."""
     key = stable_hash({"model": handle.fingerprint, "prompts": prompts, "sampling": sampling.to_dict(),
-                       "seed": seed}, 24)
+                       "seed": seed, "backend": backend_name}, 24)
     cache = JsonCache("samples")
     hit = cache.get(key)
     if hit is not None:
         return hit
-    result = sample(handle.model, prompts, sampling, seed, handle.eos_token_id,
-                    handle.tokenizer.pad_token_id, desc)
+    result = backend(backend_name, handle.model, handle.tokenizer).generate(prompts, sampling, seed, desc=desc)
     cache.put(key, result)
     return result

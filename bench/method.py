@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from dataclasses import dataclass, fields
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from bench.data import encode_pair, encode_text, sequence_example
+from bench.data import encode_pair, encode_prompt, encode_text, sequence_example, truncate
 from bench.errors import UserError, did_you_mean
 from bench.generation import Sampling, cached_sample
 from bench.losses import cross_entropy
@@ -31,20 +33,29 @@ if TYPE_CHECKING:
 class Context:
     """What a method may use: the base model, the target's data, cached base-model samples, the seed."""
 
-    def __init__(self, base: ModelHandle, target: Target, seed: int):
+    def __init__(self, base: ModelHandle, target: Target, seed: int, pairs: list[dict] | None = None,
+                 data_dir: Path | None = None, examples: int = 0, backend: str = "hf"):
         self.base = base
         self.target = target
         self.seed = seed
+        self._pairs, self.data_dir, self.examples, self.backend = pairs, data_dir, examples, backend
         self.tokenizer = base.tokenizer
         self.notes: dict = {}          # method-specific facts for the result record
 
     @cached_property
     def target_pairs(self) -> list[dict]:
-        return self.target.train_pairs()
+        """The target's training pairs; with a budget of `examples`, a fixed random subset (the same for
+        every method and seed, so runs differ only in what the method does)."""
+        pairs = self._pairs if self._pairs is not None else self.target.train_pairs(self.data_dir, None)
+        if self.examples and self.examples < len(pairs):
+            keep = sorted(random.Random(f"forgetbench-examples:{self.target.name}").sample(range(len(pairs)),
+                                                                                          self.examples))
+            pairs = [pairs[i] for i in keep]
+        return pairs
 
     @cached_property
     def target_examples(self) -> list[dict]:
-        return [encode_pair(self.tokenizer, p["prompt"], p["response"]) for p in self.target_pairs]
+        return [encode_pair(self.tokenizer, p["prompt"], p["response"], self.target.chat) for p in self.target_pairs]
 
     @cached_property
     def frozen_base(self):
@@ -54,28 +65,40 @@ class Context:
     def rng(self, salt: str) -> random.Random:
         return random.Random(f"{self.seed}:{salt}")
 
+    def _sample(self, prompts: list[list[int]], temperature: float, max_new_tokens: int, desc: str):
+        return cached_sample(self.base, prompts, Sampling(temperature, max_new_tokens), self.seed, desc=desc,
+                             backend_name=self.backend)
+
     def context_free_samples(self, n: int, temperature: float = 1.0, max_new_tokens: int = 48) -> list[dict]:
         """n sequences sampled from the base model given only its start token, as full-loss examples."""
         start = self.base.start_token_id
-        gen = cached_sample(self.base, [[start]] * n, Sampling(temperature, max_new_tokens), self.seed,
-                            desc="context-free samples")
+        gen = self._sample([[start]] * n, temperature, max_new_tokens, "context-free samples")
         return [sequence_example([start] + g) for g in gen if g]
 
     def contextual_samples(self, prompts: list[str], temperature: float = 1.0,
                            max_new_tokens: int = 48) -> list[dict]:
-        """Base-model continuations of the given prompts; loss on the continuation only."""
-        enc = [self.tokenizer(p)["input_ids"] for p in prompts]
-        gen = cached_sample(self.base, enc, Sampling(temperature, max_new_tokens), self.seed,
-                            desc="contextual samples")
+        """Base-model continuations of the given prompts (in the target's format); loss on the continuation."""
+        enc = [encode_prompt(self.tokenizer, p, self.target.chat) for p in prompts]
+        gen = self._sample(enc, temperature, max_new_tokens, "contextual samples")
         return [sequence_example(p + g, n_prompt=len(p)) for p, g in zip(enc, gen) if g]
 
     def pretraining_text(self, n: int) -> list[dict]:
-        """n documents from the base model's pretraining distribution (fresh draws, not its training set)."""
-        if self.base.pretraining_docs is None:
-            raise UserError(f"The model {self.base.name!r} has no known pretraining corpus to replay. "
-                            "Replay works on the micro world; for other models name a corpus file.")
-        docs = self.base.pretraining_docs(n, 7919 + self.seed)
-        return [encode_text(self.tokenizer, d) for d in docs]
+        """n documents from the base model's pretraining distribution: fresh draws for the micro world;
+        for other models, WikiText-2 (valid) articles from --data-dir as a stand-in general-text corpus."""
+        if self.base.pretraining_docs is not None:
+            docs = self.base.pretraining_docs(n, 7919 + self.seed)
+        else:
+            corpus = self.data_dir / "corpora" / "wikitext2" / "valid.txt" if self.data_dir else None
+            if corpus is None or not corpus.is_file():
+                raise UserError(f"The model {self.base.name!r} has no known pretraining corpus to replay. Pass "
+                                "--data-dir DIR holding corpora/wikitext2/valid.txt (as ../shared/data does).")
+            articles = re.split(r"\n(?= = [^=].* = \n)", corpus.read_text())
+            articles = [a.strip() for a in articles if len(a.split()) >= 50]
+            docs = [articles[i % len(articles)] for i in self.rng("replay").sample(range(len(articles)),
+                                                                                    min(n, len(articles)))]
+            docs += [docs[i % len(docs)] for i in range(n - len(docs))]
+            self.notes["replay_corpus"] = {"file": "corpora/wikitext2/valid.txt", "articles": len(articles)}
+        return [truncate(encode_text(self.tokenizer, d), 512) for d in docs]
 
 
 @dataclass

@@ -241,9 +241,9 @@ def _pretrain(world: World, out) -> None:
     tok.save_pretrained(out)
 
 
-def base_model(seed: int = WORLD_SEED):
+def base_model(seed: int = WORLD_SEED, placement=None):
     """The micro base model, pretrained on first use and cached by world version and seed."""
-    from bench.models import load_folder
+    from bench.models import Placement, load_folder
     from bench.store import atomic_dir, cache_dir
 
     world = build_world(seed)
@@ -251,4 +251,4 @@ def base_model(seed: int = WORLD_SEED):
     if not (folder / "model.safetensors").exists():
         with atomic_dir(folder) as tmp:
             _pretrain(world, tmp)
-    return load_folder(folder, name="micro", docs=world.documents)
+    return load_folder(folder, name="micro", docs=world.documents, placement=placement or Placement())

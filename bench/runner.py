@@ -17,7 +17,8 @@ from bench.evaluation import EvalSettings
 from bench.kl import KLSettings
 from bench.kl import estimate as kl_estimate
 from bench.store import atomic_dir, atomic_write_json, read_json, stable_hash
-from bench.task import Suite, Target, suites, targets
+from bench.models import Placement, resolve_model
+from bench.task import Resolved, Suite, Target, resolve, suites, targets
 
 SCHEMA_VERSION = 1
 DEFAULT_TARGET = "micro-cipher"
@@ -34,6 +35,8 @@ class RunSpec:
     budget: dict = field(default_factory=dict)
     eval: dict = field(default_factory=dict)
     kl: dict = field(default_factory=dict)
+    data: str = ""                                   # hash of the training data and every evaluated task's files
+    placement: dict = field(default_factory=dict)    # device and dtype
 
     @property
     def run_id(self) -> str:
@@ -61,36 +64,73 @@ def resolve_target_and_suites(target: str | None, suite_names: list[str] | None)
     return tgt, [suites.get(n) for n in dict.fromkeys(names)]
 
 
-def assess(base, tuned_model, tokenizer, target: Target | None, suite_list: list[Suite],
-           settings: EvalSettings, kl: KLSettings | None) -> tuple[dict, list[dict]]:
+@dataclass
+class Plan:
+    """The evaluations of a run after checking which tasks can run here."""
+
+    target: Target | None
+    suites: list[Suite]
+    ready: list[Resolved]
+    missing: dict[str, str]
+
+    @property
+    def content_hash(self) -> str:
+        return stable_hash(sorted((r.task.name, r.name, r.content_hash) for r in self.ready), 16)
+
+
+def plan(target: Target | None, suite_list: list[Suite], data_dir: Path | None) -> Plan:
+    """Resolve every evaluation; the target's must all be available, a suite needs at least one task."""
+    tasks = ([(t, target.include_path) for t in target.evals] if target else []) + \
+            [(t, s.include_path) for s in suite_list for t in s.tasks]
+    ready, missing = resolve(tasks, data_dir)
+    if target:
+        absent = {t.name: missing[t.name] for t in target.evals if t.name in missing}
+        if absent:
+            raise UserError(f"Target {target.name}'s evaluation cannot run: "
+                            + "; ".join(f"{k}: {v}" for k, v in absent.items()))
+    for s in suite_list:
+        if all(t.name in missing for t in s.tasks):
+            raise UserError(f"Suite {s.name}: none of its tasks can run here ("
+                            + "; ".join(f"{t.name}: {missing[t.name]}" for t in s.tasks) + ").")
+    return Plan(target, suite_list, ready, missing)
+
+
+def assess(base, tuned_model, tokenizer, p: Plan, settings: EvalSettings,
+           kl: KLSettings | None) -> tuple[dict, list[dict]]:
     """Evaluate the tuned model (and the base model, cached) on target and suites; KL if a base is given.
 
     Returns the record's metric sections and the per-item outcomes of both models."""
-    tasks = ([(target.eval, target.include_path)] if target else []) + \
-            [(t, s.include_path) for s in suite_list for t in s.tasks]
-    _log(f"evaluating on {', '.join(t.name for t, _ in tasks)}")
-    tuned_items = evaluation.evaluate(tuned_model, tokenizer, tasks, settings)
-    base_items = (evaluation.evaluate(base.model, base.tokenizer, tasks, settings, base.fingerprint)
+    _log(f"evaluating on {', '.join(r.name for r in p.ready)}"
+         + (f" (missing: {', '.join(p.missing)})" if p.missing else ""))
+    tuned_items = evaluation.evaluate(tuned_model, tokenizer, p.ready, settings)
+    base_items = (evaluation.evaluate(base.model, base.tokenizer, p.ready, settings, base.fingerprint)
                   if base is not None else None)
     items = [{"model": who, "task": task, **it}
              for who, res in (("base", base_items), ("tuned", tuned_items)) if res
              for task, rows in res.items() for it in rows]
+    metric = {r.task.name: r.task.metric for r in p.ready}
 
     def section(task_name: str) -> dict:
         if base_items is None:
-            return {"tuned": evaluation.accuracy(tuned_items[task_name]), "n": len(tuned_items[task_name])}
-        return evaluation.compare(base_items[task_name], tuned_items[task_name], task_name)
+            out = {"tuned": evaluation.accuracy(tuned_items[task_name]), "n": len(tuned_items[task_name])}
+        else:
+            out = evaluation.compare(base_items[task_name], tuned_items[task_name], task_name)
+        return {"metric": metric[task_name], **out}
 
     out: dict = {}
-    if target:
-        out["target"] = {"name": target.name, "task": target.eval.name, **section(target.eval.name)}
+    if p.target:
+        per_task = {t.name: section(t.name) for t in p.target.evals}
+        head = p.target.evals[0].name
+        out["target"] = {"name": p.target.name, "task": head, **per_task[head], "tasks": per_task}
     out["suites"] = {}
-    for s in suite_list:
-        per_task = {t.name: section(t.name) for t in s.tasks}
+    for s in p.suites:
+        per_task = {t.name: section(t.name) for t in s.tasks if t.name not in p.missing}
         agg = {k: sum(v[k] for v in per_task.values()) / len(per_task)
                for k in ("base", "tuned", "delta") if all(k in v for v in per_task.values())}
         out["suites"][s.name] = {**agg, "n": sum(v["n"] for v in per_task.values()),
-                                 "average_over": sorted(per_task), "tasks": per_task}
+                                 "average_over": sorted(per_task),
+                                 "missing": {t.name: p.missing[t.name] for t in s.tasks if t.name in p.missing},
+                                 "tasks": per_task}
     if base is not None and kl is not None:
         _log(f"estimating KL(base || tuned) on {kl.samples} base samples")
         out["kl"] = kl_estimate(base, tuned_model, kl)
@@ -114,27 +154,35 @@ def load_record(run_dir: Path) -> dict:
 def run(method_name: str, overrides: dict[str, str], model: str = "micro", target: str | None = None,
         suite_names: list[str] | None = None, seed: int = 0, out: Path = Path("runs"),
         eval_settings: EvalSettings = EvalSettings(), kl: KLSettings = KLSettings(),
-        budget: dict[str, str] | None = None, save_model: bool = False) -> tuple[dict, Path]:
+        budget: dict[str, str] | None = None, save_model: bool = False, data_dir: Path | None = None,
+        train_file: Path | None = None, placement: Placement = Placement()) -> tuple[dict, Path]:
     """Run one (method, model, target, suites, seed); returns (record, run folder). Reuses a finished run."""
     from transformers import set_seed
 
     from bench.method import Context, build_method
-    from bench.models import resolve_model
     from bench.training import train
 
     start = time.perf_counter()
     method = build_method(method_name, overrides)
     tgt, suite_list = resolve_target_and_suites(target or DEFAULT_TARGET, suite_names)
     budget_ = tgt.budget.updated(budget or {})
+    p = plan(tgt, suite_list, data_dir)
+    if train_file is not None and not Path(train_file).is_file():
+        raise UserError(f"--train-file {train_file}: no such file.")
+    pairs = tgt.train_pairs(data_dir, train_file)          # fails early, with a clear message, when absent
+    device, dtype = placement.resolved()
     spec = RunSpec(method_name, model, tgt.name, tuple(s.name for s in suite_list), seed, method.params(),
-                   budget_.to_dict(), eval_settings.to_dict(), asdict(kl))
+                   budget_.to_dict(), eval_settings.to_dict(), asdict(kl),
+                   stable_hash([p.content_hash, pairs], 16),
+                   {"device": device.split(":")[0], "dtype": str(dtype).removeprefix("torch.")})
     run_dir = Path(out) / spec.run_id
     if (run_dir / "result.json").exists():
         _log(f"already done: {run_dir}")
         return load_record(run_dir), run_dir
 
-    base = resolve_model(model)
-    ctx = Context(base, tgt, seed)
+    _log(f"loading {model}")
+    base = resolve_model(model, placement)
+    ctx = Context(base, tgt, seed, pairs, data_dir, budget_.examples, eval_settings.backend)
     set_seed(seed)
     _log(f"{method_name}: building the training mixture")
     mixture = method.mixture(ctx)
@@ -148,15 +196,22 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
     stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), budget_, seed, base.tokenizer.pad_token_id)
     tuned = method.finalize(tuned, base.model)
     n_trainable = sum(p.numel() for p in tuned.parameters() if p.requires_grad)
-    metrics, items = assess(base, tuned, base.tokenizer, tgt, suite_list, eval_settings, kl)
+    metrics, items = assess(base, tuned, base.tokenizer, p, eval_settings, kl)
+    gen_backend = {"backend": eval_settings.backend}
+    if eval_settings.backend == "vllm":
+        from importlib.metadata import version
+        gen_backend["vllm"] = version("vllm")
     record = {
         "schema_version": SCHEMA_VERSION, "kind": "run", "run_id": spec.run_id, "spec": asdict(spec),
-        "provenance": {**versions(), "base_fingerprint": base.fingerprint, "device": "cpu" if not
-                       torch.cuda.is_available() else torch.cuda.get_device_name(),
-                       "dtype": str(next(tuned.parameters()).dtype).removeprefix("torch."),
+        "provenance": {**versions(), "base_fingerprint": base.fingerprint,
+                       "device": "cpu" if base.device == "cpu" else torch.cuda.get_device_name(),
+                       "dtype": base.dtype, "generation": gen_backend,
+                       "data_dir": str(data_dir) if data_dir else None,
+                       "tasks": {r.task.name: {"run_as": r.name, "content_hash": r.content_hash} for r in p.ready},
                        "start_token": {"id": base.start_token_id, "why": base.start_token_reason}},
         **metrics,
         "training": {**stats, "trainable_parameters": n_trainable,
+                     "target_pairs": len(ctx.target_pairs),
                      "mixture": {k: {"examples": len(v), "tokens": sum(len(r["input_ids"]) for r in v)}
                                  for k, v in mixture.items()}, **ctx.notes},
         "items": "items.jsonl",

@@ -1,26 +1,51 @@
-"""Targets and suites: what a run fine-tunes for and what it must not forget.
+"""Targets, suites and presets: what a run fine-tunes for, what it must not forget, and named settings.
 
-Both are registry entries defined in `tasks/`; their evaluations are lm-eval tasks (YAML under an
-include path), so adding a standard lm-eval task later is configuration, not code.
+All three are registry entries defined in `tasks/`. An evaluation is either an lm-eval task (YAML under
+an include path; log-likelihood and the micro world's generation tasks) or a generation task run by
+forgetbench's own backends (reasoning problems checked with math-verify, see bench/reasoning.py).
+
+Real-data tasks come in two forms: lm-eval's own definition (`hub`, needs network access) and a local
+YAML whose data files live under `--data-dir` (the layout of ../shared/data). A local YAML writes its data
+folder as `@DATA@`; `resolve` renders it into the cache with the real path. A task whose data is not
+available is reported as missing, and a suite's average says which tasks it covers.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.errors import UserError
 from bench.registry import Registry
+from bench.store import cache_dir, hash_files, stable_hash
 from bench.training import Budget
+
+DATA_PLACEHOLDER = "@DATA@"
 
 
 @dataclass(frozen=True)
 class EvalTask:
-    """One lm-eval task and the per-item metric that counts as 'correct'."""
+    """One evaluation and the per-item metric that counts."""
 
-    name: str                  # lm-eval task name
+    name: str                  # lm-eval task name (local YAML) or generation task name
     metric: str                # per-sample metric key, e.g. "acc" or "exact_match"
     filter: str = "none"       # lm-eval filter name whose records are scored
+    hub: str | None = None     # lm-eval's built-in task, used when no --data-dir is given (needs network)
+    needs: tuple[str, ...] = ()          # data files (relative to --data-dir) the local definition reads
+    # Tasks forgetbench scores itself: data dir (None: hub) -> [{"question", "answer", "response"}].
+    problems: Callable[[Path | None], list[dict]] | None = None
+    # "generate": sample answers, check them with math-verify; "likelihood": mean log-probability per
+    # token of the reference response (teacher-forced, in the training format).
+    scoring: str = "generate"
+    binary: bool = True        # per-item score is right/wrong (else a real number, higher is better)
+
+    @property
+    def generative(self) -> bool:
+        """Scored by forgetbench itself (generation or likelihood) rather than through lm-eval."""
+        return self.problems is not None
 
 
 @dataclass(frozen=True)
@@ -30,25 +55,43 @@ class Suite:
     name: str
     description: str
     tasks: tuple[EvalTask, ...]
-    include_path: Path
+    include_path: Path | None = None
 
 
 @dataclass(frozen=True)
 class Target:
-    """A fine-tuning task: training pairs and a held-out evaluation."""
+    """A fine-tuning task: training pairs and a held-out evaluation (the first is the headline)."""
 
     name: str
     description: str
-    eval: EvalTask
-    include_path: Path
-    train_pairs: Callable[[], list[dict]]           # -> [{"prompt": str, "response": str}]
+    evals: tuple[EvalTask, ...]
+    include_path: Path | None
+    # (data dir, user's --train-file) -> [{"prompt": str, "response": str}]
+    train_pairs: Callable[[Path | None, Path | None], list[dict]]
     budget: Budget = field(default_factory=Budget)
     default_suites: tuple[str, ...] = ()
     default_model: str = "micro"
+    chat: bool = False             # format training pairs with the model's chat template, if it has one
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Model, target, suites, budget and evaluation settings that belong together."""
+
+    name: str
+    description: str
+    model: str
+    target: str
+    suites: tuple[str, ...]
+    budget: dict = field(default_factory=dict)      # overrides of the target's budget
+    eval: dict = field(default_factory=dict)        # EvalSettings fields
+    kl: dict = field(default_factory=dict)          # KLSettings fields
+    needs_data: bool = False                        # reads --data-dir when offline
 
 
 suites: Registry[Suite] = Registry("suite", "tasks")
 targets: Registry[Target] = Registry("target", "tasks")
+presets: Registry[Preset] = Registry("preset", "tasks")
 
 
 def register_suite(suite: Suite) -> Suite:
@@ -59,3 +102,91 @@ def register_suite(suite: Suite) -> Suite:
 def register_target(target: Target) -> Target:
     targets.add(target.name, target)
     return target
+
+
+def register_preset(preset: Preset) -> Preset:
+    presets.add(preset.name, preset)
+    return preset
+
+
+# ---------------------------------------------------------------------------------------- resolution
+@dataclass(frozen=True)
+class Resolved:
+    """A task ready to run: where its definition lives and a hash of everything it reads."""
+
+    task: EvalTask
+    include: Path | None           # lm-eval include path (None: lm-eval's built-in definition)
+    name: str                      # the lm-eval task name actually run (local or built-in)
+    data_dir: Path | None
+    content_hash: str              # definition files + data files
+
+
+def hub_available() -> bool:
+    return os.environ.get("HF_DATASETS_OFFLINE", "0") in {"0", "", "false", "False"}
+
+
+def _render(include: Path, data_dir: Path) -> Path:
+    """Copy an include folder into the cache with @DATA@ replaced by the data folder's absolute path."""
+    data = str(data_dir.resolve())
+    files = sorted(p for p in include.rglob("*") if p.is_file() and p.suffix in {".yaml", ".py"})
+    out = cache_dir() / "tasks" / stable_hash({"files": hash_files(files, include), "data": data}, 16)
+    if not out.exists():
+        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in files:
+            dest = tmp / p.relative_to(include)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(p.read_text().replace(DATA_PLACEHOLDER, data))
+        try:
+            tmp.rename(out)
+        except OSError:            # another process rendered it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def resolve(tasks: list[tuple[EvalTask, Path | None]], data_dir: Path | None) -> tuple[list[Resolved], dict[str, str]]:
+    """Which tasks can run here, and why each of the others cannot (task name -> reason)."""
+    ready: list[Resolved] = []
+    missing: dict[str, str] = {}
+    for task, include in tasks:
+        if any(r.task.name == task.name for r in ready):
+            continue
+        definition = (hash_files(sorted(p for p in include.rglob("*") if p.suffix in {".yaml", ".py"}), include)
+                      if include else "")
+        if not task.needs and not task.generative and include is not None:      # self-contained (micro)
+            ready.append(Resolved(task, include, task.name, None, definition))
+            continue
+        if data_dir is not None:
+            absent = [n for n in task.needs if not (data_dir / n).exists()]
+            if not absent:
+                files = [f for n in task.needs for f in
+                         ([data_dir / n] if (data_dir / n).is_file() else sorted((data_dir / n).rglob("*")))]
+                data_hash = hash_files([f for f in files if f.is_file()], data_dir)
+                rendered = _render(include, data_dir) if include is not None and not task.generative else None
+                ready.append(Resolved(task, rendered, task.name, data_dir,
+                                      stable_hash([definition, data_hash], 16)))
+                continue
+            if not (task.hub and hub_available()):
+                missing[task.name] = f"not in {data_dir}: {', '.join(absent)}"
+                continue
+        if task.hub and hub_available():
+            name = task.hub if not task.generative else task.name
+            ready.append(Resolved(task, None, name, None, stable_hash(["hub", task.hub], 16)))
+        elif task.hub:
+            missing[task.name] = (f"needs the hub (lm-eval's {task.hub}) or local files under --data-dir "
+                                  f"({', '.join(task.needs) or 'none known'})")
+        else:
+            missing[task.name] = f"needs local files under --data-dir: {', '.join(task.needs)}"
+    return ready, missing
+
+
+def data_dir_from(arg: str | None) -> Path | None:
+    """--data-dir, else $FORGETBENCH_DATA; checked to exist."""
+    value = arg or os.environ.get("FORGETBENCH_DATA")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise UserError(f"--data-dir {value}: no such folder. It should hold one folder per dataset, as "
+                        "../shared/data does (gsm8k/, arc/, piqa/, ...).")
+    return path

@@ -18,7 +18,7 @@ register_suite(Suite(
 
 register_target(Target(
     "micro-cipher", "micro world: a word cipher the base model has never seen (train 2000, test 250)",
-    EvalTask("fb_micro_cipher", "exact_match"), HERE,
-    train_pairs=lambda: build_world().cipher_pairs("train"),
+    (EvalTask("fb_micro_cipher", "exact_match"),), HERE,
+    train_pairs=lambda data_dir, train_file: build_world().cipher_pairs("train"),
     budget=Budget(epochs=6, lr=1e-3, batch_size=32),
     default_suites=("micro-zeroshot", "micro-reasoning")))

@@ -1,0 +1,91 @@
+"""Tasks forgetbench scores itself: generation checked with math-verify, and response likelihood.
+
+Generation: each problem is formatted with the model's chat template (when it has one and the settings ask for it),
+answered `samples_per_problem` times by the run's generation backend at the settings' temperature, and
+each answer is checked against the reference with math-verify. An item's score is its pass@1 (the mean
+over its samples); every completion is kept in the per-item outcomes.
+
+Likelihood: the mean log-probability per token of the reference response given the prompt, in exactly
+the format the target trains on (bench.data.encode_pair), teacher-forced in float32. Higher is better.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bench.data import Collator, encode_pair, prompt_text, uses_chat
+from bench.evaluation import EvalSettings, subset_indices
+from bench.generation import Sampling, backend, cut_at_stop
+from bench.store import stable_hash
+from bench.task import Resolved
+
+INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+PLAIN_STOP = ("\nQuestion:",)
+
+
+def question_prompt(tokenizer, question: str, chat: bool) -> str:
+    """A user turn of the model's chat template when it has one (and `chat`), else a plain Q/A frame."""
+    return prompt_text(tokenizer, question, chat) if uses_chat(tokenizer, chat) else f"Question: {question}\nAnswer:"
+
+
+def is_correct(gold: str, completion: str) -> bool:
+    """math-verify: parse the reference and the completion, then check mathematical equivalence."""
+    from math_verify import parse, verify
+
+    ref = parse(gold if "$" in gold or "\\boxed" in gold else f"${gold}$")
+    return bool(ref) and bool(verify(ref, parse(completion)))
+
+
+@torch.no_grad()
+def response_loglik(model, rows: list[dict], pad_id: int, batch_size: int) -> list[float]:
+    """Mean log-probability per labelled token of each encoded row (bench.data.encode_pair)."""
+    device = next(model.parameters()).device
+    collate = Collator(pad_id)
+    out: list[float] = []
+    for s in range(0, len(rows), batch_size):
+        b = {k: v.to(device) for k, v in collate(rows[s:s + batch_size]).items()}
+        logp = torch.log_softmax(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1]
+                                 .float(), -1)
+        labels = b["labels"][:, 1:]
+        mask = labels != -100
+        tok = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        out += ((tok * mask).sum(1) / mask.sum(1)).tolist()
+    return out
+
+
+def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalSettings) -> dict[str, list[dict]]:
+    """Per-item outcomes of the tasks forgetbench scores itself (generation or likelihood)."""
+    chat = uses_chat(tokenizer, settings.chat_template)
+    stop = () if chat else PLAIN_STOP
+    batch = settings.batch_size if isinstance(settings.batch_size, int) else 256
+    gen = None
+    out: dict[str, list[dict]] = {}
+    for r in tasks:
+        problems = r.task.problems(r.data_dir)
+        keep = subset_indices(r.task.name, len(problems), settings.limit_for(r.task.name))
+        chosen = [(i, problems[i]) for i in (keep if keep is not None else range(len(problems)))]
+        if r.task.scoring == "likelihood":
+            rows = [encode_pair(tokenizer, p["question"] + INSTRUCTION, p["response"], chat) for _, p in chosen]
+            scores = response_loglik(model, rows, tokenizer.pad_token_id, batch)
+            out[r.task.name] = [
+                {"doc_id": i, "doc_hash": stable_hash(p, 16), "prompt_hash": stable_hash(row["input_ids"], 16),
+                 "correct": None, "score": sc} for (i, p), row, sc in zip(chosen, rows, scores)]
+            continue
+        gen = gen or backend(settings.backend, model, tokenizer)
+        k = settings.samples_per_problem
+        sampling = Sampling(settings.temperature, settings.max_new_tokens, batch)
+        texts = [question_prompt(tokenizer, p["question"] + INSTRUCTION, chat) for _, p in chosen]
+        ids = [tokenizer(t, add_special_tokens=not chat)["input_ids"] for t in texts]
+        completions = gen.generate([p for p in ids for _ in range(k)], sampling, seed=0, stop=stop,
+                                   desc=f"{r.task.name} ({len(ids)}×{k})")
+        items = []
+        for j, ((i, prob), text) in enumerate(zip(chosen, texts)):
+            answers = [cut_at_stop(tokenizer.decode(c, skip_special_tokens=True), stop)
+                       for c in completions[j * k:(j + 1) * k]]
+            right = [is_correct(prob["answer"], a) for a in answers]
+            score = sum(right) / k
+            items.append({"doc_id": i, "doc_hash": stable_hash(prob, 16), "prompt_hash": stable_hash(text, 16),
+                          "correct": score >= 0.5, "score": score, "reference": prob["answer"],
+                          "completions": answers})
+        out[r.task.name] = items
+    return out

@@ -1,0 +1,187 @@
+"""Real suites, targets and presets: SmolLM2 on CPU and the context-free synthetic data paper's settings.
+
+Every task runs either from lm-eval's own definition (needs the hub) or from local files under
+`--data-dir` in the layout of ../shared/data (see ../shared/reference/offline.md for sources).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.reasoning import INSTRUCTION
+from bench.task import EvalTask, Preset, Suite, Target, hub_available, register_preset, register_suite, register_target
+from bench.training import Budget
+
+HERE = Path(__file__).parent / "real"
+
+
+def _jsonl(path: Path) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _hub_rows(repo: str, split: str, config: str | None = None) -> list[dict]:
+    if not hub_available():
+        raise UserError(f"{repo} is on the Hugging Face hub and datasets are offline; pass --data-dir with a "
+                        "local copy or set HF_DATASETS_OFFLINE=0 with network access.")
+    import datasets
+    return list(datasets.load_dataset(repo, config, split=split))
+
+
+def _number(x) -> str:
+    """27.0 -> '27' (AMC answers are stored as floats)."""
+    return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
+
+
+def gsm8k_solution(answer: str) -> tuple[str, str]:
+    """GSM8K's worked answer without calculator notes, ending in a boxed final answer; and that answer."""
+    body, _, final = answer.rpartition("####")
+    final = final.strip().replace(",", "")
+    body = re.sub(r"<<[^>]*>>", "", body).strip()
+    return f"{body}\nThe final answer is $\\boxed{{{final}}}$.", final
+
+
+def _gsm8k(split: str):
+    def load(data_dir: Path | None) -> list[dict]:
+        rows = _jsonl(data_dir / "gsm8k" / f"{split}.jsonl") if data_dir else _hub_rows("openai/gsm8k", split, "main")
+        out = []
+        for r in rows:
+            response, final = gsm8k_solution(r["answer"])
+            out.append({"question": r["question"], "answer": final, "response": response})
+        return out
+    return load
+
+
+def _problems(folder: str, hub: tuple[str, str], question: str = "problem", answer: str = "answer"):
+    def load(data_dir: Path | None) -> list[dict]:
+        rows = _jsonl(data_dir / folder / "test.jsonl") if data_dir else _hub_rows(*hub)
+        return [{"question": r[question], "answer": _number(r[answer]), "response": r.get("solution", "")}
+                for r in rows]
+    return load
+
+
+# ---------------------------------------------------------------------------------------------- suites
+ZEROSHOT = (
+    EvalTask("fb_arc_easy", "acc", hub="arc_easy", needs=("arc/arc_easy_test.llmfoundry.jsonl",)),
+    EvalTask("fb_arc_challenge", "acc_norm", hub="arc_challenge", needs=("arc/arc_challenge_test.llmfoundry.jsonl",)),
+    EvalTask("fb_boolq", "acc", hub="boolq", needs=("boolq/boolq_val.llmfoundry.jsonl",)),
+    EvalTask("fb_hellaswag", "acc_norm", hub="hellaswag", needs=("hellaswag/hellaswag_val.jsonl",)),
+    EvalTask("fb_openbookqa", "acc_norm", hub="openbookqa", needs=("openbookqa/openbookqa_test.llmfoundry.jsonl",)),
+    EvalTask("fb_piqa", "acc_norm", hub="piqa", needs=("piqa/valid.jsonl", "piqa/valid-labels.lst")),
+    EvalTask("fb_sciq", "acc", hub="sciq", needs=("sciq/test.json",)),
+    EvalTask("fb_winogrande", "acc", hub="winogrande", needs=("winogrande/winogrande_dev.llmfoundry.jsonl",)),
+)
+register_suite(Suite("zeroshot", "ARC-E/C, BoolQ, HellaSwag, OpenBookQA, PIQA, SciQ, WinoGrande: 0-shot "
+                     "multiple choice by log-likelihood (lm-eval)", ZEROSHOT, HERE))
+
+GSM8K_TEST = EvalTask("gsm8k", "pass@1", hub="openai/gsm8k", needs=("gsm8k/test.jsonl",), problems=_gsm8k("test"))
+REASONING = (
+    GSM8K_TEST,
+    EvalTask("math500", "pass@1", hub="HuggingFaceH4/MATH-500", needs=("math500/test.jsonl",),
+             problems=_problems("math500", ("HuggingFaceH4/MATH-500", "test"))),
+    EvalTask("aime24", "pass@1", hub="HuggingFaceH4/aime_2024", needs=("aime24/test.jsonl",),
+             problems=_problems("aime24", ("HuggingFaceH4/aime_2024", "train"))),
+    EvalTask("aime25", "pass@1", hub="math-ai/aime25", needs=("aime25/test.jsonl",),
+             problems=_problems("aime25", ("math-ai/aime25", "test"))),
+    EvalTask("amc23", "pass@1", hub="math-ai/amc23", needs=("amc23/test.jsonl",),
+             problems=_problems("amc23", ("math-ai/amc23", "test"), question="problem")),
+)
+register_suite(Suite("reasoning", "GSM8K, MATH-500, AIME 24/25, AMC 23: step-by-step generation with the chat "
+                     "template, pass@1 checked with math-verify", REASONING))
+
+MEDQA = EvalTask("fb_medqa", "acc", hub="medqa_4options", needs=("medqa/medqa_test.jsonl",))
+register_suite(Suite("medqa", "MedQA-USMLE test: 0-shot multiple choice by log-likelihood of the letter",
+                     (MEDQA,), HERE))
+register_suite(Suite("mmlu", "MMLU test, 57 subjects as one task: 0-shot multiple choice (knowledge)",
+                     (EvalTask("fb_mmlu", "acc", hub="mmlu", needs=("mmlu/test",)),), HERE))
+
+
+# --------------------------------------------------------------------------------------------- targets
+def _local_train_file(path: Path, fields: tuple[str, str]) -> list[dict]:
+    """JSON or JSONL training data with the given (prompt, response) fields."""
+    text = path.read_text()
+    try:
+        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x.strip()]
+    except json.JSONDecodeError as e:
+        raise UserError(f"--train-file {path}: not JSON or JSONL ({e}).") from None
+    q, a = fields
+    bad = [i for i, r in enumerate(rows) if q not in r or a not in r]
+    if bad or not rows:
+        raise UserError(f"--train-file {path}: every record needs the fields {q!r} and {a!r} "
+                        f"({len(bad)} of {len(rows)} lack them).")
+    return [{"prompt": r[q], "response": r[a]} for r in rows]
+
+
+def gsm8k_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
+    if train_file:
+        return _local_train_file(train_file, ("question", "answer"))
+    if data_dir is None and not hub_available():
+        raise UserError("Target gsm8k trains on GSM8K's train split: pass --data-dir DIR with gsm8k/train.jsonl "
+                        "(as in ../shared/data), or go online (HF_DATASETS_OFFLINE=0).")
+    if data_dir is not None and not (data_dir / "gsm8k" / "train.jsonl").is_file():
+        raise UserError(f"Target gsm8k needs {data_dir / 'gsm8k' / 'train.jsonl'} (GSM8K's train split).")
+    return [{"prompt": p["question"] + INSTRUCTION, "response": p["response"]} for p in _gsm8k("train")(data_dir)]
+
+
+def metamathqa_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
+    if train_file:
+        rows = _local_train_file(train_file, ("query", "response"))
+    elif hub_available():
+        rows = [{"prompt": r["query"], "response": r["response"]} for r in _hub_rows("meta-math/MetaMathQA", "train")]
+    else:
+        raise UserError("Target metamathqa trains on MetaMathQA (meta-math/MetaMathQA on the hub, 395K rows), "
+                        "which is not available offline: go online (HF_DATASETS_OFFLINE=0 HF_HUB_OFFLINE=0) or "
+                        "pass --train-file FILE (JSON/JSONL with 'query' and 'response').")
+    return [{"prompt": r["prompt"] + INSTRUCTION, "response": r["response"]} for r in rows]
+
+
+def medreason_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
+    if train_file:
+        return _local_train_file(train_file, ("question", "answer"))
+    if not hub_available():
+        raise UserError("Target medreason trains on MedReason (UCSC-VLAA/MedReason on the hub, 32,682 rows), "
+                        "which is not available offline: go online (HF_DATASETS_OFFLINE=0 HF_HUB_OFFLINE=0) or "
+                        "pass --train-file FILE (JSON/JSONL with 'question' and 'answer').")
+    return [{"prompt": r["question"], "response": r["answer"]} for r in _hub_rows("UCSC-VLAA/MedReason", "train")]
+
+
+GSM8K_LIKELIHOOD = EvalTask("gsm8k_loglik", "mean_logprob", hub="openai/gsm8k", needs=("gsm8k/test.jsonl",),
+                            problems=_gsm8k("test"), scoring="likelihood", binary=False)
+register_target(Target(
+    "gsm8k", "GSM8K: SFT on the train split (7,473), eval on test: pass@1 by generation (math-verify) and the "
+    "reference solution's log-likelihood per token", (GSM8K_TEST, GSM8K_LIKELIHOOD), None, gsm8k_pairs,
+    budget=Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
+    default_suites=("zeroshot",), default_model="smollm2-135m", chat=True))
+register_target(Target(
+    "metamathqa", "MetaMathQA (hub; offline only with --train-file): math SFT, eval on GSM8K test",
+    (GSM8K_TEST,), None, metamathqa_pairs,
+    budget=Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
+    default_suites=("zeroshot",), default_model="olmo-1b", chat=True))
+register_target(Target(
+    "medreason", "MedReason (hub; offline only with --train-file): medical reasoning SFT, eval on MedQA",
+    (MEDQA,), HERE, medreason_pairs,
+    budget=Budget(epochs=3, lr=5e-6, batch_size=64, scheduler="linear", warmup_ratio=0.03),
+    default_suites=("reasoning",), default_model="r1-distill-8b", chat=True))
+
+
+# --------------------------------------------------------------------------------------------- presets
+register_preset(Preset(
+    "smollm2-cpu", "SmolLM2-135M on 2 CPU cores in under 30 minutes: GSM8K subset, zeroshot and reasoning "
+    "subsets", model="smollm2-135m", target="gsm8k", suites=("zeroshot", "reasoning"),
+    budget={"examples": 96, "epochs": 1, "lr": 1e-4, "batch_size": 4, "scheduler": "constant",
+            "warmup_ratio": 0.0},
+    eval={"limit": 40, "task_limits": {"math500": 16, "aime24": 8, "aime25": 8, "amc23": 8},
+          "max_new_tokens": 160, "batch_size": 40},
+    kl={"samples": 64, "max_new_tokens": 64}, needs_data=True))
+register_preset(Preset(
+    "paper-olmo", "The paper's zero-shot setting: OLMo-1B fine-tuned on MetaMathQA, zero-shot suites preserved "
+    "(GPU)", model="olmo-1b", target="metamathqa", suites=("zeroshot",),
+    eval={"max_new_tokens": 512, "batch_size": "auto"}, kl={"samples": 1024, "max_new_tokens": 128}))
+register_preset(Preset(
+    "paper-r1", "The paper's reasoning setting: DeepSeek-R1-Distill-Llama-8B fine-tuned on MedReason, "
+    "reasoning preserved (GPU)", model="r1-distill-8b", target="medreason", suites=("reasoning",),
+    eval={"max_new_tokens": 8192, "temperature": 0.6, "samples_per_problem": 4, "batch_size": "auto"},
+    kl={"samples": 512, "max_new_tokens": 256}))
