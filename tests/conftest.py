@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ[var] = "1"
@@ -30,3 +31,56 @@ def fresh_cache(tmp_path, monkeypatch):
     """A cache of its own for one test (for tests that corrupt cached files)."""
     monkeypatch.setenv("FORGETBENCH_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+FIXTURE_DATA = Path(__file__).parent / "fixtures" / "data"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+          "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def build_tiny_model(folder: Path) -> Path:
+    """A tiny random-init Llama with a byte-level BPE tokenizer (trained on the fixture text), special
+    tokens as SmolLM2's (<|endoftext|> 0, <|im_start|> 1, <|im_end|> 2 = eos = pad) and a ChatML template."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    text = [p.read_text() for p in sorted(FIXTURE_DATA.rglob("*")) if p.is_file()]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(text, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                   pad_token="<|im_end|>", unk_token="<|endoftext|>")
+    fast.chat_template = CHATML
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=1024, bos_token_id=1, eos_token_id=2,
+                                         pad_token_id=2, tie_word_embeddings=True))
+    model.save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return FIXTURE_DATA
+
+
+def smollm2_gguf() -> Path | None:
+    p = SHARED / "models" / "smollm2-135m-instruct-q4_1" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return p if p.is_file() else None
+
+
+needs_smollm2 = pytest.mark.skipif(smollm2_gguf() is None, reason="../shared/models SmolLM2 GGUF not present")
+needs_shared_data = pytest.mark.skipif(not (SHARED / "data" / "gsm8k" / "test.jsonl").is_file(),
+                                       reason="../shared/data not present")

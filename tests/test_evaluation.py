@@ -6,7 +6,7 @@ import torch
 from bench import evaluation
 from bench.evaluation import EvalSettings, evaluate
 from bench.micro import build_world
-from bench.task import suites, targets
+from bench.task import resolve, suites, targets
 
 
 @torch.no_grad()
@@ -30,7 +30,8 @@ def test_zeroshot_through_lm_eval_matches_independent_scoring(micro_base):
             p.add_(0.03 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
     bad.eval()
     suite = suites.get("micro-zeroshot")
-    out = evaluate(bad, tok, [(suite.tasks[0], suite.include_path)], EvalSettings())["fb_micro_zeroshot"]
+    ready, _ = resolve([(suite.tasks[0], suite.include_path)], None)
+    out = evaluate(bad, tok, ready, EvalSettings())["fb_micro_zeroshot"]
     items = build_world().zeroshot_items()
     assert [r["doc_id"] for r in out] == list(range(len(items)))
     mine = [own_choice(bad, tok, it) == it["gold"] for it in items]
@@ -40,7 +41,7 @@ def test_zeroshot_through_lm_eval_matches_independent_scoring(micro_base):
 
 def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch):
     tgt = targets.get("micro-cipher")
-    tasks = [(tgt.eval, tgt.include_path)]
+    tasks, _ = resolve([(tgt.evals[0], tgt.include_path)], None)
     first = evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(), micro_base.fingerprint)
 
     def boom(*a, **k):

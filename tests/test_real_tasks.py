@@ -1,0 +1,108 @@
+"""Real-data suites and targets on local fixtures (the schemas of ../shared/data) and a tiny local model;
+checks against lm-eval's own results; SmolLM2 and ../shared/data when present."""
+
+import json
+
+import pytest
+from conftest import SHARED, needs_shared_data, needs_smollm2
+
+from bench.errors import UserError
+from bench.evaluation import EvalSettings, accuracy, evaluate, subset_indices
+from bench.models import resolve_model
+from bench.runner import plan
+from bench.task import resolve, suites, targets
+
+
+def ready_tasks(names, data_dir):
+    tasks = [(t, suites.get(s).include_path) for s in names for t in suites.get(s).tasks]
+    return resolve(tasks, data_dir)
+
+
+def test_every_zeroshot_task_runs_from_local_files(data_dir):
+    ready, missing = ready_tasks(["zeroshot", "medqa", "mmlu"], data_dir)
+    assert missing == {}
+    assert {r.task.name for r in ready} == {t.name for s in ("zeroshot", "medqa", "mmlu") for t in suites.get(s).tasks}
+    assert all(r.include is not None and "@DATA@" not in (r.include / "fb_arc_easy.yaml").read_text() for r in ready)
+
+
+def test_missing_data_is_reported_and_the_average_says_what_it_covers(tmp_path, data_dir):
+    import shutil
+    shutil.copytree(data_dir, tmp_path / "d")
+    shutil.rmtree(tmp_path / "d" / "sciq")
+    p = plan(targets.get("gsm8k"), [suites.get("zeroshot")], tmp_path / "d")
+    assert set(p.missing) == {"fb_sciq"} and "sciq/test.json" in p.missing["fb_sciq"]
+
+
+def test_a_suite_with_nothing_to_run_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="Suite zeroshot: none of its tasks can run"):
+        plan(None, [suites.get("zeroshot")], tmp_path / "empty")
+    with pytest.raises(UserError, match="Target gsm8k's evaluation cannot run"):
+        plan(targets.get("gsm8k"), [], tmp_path / "empty")
+
+
+def test_without_data_dir_offline_every_real_task_needs_the_hub():
+    p_missing = resolve([(t, suites.get("zeroshot").include_path) for t in suites.get("zeroshot").tasks], None)[1]
+    assert len(p_missing) == 8 and all("needs the hub" in why for why in p_missing.values())
+
+
+def test_limit_is_a_fixed_random_subset_not_the_first_n():
+    a = subset_indices("fb_arc_easy", 2376, 40)
+    assert a == subset_indices("fb_arc_easy", 2376, 40)          # the same for every run
+    assert a == sorted(a) and len(set(a)) == 40 and a != list(range(40))
+    assert a != subset_indices("fb_arc_challenge", 2376, 40)     # per task
+    assert subset_indices("x", 10, 10) is None and subset_indices("x", 10, None) is None
+
+
+def test_items_match_the_fixture_files_one_to_one(tiny_model, data_dir):
+    h = resolve_model(str(tiny_model))
+    ready, _ = ready_tasks(["zeroshot", "medqa", "mmlu"], data_dir)
+    out = evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4))
+    rows = lambda f: sum(1 for line in (data_dir / f).read_text().splitlines() if line.strip())  # noqa: E731
+    assert len(out["fb_arc_easy"]) == rows("arc/arc_easy_test.llmfoundry.jsonl")
+    assert len(out["fb_piqa"]) == rows("piqa/valid.jsonl")
+    assert len(out["fb_hellaswag"]) == rows("hellaswag/hellaswag_val.jsonl")
+    assert len(out["fb_sciq"]) == len(json.loads((data_dir / "sciq/test.json").read_text()))
+    assert len(out["fb_medqa"]) == rows("medqa/medqa_test.jsonl")
+    assert len(out["fb_mmlu"]) == 5                                 # both subjects' test files
+    for items in out.values():
+        assert [i["doc_id"] for i in items] == list(range(len(items)))
+        assert all(i["score"] in (0.0, 1.0) and i["correct"] == (i["score"] == 1.0) for i in items)
+
+
+def _lm_eval_own(pretrained: str, ready, samples=None, extra: str = ""):
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    tm = TaskManager(include_path=str(ready[0].include), include_defaults=False)
+    return lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={pretrained},dtype=float32,add_bos_token=True,device=cpu"
+                                   + extra, tasks=[r.name for r in ready], task_manager=tm, num_fewshot=0,
+                                   batch_size=4, samples=samples, bootstrap_iters=0, log_samples=False)
+
+
+def test_zero_shot_accuracy_equals_lm_evals_own_result(tiny_model, data_dir):
+    """lm-eval loads the model itself and aggregates by itself; forgetbench's per-item accuracy must agree."""
+    h = resolve_model(str(tiny_model))
+    ready, _ = ready_tasks(["zeroshot"], data_dir)
+    ours = evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4))
+    theirs = _lm_eval_own(str(tiny_model), ready)["results"]
+    for r in ready:
+        assert accuracy(ours[r.task.name]) == pytest.approx(theirs[r.name][f"{r.task.metric},none"], abs=1e-12), r.name
+
+
+@needs_smollm2
+@needs_shared_data
+def test_smollm2_arc_easy_subset_equals_lm_evals_own_result():
+    from conftest import smollm2_gguf
+    h = resolve_model("smollm2-135m")
+    ready, _ = ready_tasks(["zeroshot"], SHARED / "data")
+    ready = [r for r in ready if r.task.name in ("fb_arc_easy", "fb_piqa")]
+    settings = EvalSettings(batch_size=4, limit=24)
+    ours = evaluate(h.model, h.tokenizer, ready, settings)
+    samples = {r.name: subset_indices(r.task.name, n, 24) for r, n in zip(ready, (2376, 1838))}
+    gguf = smollm2_gguf()
+    theirs = _lm_eval_own(str(gguf.parent), ready, samples, f",gguf_file={gguf.name},tokenizer={gguf.parent}")
+    for r in ready:
+        assert [i["doc_id"] for i in ours[r.task.name]] == samples[r.name]
+        assert accuracy(ours[r.task.name]) == pytest.approx(theirs["results"][r.name][f"{r.task.metric},none"]), r.name
+    assert accuracy(ours["fb_arc_easy"]) > 0.4         # a real model: well above chance (0.25)

@@ -1,0 +1,163 @@
+"""Generation tasks: math-verify checking, pass@1 over samples, the likelihood score, the hf backend's
+batching, and the vllm backend's mapping onto vLLM's API."""
+
+import sys
+import types
+
+import pytest
+import torch
+
+from bench import reasoning
+from bench.data import encode_pair
+from bench.evaluation import EvalSettings
+from bench.generation import HFBackend, Sampling, VLLMBackend, cut_at_stop
+from bench.models import resolve_model
+from bench.task import resolve, suites, targets
+from tasks.real import gsm8k_solution
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model):
+    return resolve_model(str(tiny_model))
+
+
+@pytest.mark.parametrize("gold,completion,ok", [
+    ("\\frac{3}{4}", "so the answer is $\\boxed{0.75}$", True),
+    ("1000", "He keeps \\boxed{1,000} stamps.", True),
+    ("27", "\\boxed{27}", True),
+    ("5", "x = 5, so \\boxed{6}", False),
+    ("7", "I do not know.", False),
+])
+def test_answers_are_checked_with_math_verify(gold, completion, ok):
+    assert reasoning.is_correct(gold, completion) is ok
+
+
+def test_gsm8k_solutions_end_in_a_boxed_answer_without_calculator_notes():
+    text, final = gsm8k_solution("He has 1,200 - 200 = <<1200-200=1000>>1,000 stamps.\n#### 1,000")
+    assert final == "1000"
+    assert text == "He has 1,200 - 200 = 1,000 stamps.\nThe final answer is $\\boxed{1000}$."
+    assert reasoning.is_correct(final, text)
+
+
+def test_amc_float_answers_become_integers(data_dir):
+    task = next(t for t in suites.get("reasoning").tasks if t.name == "amc23")
+    assert task.problems(data_dir)[0]["answer"] == "27"
+
+
+def test_batched_length_sorted_greedy_equals_one_at_a_time(tiny):
+    tok = tiny.tokenizer
+    prompts = [tok(t)["input_ids"] for t in ["Tom has", "A box holds 6 eggs and", "What is", "Sara reads 12 pages a"]]
+    backend = HFBackend(tiny.model, tok)
+    batched = backend.generate(prompts, Sampling(0.0, 12, batch_size=4), seed=0)
+    single = [backend.generate([p], Sampling(0.0, 12, batch_size=1), seed=0)[0] for p in prompts]
+    assert batched == single
+    assert all(0 < len(g) <= 12 for g in batched)
+
+
+def test_sampling_is_seeded_and_returns_input_order(tiny):
+    tok = tiny.tokenizer
+    prompts = [tok("Question:")["input_ids"], tok("A much longer prompt about eggs and boxes")["input_ids"]] * 3
+    b = HFBackend(tiny.model, tok)
+    one = b.generate(prompts, Sampling(1.0, 8, batch_size=2), seed=5)
+    assert one == b.generate(prompts, Sampling(1.0, 8, batch_size=2), seed=5)
+    assert one != b.generate(prompts, Sampling(1.0, 8, batch_size=2), seed=6)
+
+
+def test_stop_strings_cut_the_text():
+    assert cut_at_stop("4 apples.\nQuestion: next", ("\nQuestion:",)) == "4 apples."
+    assert cut_at_stop("no stop here", ("\nQuestion:",)) == "no stop here"
+
+
+class Scripted:
+    """A backend that answers each prompt from a script: the k-th sample of a problem gets script[k]."""
+
+    name = "scripted"
+
+    def __init__(self, tokenizer, answers):
+        self.tok, self.answers = tokenizer, answers
+
+    def generate(self, prompts, sampling, seed, stop=(), desc=""):
+        self.sampling = sampling
+        return [self.tok(self.answers[i % len(self.answers)], add_special_tokens=False)["input_ids"]
+                for i in range(len(prompts))]
+
+
+def test_pass_at_1_is_averaged_over_samples(tiny, data_dir, monkeypatch):
+    """aime24 fixture: one problem (answer 42); of 4 samples, 3 are right -> pass@1 0.75, counted correct."""
+    script = ["\\boxed{42}", "\\boxed{41}", "so 42", "The answer is $\\boxed{42}$"]
+    fake = Scripted(tiny.tokenizer, script)
+    monkeypatch.setattr(reasoning, "backend", lambda name, m, t: fake)
+    ready, _ = resolve([(t, None) for t in suites.get("reasoning").tasks if t.name == "aime24"], data_dir)
+    settings = EvalSettings(temperature=0.7, samples_per_problem=4, max_new_tokens=50)
+    items = reasoning.evaluate_generation(tiny.model, tiny.tokenizer, ready, settings)["aime24"]
+    assert len(items) == 1 and items[0]["score"] == 0.75 and items[0]["correct"] is True
+    assert items[0]["completions"] == script and items[0]["reference"] == "42"
+    assert (fake.sampling.temperature, fake.sampling.max_new_tokens) == (0.7, 50)
+
+
+def test_generation_items_with_the_chat_template(tiny, data_dir):
+    ready, _ = resolve([(t, None) for t in suites.get("reasoning").tasks], data_dir)
+    out = reasoning.evaluate_generation(tiny.model, tiny.tokenizer, ready, EvalSettings(max_new_tokens=4, limit=2))
+    assert set(out) == {"gsm8k", "math500", "aime24", "aime25", "amc23"}
+    assert [i["doc_id"] for i in out["gsm8k"]] == sorted(i["doc_id"] for i in out["gsm8k"]) and len(out["gsm8k"]) == 2
+    assert all(i["score"] in (0.0, 1.0) and len(i["completions"]) == 1 for v in out.values() for i in v)
+    text = reasoning.question_prompt(tiny.tokenizer, "Q" + reasoning.INSTRUCTION, chat=True)
+    assert text.startswith("<|im_start|>user\nQ\nPlease reason step by step") and text.endswith("assistant\n")
+
+
+def test_likelihood_score_equals_an_independent_computation(tiny, data_dir):
+    task = targets.get("gsm8k").evals[1]
+    ready, _ = resolve([(task, None)], data_dir)
+    items = reasoning.evaluate_generation(tiny.model, tiny.tokenizer, ready, EvalSettings(batch_size=2))[task.name]
+    problems = task.problems(data_dir)
+    assert len(items) == len(problems)
+    for it, p in zip(items, problems):
+        row = encode_pair(tiny.tokenizer, p["question"] + reasoning.INSTRUCTION, p["response"], chat=True)
+        ids = torch.tensor([row["input_ids"]])
+        with torch.no_grad():
+            logp = torch.log_softmax(tiny.model(ids).logits[0, :-1].double(), -1)
+        n_prompt = row["labels"].index(next(x for x in row["labels"] if x != -100))
+        want = [logp[t - 1, row["input_ids"][t]].item() for t in range(n_prompt, len(row["input_ids"]))]
+        assert it["score"] == pytest.approx(sum(want) / len(want), abs=1e-5)
+        assert it["correct"] is None
+
+
+def test_vllm_backend_maps_onto_vllms_offline_api(tiny, monkeypatch):
+    calls = {}
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            self.kw = kw
+
+    class LLM:
+        def __init__(self, **kw):
+            calls["llm"] = kw
+
+        def generate(self, prompts, params, use_tqdm=True):
+            calls["prompts"], calls["params"] = prompts, params
+            out = lambda ids: types.SimpleNamespace(outputs=[types.SimpleNamespace(token_ids=ids)])  # noqa: E731
+            return [out([5, 6, 2, 7]) for _ in prompts]
+
+    fake = types.ModuleType("vllm")
+    fake.__version__ = "0.0-fake"
+    fake.LLM, fake.SamplingParams = LLM, SamplingParams
+    inputs = types.ModuleType("vllm.inputs")
+    inputs.TokensPrompt = lambda prompt_token_ids: {"prompt_token_ids": prompt_token_ids}
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    monkeypatch.setitem(sys.modules, "vllm.inputs", inputs)
+    b = VLLMBackend(tiny.model, tiny.tokenizer)
+    out = b.generate([[1, 2], [3]], Sampling(0.5, 9), seed=2, stop=("\nQ:",))
+    assert out == [[5, 6, 2], [5, 6, 2]]                          # cut after the first EOS (id 2)
+    assert calls["llm"]["dtype"] == "float32"
+    assert [p["prompt_token_ids"] for p in calls["prompts"]] == [[1, 2], [3]]
+    kw = calls["params"][0].kw
+    assert (kw["temperature"], kw["top_p"], kw["top_k"], kw["max_tokens"], kw["stop"]) == (0.5, 1.0, -1, 9, ["\nQ:"])
+    assert calls["params"][0].kw["seed"] != calls["params"][1].kw["seed"]
+    assert b.settings() == {"backend": "vllm", "vllm": "0.0-fake"}
+
+
+def test_vllm_backend_without_vllm_is_a_clear_error(tiny, monkeypatch):
+    from bench.errors import UserError
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(UserError, match="pip install 'forgetbench\\[vllm\\]'"):
+        VLLMBackend(tiny.model, tiny.tokenizer)
