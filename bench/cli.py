@@ -91,6 +91,10 @@ def _settings(args, preset):
             ev[key] = value
             if key == "limit":              # an explicit --limit applies to every task
                 ev.pop("task_limits", None)
+    if "batch_size" not in ev:                  # lm-eval's automatic batch size on a GPU
+        import torch
+        if torch.cuda.is_available() and (getattr(args, "device", None) or "cuda").startswith("cuda"):
+            ev["batch_size"] = "auto"
     if ev.get("batch_size") not in (None, "auto"):
         try:
             ev["batch_size"] = int(ev["batch_size"])

@@ -6,9 +6,11 @@ and its score. Aggregates are derived from items, never stored on their own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import sys
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -86,12 +88,13 @@ def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings)
             n = len(list(loaded[r.name].eval_docs))
             idx = subset_indices(r.task.name, n, settings.limit_for(r.task.name))
             samples[r.name] = idx if idx is not None else list(range(n))
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size,
-              device=str(next(model.parameters()).device), add_bos_token=True)
-    res = lm_eval.simple_evaluate(model=lm, tasks=[r.name for r in tasks], task_manager=tm, samples=samples,
-                                  num_fewshot=settings.num_fewshot, log_samples=True, bootstrap_iters=0,
-                                  random_seed=0, numpy_random_seed=1234, torch_random_seed=1234,
-                                  fewshot_random_seed=1234, verbosity="ERROR")
+    with contextlib.redirect_stdout(sys.stderr):   # lm-eval prints (e.g. the auto batch size) to stdout
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size,
+                  device=str(next(model.parameters()).device), add_bos_token=True)
+        res = lm_eval.simple_evaluate(model=lm, tasks=[r.name for r in tasks], task_manager=tm, samples=samples,
+                                      num_fewshot=settings.num_fewshot, log_samples=True, bootstrap_iters=0,
+                                      random_seed=0, numpy_random_seed=1234, torch_random_seed=1234,
+                                      fewshot_random_seed=1234, verbosity="ERROR")
     out = {}
     for r in tasks:
         t = r.task

@@ -44,22 +44,26 @@ def response_loglik(model, rows: list[dict], pad_id: int, batch_size: int) -> li
     out: list[float] = []
     for s in range(0, len(rows), batch_size):
         b = {k: v.to(device) for k, v in collate(rows[s:s + batch_size]).items()}
-        logp = torch.log_softmax(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1]
-                                 .float(), -1)
+        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
         labels = b["labels"][:, 1:]
         mask = labels != -100
-        tok = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        # log-softmax at the labelled token only: no second (batch x length x vocab) tensor
+        tok = logits.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
         out += ((tok * mask).sum(1) / mask.sum(1)).tolist()
     return out
 
 
 def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalSettings) -> dict[str, list[dict]]:
-    """Per-item outcomes of the tasks forgetbench scores itself (generation or likelihood)."""
+    """Per-item outcomes of the tasks forgetbench scores itself (generation or likelihood).
+
+    The prompts of all generation tasks go to the backend in one call, so its length-sorted batches
+    stay full (small tasks such as AIME would otherwise pay the per-step cost of a tiny batch)."""
     chat = uses_chat(tokenizer, settings.chat_template)
     stop = () if chat else PLAIN_STOP
     batch = settings.batch_size if isinstance(settings.batch_size, int) else 256
-    gen = None
+    k = settings.samples_per_problem
     out: dict[str, list[dict]] = {}
+    pending = []                               # (task name, chosen problems, prompt texts)
     for r in tasks:
         problems = r.task.problems(r.data_dir)
         keep = subset_indices(r.task.name, len(problems), settings.limit_for(r.task.name))
@@ -70,22 +74,26 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
             out[r.task.name] = [
                 {"doc_id": i, "doc_hash": stable_hash(p, 16), "prompt_hash": stable_hash(row["input_ids"], 16),
                  "correct": None, "score": sc} for (i, p), row, sc in zip(chosen, rows, scores)]
-            continue
-        gen = gen or backend(settings.backend, model, tokenizer)
-        k = settings.samples_per_problem
-        sampling = Sampling(settings.temperature, settings.max_new_tokens, batch)
-        texts = [question_prompt(tokenizer, p["question"] + INSTRUCTION, chat) for _, p in chosen]
-        ids = [tokenizer(t, add_special_tokens=not chat)["input_ids"] for t in texts]
-        completions = gen.generate([p for p in ids for _ in range(k)], sampling, seed=0, stop=stop,
-                                   desc=f"{r.task.name} ({len(ids)}×{k})")
+        else:
+            pending.append((r.task.name, chosen,
+                            [question_prompt(tokenizer, p["question"] + INSTRUCTION, chat) for _, p in chosen]))
+    if not pending:
+        return out
+    prompts = [tokenizer(t, add_special_tokens=not chat)["input_ids"] for _, _, texts in pending for t in texts]
+    completions = backend(settings.backend, model, tokenizer).generate(
+        [p for p in prompts for _ in range(k)], Sampling(settings.temperature, settings.max_new_tokens, batch),
+        seed=0, stop=stop, desc=f"{', '.join(n for n, _, _ in pending)} ({len(prompts)}×{k})")
+    at = 0
+    for name, chosen, texts in pending:
         items = []
-        for j, ((i, prob), text) in enumerate(zip(chosen, texts)):
+        for (i, prob), text in zip(chosen, texts):
             answers = [cut_at_stop(tokenizer.decode(c, skip_special_tokens=True), stop)
-                       for c in completions[j * k:(j + 1) * k]]
+                       for c in completions[at:at + k]]
+            at += k
             right = [is_correct(prob["answer"], a) for a in answers]
             score = sum(right) / k
             items.append({"doc_id": i, "doc_hash": stable_hash(prob, 16), "prompt_hash": stable_hash(text, 16),
                           "correct": score >= 0.5, "score": score, "reference": prob["answer"],
                           "completions": answers})
-        out[r.task.name] = items
+        out[name] = items
     return out

@@ -171,7 +171,7 @@ register_target(Target(
 register_preset(Preset(
     "smollm2-cpu", "SmolLM2-135M on 2 CPU cores in under 30 minutes: GSM8K subset, zeroshot and reasoning "
     "subsets", model="smollm2-135m", target="gsm8k", suites=("zeroshot", "reasoning"),
-    budget={"examples": 96, "epochs": 1, "lr": 1e-4, "batch_size": 4, "scheduler": "constant",
+    budget={"examples": 96, "epochs": 1, "lr": 3e-4, "batch_size": 4, "scheduler": "constant",
             "warmup_ratio": 0.0},
     eval={"limit": 40, "task_limits": {"math500": 16, "aime24": 8, "aime25": 8, "amc23": 8},
           "max_new_tokens": 160, "batch_size": 40},
