@@ -43,6 +43,8 @@ def _summary(record: dict, where: Path | None) -> str:
                              _fmt(v.get("delta"), True), v["n"]])
         for task, why in s.get("missing", {}).items():
             rows.append([f"- {task}: missing ({why})", "", "", "", ""])
+        for task in s.get("excluded_as_target", []):
+            rows.append([f"- {task}: not counted (the target's own evaluation)", "", "", "", ""])
     spec = record["spec"]
     head = (f"{record.get('kind', 'run')} {record['run_id']}: method {spec.get('method', '—')}, model {spec['model']}, "
             f"seed {spec.get('seed', '—')}")

@@ -28,10 +28,16 @@ def question_prompt(tokenizer, question: str, chat: bool) -> str:
     return prompt_text(tokenizer, question, chat) if uses_chat(tokenizer, chat) else f"Question: {question}\nAnswer:"
 
 
-def is_correct(gold: str, completion: str) -> bool:
-    """math-verify: parse the reference and the completion, then check mathematical equivalence."""
-    from math_verify import parse, verify
+def is_correct(gold: str, completion: str, letters: tuple[str, ...] | None = None) -> bool:
+    """math-verify: parse the reference and the completion, then check mathematical equivalence.
+    For multiple choice (`letters`), the completion's boxed or stated letter must be the reference's."""
+    from math_verify import LatexExtractionConfig, StringExtractionConfig, parse, verify
 
+    if letters:
+        ref = parse(gold, extraction_config=[StringExtractionConfig(strings=letters)])
+        got = parse(completion, extraction_config=[LatexExtractionConfig(boxed_match_priority=0),
+                                                  StringExtractionConfig(strings=letters)])
+        return bool(ref) and bool(verify(ref, got))
     ref = parse(gold if "$" in gold or "\\boxed" in gold else f"${gold}$")
     return bool(ref) and bool(verify(ref, parse(completion)))
 
@@ -90,7 +96,7 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
             answers = [cut_at_stop(tokenizer.decode(c, skip_special_tokens=True), stop)
                        for c in completions[at:at + k]]
             at += k
-            right = [is_correct(prob["answer"], a) for a in answers]
+            right = [is_correct(prob["answer"], a, prob.get("letters")) for a in answers]
             score = sum(right) / k
             items.append({"doc_id": i, "doc_hash": stable_hash(prob, 16), "prompt_hash": stable_hash(text, 16),
                           "correct": score >= 0.5, "score": score, "reference": prob["answer"],

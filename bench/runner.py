@@ -88,10 +88,12 @@ def plan(target: Target | None, suite_list: list[Suite], data_dir: Path | None) 
         if absent:
             raise UserError(f"Target {target.name}'s evaluation cannot run: "
                             + "; ".join(f"{k}: {v}" for k, v in absent.items()))
+    own = {t.name for t in target.evals} if target else set()
     for s in suite_list:
-        if all(t.name in missing for t in s.tasks):
+        if all(t.name in missing or t.name in own for t in s.tasks):
             raise UserError(f"Suite {s.name}: none of its tasks can run here ("
-                            + "; ".join(f"{t.name}: {missing[t.name]}" for t in s.tasks) + ").")
+                            + "; ".join(f"{t.name}: {missing.get(t.name, 'the target itself')}" for t in s.tasks)
+                            + ").")
     return Plan(target, suite_list, ready, missing)
 
 
@@ -123,13 +125,16 @@ def assess(base, tuned_model, tokenizer, p: Plan, settings: EvalSettings,
         head = p.target.evals[0].name
         out["target"] = {"name": p.target.name, "task": head, **per_task[head], "tasks": per_task}
     out["suites"] = {}
+    own = {t.name for t in p.target.evals} if p.target else set()
     for s in p.suites:
-        per_task = {t.name: section(t.name) for t in s.tasks if t.name not in p.missing}
+        # a preserved suite never counts the target's own evaluation (gsm8k is in both in smollm2-cpu)
+        per_task = {t.name: section(t.name) for t in s.tasks if t.name not in p.missing and t.name not in own}
         agg = {k: sum(v[k] for v in per_task.values()) / len(per_task)
                for k in ("base", "tuned", "delta") if all(k in v for v in per_task.values())}
         out["suites"][s.name] = {**agg, "n": sum(v["n"] for v in per_task.values()),
                                  "average_over": sorted(per_task),
                                  "missing": {t.name: p.missing[t.name] for t in s.tasks if t.name in p.missing},
+                                 "excluded_as_target": sorted(t.name for t in s.tasks if t.name in own),
                                  "tasks": per_task}
     if base is not None and kl is not None:
         _log(f"estimating KL(base || tuned) on {kl.samples} base samples")

@@ -156,7 +156,7 @@ def resolve(tasks: list[tuple[EvalTask, Path | None]], data_dir: Path | None) ->
         if not task.needs and not task.generative and include is not None:      # self-contained (micro)
             ready.append(Resolved(task, include, task.name, None, definition))
             continue
-        if data_dir is not None:
+        if data_dir is not None and task.needs:
             absent = [n for n in task.needs if not (data_dir / n).exists()]
             if not absent:
                 files = [f for n in task.needs for f in
@@ -172,9 +172,11 @@ def resolve(tasks: list[tuple[EvalTask, Path | None]], data_dir: Path | None) ->
         if task.hub and hub_available():
             name = task.hub if not task.generative else task.name
             ready.append(Resolved(task, None, name, None, stable_hash(["hub", task.hub], 16)))
+        elif task.hub and not task.needs:
+            missing[task.name] = f"needs the hub ({task.hub}); it has no local form"
         elif task.hub:
-            missing[task.name] = (f"needs the hub (lm-eval's {task.hub}) or local files under --data-dir "
-                                  f"({', '.join(task.needs) or 'none known'})")
+            where = task.hub if task.generative else f"lm-eval's {task.hub}"
+            missing[task.name] = f"needs the hub ({where}) or local files under --data-dir ({', '.join(task.needs)})"
         else:
             missing[task.name] = f"needs local files under --data-dir: {', '.join(task.needs)}"
     return ready, missing

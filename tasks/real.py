@@ -63,6 +63,21 @@ def _problems(folder: str, hub: tuple[str, str], question: str = "problem", answ
     return load
 
 
+def gpqa_problems(data_dir: Path | None) -> list[dict]:
+    """GPQA-Diamond (hub only, gated): options shuffled once with a fixed seed, answered with a letter."""
+    import random
+    rows = _hub_rows("Idavidrein/gpqa", "train", "gpqa_diamond")
+    out = []
+    for i, r in enumerate(rows):
+        options = [r["Correct Answer"], r["Incorrect Answer 1"], r["Incorrect Answer 2"], r["Incorrect Answer 3"]]
+        order = random.Random(f"gpqa:{i}").sample(range(4), 4)
+        letters = ("A", "B", "C", "D")
+        body = "\n".join(f"{letters[j]}. {options[k].strip()}" for j, k in enumerate(order))
+        out.append({"question": f"{r['Question'].strip()}\n\n{body}\n\nAnswer with the letter of the correct option.",
+                    "answer": letters[order.index(0)], "response": "", "letters": letters})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- suites
 ZEROSHOT = (
     EvalTask("fb_arc_easy", "acc", hub="arc_easy", needs=("arc/arc_easy_test.llmfoundry.jsonl",)),
@@ -88,9 +103,11 @@ REASONING = (
              problems=_problems("aime25", ("math-ai/aime25", "test"))),
     EvalTask("amc23", "pass@1", hub="math-ai/amc23", needs=("amc23/test.jsonl",),
              problems=_problems("amc23", ("math-ai/amc23", "test"), question="problem")),
+    EvalTask("gpqa_diamond", "pass@1", hub="Idavidrein/gpqa",
+             problems=gpqa_problems),
 )
-register_suite(Suite("reasoning", "GSM8K, MATH-500, AIME 24/25, AMC 23: step-by-step generation with the chat "
-                     "template, pass@1 checked with math-verify", REASONING))
+register_suite(Suite("reasoning", "GSM8K, MATH-500, AIME 24/25, AMC 23 (+ GPQA-Diamond online): step-by-step "
+                     "generation with the chat template, pass@1 checked with math-verify", REASONING))
 
 MEDQA = EvalTask("fb_medqa", "acc", hub="medqa_4options", needs=("medqa/medqa_test.jsonl",))
 register_suite(Suite("medqa", "MedQA-USMLE test: 0-shot multiple choice by log-likelihood of the letter",
@@ -145,7 +162,15 @@ def medreason_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict
         raise UserError("Target medreason trains on MedReason (UCSC-VLAA/MedReason on the hub, 32,682 rows), "
                         "which is not available offline: go online (HF_DATASETS_OFFLINE=0 HF_HUB_OFFLINE=0) or "
                         "pass --train-file FILE (JSON/JSONL with 'question' and 'answer').")
-    return [{"prompt": r["question"], "response": r["answer"]} for r in _hub_rows("UCSC-VLAA/MedReason", "train")]
+    return [medreason_pair(r) for r in _hub_rows("UCSC-VLAA/MedReason", "train")]
+
+
+def medreason_pair(r: dict) -> dict:
+    """A MedReason row (question with its options, knowledge-graph reasoning, answer) as an SFT pair: the
+    response is the reasoning followed by the answer."""
+    question = r["question"] + (f"\n{r['options']}" if r.get("options") else "")
+    reasoning = (r.get("reasoning") or "").strip()
+    return {"prompt": question, "response": f"{reasoning}\n\nAnswer: {r['answer']}" if reasoning else r["answer"]}
 
 
 GSM8K_LIKELIHOOD = EvalTask("gsm8k_loglik", "mean_logprob", hub="openai/gsm8k", needs=("gsm8k/test.jsonl",),

@@ -73,6 +73,8 @@ def test_tiny_model_end_to_end_on_the_real_target_and_suites(tiny_model, data_di
     zs = rec["suites"]["zeroshot"]
     assert zs["average_over"] == sorted(zs["tasks"]) and len(zs["tasks"]) == 8 and zs["missing"] == {}
     assert zs["base"] == pytest.approx(sum(t["base"] for t in zs["tasks"].values()) / 8)
+    rs = rec["suites"]["reasoning"]                                     # gsm8k is the target: not preserved
+    assert rs["excluded_as_target"] == ["gsm8k"] and "gsm8k" not in rs["tasks"] and len(rs["tasks"]) == 4
     assert rec["spec"]["eval"]["limit"] == 2 and rec["kl"]["n"] == 4
     assert rec["training"]["target_pairs"] == 5 and rec["provenance"]["start_token"]["why"].startswith("bos")
     items = [json.loads(x) for x in (tmp_path / rec["run_id"] / "items.jsonl").read_text().splitlines()]

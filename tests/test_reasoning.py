@@ -32,6 +32,26 @@ def test_answers_are_checked_with_math_verify(gold, completion, ok):
     assert reasoning.is_correct(gold, completion) is ok
 
 
+@pytest.mark.parametrize("completion,ok", [
+    ("The answer is $\\boxed{B}$", True), ("so (B) is right. Answer: B", True), ("\\boxed{C}", False), ("A", False)])
+def test_multiple_choice_letters_are_checked_with_math_verify(completion, ok):
+    assert reasoning.is_correct("B", completion, ("A", "B", "C", "D")) is ok
+
+
+def test_medreason_rows_become_reasoning_then_answer():
+    from tasks.real import medreason_pair
+    row = {"question": "Which vitamin prevents scurvy?", "options": "A. C\nB. D", "reasoning": "Collagen needs C.",
+           "answer": "A. C"}
+    assert medreason_pair(row) == {"prompt": "Which vitamin prevents scurvy?\nA. C\nB. D",
+                                   "response": "Collagen needs C.\n\nAnswer: A. C"}
+
+
+def test_hub_only_tasks_are_missing_offline_with_the_reason(data_dir):
+    ready, missing = resolve([(t, None) for t in suites.get("reasoning").tasks], data_dir)
+    assert "gpqa_diamond" not in {r.task.name for r in ready}
+    assert missing == {"gpqa_diamond": "needs the hub (Idavidrein/gpqa); it has no local form"}
+
+
 def test_gsm8k_solutions_end_in_a_boxed_answer_without_calculator_notes():
     text, final = gsm8k_solution("He has 1,200 - 200 = <<1200-200=1000>>1,000 stamps.\n#### 1,000")
     assert final == "1000"
@@ -161,3 +181,15 @@ def test_vllm_backend_without_vllm_is_a_clear_error(tiny, monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)
     with pytest.raises(UserError, match="pip install 'forgetbench\\[vllm\\]'"):
         VLLMBackend(tiny.model, tiny.tokenizer)
+
+
+def test_chat_pairs_take_loss_on_the_assistant_reply_only(tiny):
+    tok = tiny.tokenizer
+    row = encode_pair(tok, "What is 2+2?", "4", chat=True)
+    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 2+2?"}], add_generation_prompt=True,
+                                     tokenize=False)
+    n = len(tok(prompt, add_special_tokens=False)["input_ids"])
+    assert row["input_ids"][:n] == tok(prompt, add_special_tokens=False)["input_ids"]
+    assert row["labels"][:n] == [-100] * n
+    assert row["labels"][n:] == tok("4", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    assert tok.decode(row["input_ids"]).endswith("<|im_start|>assistant\n4<|im_end|>")
