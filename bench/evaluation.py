@@ -13,7 +13,6 @@ import os
 import sys
 import random
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from bench.store import JsonCache, stable_hash
 from bench.task import Resolved

@@ -4,7 +4,6 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from bench.data import IGNORE, Collator
 from bench.errors import UserError
