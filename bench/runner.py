@@ -74,6 +74,11 @@ class Plan:
     missing: dict[str, str]
 
     @property
+    def target_tasks(self) -> set[str]:
+        """The target's own evaluations: never counted in a preserved suite."""
+        return {t.name for t in self.target.evals} if self.target else set()
+
+    @property
     def content_hash(self) -> str:
         return stable_hash(sorted((r.task.name, r.name, r.content_hash) for r in self.ready), 16)
 
@@ -88,13 +93,13 @@ def plan(target: Target | None, suite_list: list[Suite], data_dir: Path | None) 
         if absent:
             raise UserError(f"Target {target.name}'s evaluation cannot run: "
                             + "; ".join(f"{k}: {v}" for k, v in absent.items()))
-    own = {t.name for t in target.evals} if target else set()
+    p = Plan(target, suite_list, ready, missing)
     for s in suite_list:
-        if all(t.name in missing or t.name in own for t in s.tasks):
+        if all(t.name in missing or t.name in p.target_tasks for t in s.tasks):
             raise UserError(f"Suite {s.name}: none of its tasks can run here ("
                             + "; ".join(f"{t.name}: {missing.get(t.name, 'the target itself')}" for t in s.tasks)
                             + ").")
-    return Plan(target, suite_list, ready, missing)
+    return p
 
 
 def assess(base, tuned_model, tokenizer, p: Plan, settings: EvalSettings,
@@ -125,7 +130,7 @@ def assess(base, tuned_model, tokenizer, p: Plan, settings: EvalSettings,
         head = p.target.evals[0].name
         out["target"] = {"name": p.target.name, "task": head, **per_task[head], "tasks": per_task}
     out["suites"] = {}
-    own = {t.name for t in p.target.evals} if p.target else set()
+    own = p.target_tasks
     for s in p.suites:
         # a preserved suite never counts the target's own evaluation (gsm8k is in both in smollm2-cpu)
         per_task = {t.name: section(t.name) for t in s.tasks if t.name not in p.missing and t.name not in own}
