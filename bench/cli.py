@@ -22,33 +22,41 @@ def _fmt(x, signed=False) -> str:
     return f"{x:+.3f}" if signed else f"{x:.3f}"
 
 
+def _row(label: str, v: dict) -> list:
+    """One table row: base, tuned, delta ± its paired SE, flips (right->wrong / wrong->right), p, n."""
+    se = f" ± {v['delta_se']:.3f}" if "delta_se" in v else ""
+    f = v.get("flips")
+    p = v.get("p_mcnemar", v.get("p_paired_t"))
+    return [label, _fmt(v.get("base")), _fmt(v["tuned"]), _fmt(v.get("delta"), True) + se,
+            f"{f['right_to_wrong']} / {f['wrong_to_right']}" if f else "", "" if p is None else f"{p:.3g}", v["n"]]
+
+
 def _summary(record: dict, where: Path | None) -> str:
     from tabulate import tabulate
 
     rows = []
     if "target" in record:
         t = record["target"]
-        rows.append([f"target {t['name']}", _fmt(t.get("base")), _fmt(t["tuned"]),
-                     _fmt(t.get("delta"), True), t["n"]])
+        rows.append(_row(f"target {t['name']}", t))
         for task, v in t.get("tasks", {}).items():
             if len(t["tasks"]) > 1:
-                rows.append([f"- {task} ({v['metric']})", _fmt(v.get("base")), _fmt(v["tuned"]),
-                             _fmt(v.get("delta"), True), v["n"]])
+                rows.append(_row(f"- {task} ({v['metric']})", v))
     for name, s in record["suites"].items():
-        rows.append([f"{name} (mean of {len(s['tasks'])})", _fmt(s.get("base")), _fmt(s["tuned"]),
-                     _fmt(s.get("delta"), True), s["n"]])
+        rows.append(_row(f"{name} (mean of {len(s['tasks'])})", s))
         if len(s["tasks"]) > 1:
             for task, v in s["tasks"].items():
-                rows.append([f"- {task} ({v['metric']})", _fmt(v.get("base")), _fmt(v["tuned"]),
-                             _fmt(v.get("delta"), True), v["n"]])
+                rows.append(_row(f"- {task} ({v['metric']})", v))
         for task, why in s.get("missing", {}).items():
-            rows.append([f"- {task}: missing ({why})", "", "", "", ""])
+            rows.append([f"- {task}: missing ({why})"] + [""] * 6)
         for task in s.get("excluded_as_target", []):
-            rows.append([f"- {task}: not counted (the target's own evaluation)", "", "", "", ""])
+            rows.append([f"- {task}: not counted (the target's own evaluation)"] + [""] * 6)
     spec = record["spec"]
     head = (f"{record.get('kind', 'run')} {record['run_id']}: method {spec.get('method', '—')}, model {spec['model']}, "
             f"seed {spec.get('seed', '—')}")
-    lines = [head, "", tabulate(rows, headers=["", "base", "tuned", "delta", "n"], tablefmt="simple")]
+    lines = [head, "", tabulate(rows, headers=["", "base", "tuned", "delta ± SE", "r→w / w→r", "p", "n"],
+                                tablefmt="simple", disable_numparse=True),
+             "delta ± SE: paired over the same items; r→w / w→r: items the tuned model gets wrong that the base got "
+             "right, and the reverse; p: exact McNemar (right/wrong items, pooled over a suite's tasks) or paired t"]
     if "kl" in record:
         lines += ["", _kl_line(record["kl"])]
     if "training" in record:

@@ -10,8 +10,9 @@ import contextlib
 import logging
 import math
 import os
-import sys
 import random
+import statistics
+import sys
 from dataclasses import asdict, dataclass, field
 
 from bench.store import JsonCache, stable_hash
@@ -51,6 +52,11 @@ class EvalSettings:
 
     def limit_for(self, task: str) -> int | None:
         return self.task_limits.get(task, self.limit)
+
+    def for_task(self, task: str) -> dict:
+        """The settings that decide one task's results: its own item limit, not every task's."""
+        d = {k: v for k, v in self.to_dict().items() if k not in ("limit", "task_limits")}
+        return {**d, "limit": self.limit_for(task)}
 
 
 def subset_indices(task: str, n: int, limit: int | None) -> list[int] | None:
@@ -118,7 +124,7 @@ def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
     cache = JsonCache("evals")
     keys = {r.task.name: stable_hash({"model": cache_fingerprint, "task": r.task.name, "run_as": r.name,
                                       "metric": r.task.metric, "filter": r.task.filter,
-                                      "content": r.content_hash, "settings": settings.to_dict()}, 24)
+                                      "content": r.content_hash, "settings": settings.for_task(r.task.name)}, 24)
             for r in tasks}
     out: dict[str, list[dict]] = {}
     todo = []
@@ -147,10 +153,35 @@ def accuracy(items: list[dict]) -> float:
 
 
 def compare(base: list[dict], tuned: list[dict], task: str) -> dict:
-    """base / tuned / delta / n for one task, after checking that the items and prompts are the same."""
+    """base / tuned / delta / n for one task, after checking that the items and prompts are the same, with
+    the paired evidence for the delta: its standard error over items and, for right/wrong items, the flips
+    (right -> wrong is forgetting, wrong -> right backward transfer) and the exact McNemar p-value; for
+    real-valued scores a paired t-test."""
     if [(i["doc_id"], i["doc_hash"], i["prompt_hash"]) for i in base] != \
        [(i["doc_id"], i["doc_hash"], i["prompt_hash"]) for i in tuned]:
         raise RuntimeError(f"Base and tuned evaluations of {task} are not on the same items and prompts; "
                            "refusing to compare them.")
     b, t = accuracy(base), accuracy(tuned)
-    return {"base": b, "tuned": t, "delta": t - b, "n": len(base)}
+    out = {"base": b, "tuned": t, "delta": t - b, "n": len(base)}
+    diffs = [y["score"] - x["score"] for x, y in zip(base, tuned)]
+    if len(diffs) > 1:
+        out["delta_se"] = statistics.stdev(diffs) / math.sqrt(len(diffs))
+    if all(i["score"] in (0.0, 1.0) for i in base + tuned):
+        out |= flip_test(*flips(base, tuned))
+    elif len(diffs) > 1:
+        from scipy.stats import ttest_1samp
+        p = ttest_1samp(diffs, 0.0).pvalue
+        out["p_paired_t"] = float(p) if math.isfinite(p) else 1.0
+    return out
+
+
+def flips(base: list[dict], tuned: list[dict]) -> tuple[int, int]:
+    """(right -> wrong, wrong -> right) over paired items scored 0 or 1."""
+    return (sum(x["score"] > y["score"] for x, y in zip(base, tuned)),
+            sum(y["score"] > x["score"] for x, y in zip(base, tuned)))
+
+
+def flip_test(right_to_wrong: int, wrong_to_right: int) -> dict:
+    from leaderboard.stats import mcnemar_exact
+    return {"flips": {"right_to_wrong": right_to_wrong, "wrong_to_right": wrong_to_right},
+            "p_mcnemar": mcnemar_exact(right_to_wrong, wrong_to_right)}

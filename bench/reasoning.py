@@ -47,15 +47,18 @@ def response_loglik(model, rows: list[dict], pad_id: int, batch_size: int) -> li
     """Mean log-probability per labelled token of each encoded row (bench.data.encode_pair)."""
     device = next(model.parameters()).device
     collate = Collator(pad_id)
-    out: list[float] = []
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))   # batches of similar length
+    out: list[float] = [0.0] * len(rows)
     for s in range(0, len(rows), batch_size):
-        b = {k: v.to(device) for k, v in collate(rows[s:s + batch_size]).items()}
+        idx = order[s:s + batch_size]
+        b = {k: v.to(device) for k, v in collate([rows[i] for i in idx]).items()}
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
         labels = b["labels"][:, 1:]
         mask = labels != -100
         # log-softmax at the labelled token only: no second (batch x length x vocab) tensor
         tok = logits.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
-        out += ((tok * mask).sum(1) / mask.sum(1)).tolist()
+        for i, v in zip(idx, ((tok * mask).sum(1) / mask.sum(1)).tolist()):
+            out[i] = v
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import sys
 import time
@@ -136,6 +137,11 @@ def assess(base, tuned_model, tokenizer, p: Plan, settings: EvalSettings,
         per_task = {t.name: section(t.name) for t in s.tasks if t.name not in p.missing and t.name not in own}
         agg = {k: sum(v[k] for v in per_task.values()) / len(per_task)
                for k in ("base", "tuned", "delta") if all(k in v for v in per_task.values())}
+        if all("delta_se" in v for v in per_task.values()):    # the mean of independent task deltas
+            agg["delta_se"] = math.sqrt(sum(v["delta_se"] ** 2 for v in per_task.values())) / len(per_task)
+        if all("flips" in v for v in per_task.values()):       # McNemar on the flips pooled over tasks
+            agg |= evaluation.flip_test(*(sum(v["flips"][k] for v in per_task.values())
+                                          for k in ("right_to_wrong", "wrong_to_right")))
         out["suites"][s.name] = {**agg, "n": sum(v["n"] for v in per_task.values()),
                                  "average_over": sorted(per_task),
                                  "missing": {t.name: p.missing[t.name] for t in s.tasks if t.name in p.missing},

@@ -112,6 +112,10 @@ register_suite(Suite("reasoning", "GSM8K, MATH-500, AIME 24/25, AMC 23 (+ GPQA-D
 MEDQA = EvalTask("fb_medqa", "acc", hub="medqa_4options", needs=("medqa/medqa_test.jsonl",))
 register_suite(Suite("medqa", "MedQA-USMLE test: 0-shot multiple choice by log-likelihood of the letter",
                      (MEDQA,), HERE))
+register_suite(Suite("lambada", "LAMBADA (OpenAI variant): 0-shot last-word prediction, accuracy of the greedy "
+                     "word (lm-eval); general language modelling, the first thing naive SFT erodes",
+                     (EvalTask("fb_lambada", "acc", hub="lambada_openai",
+                               needs=("lambada/lambada_openai_test.llmfoundry.jsonl",)),), HERE))
 register_suite(Suite("mmlu", "MMLU test, 57 subjects as one task: 0-shot multiple choice (knowledge)",
                      (EvalTask("fb_mmlu", "acc", hub="mmlu", needs=("mmlu/test",)),), HERE))
 
@@ -194,12 +198,17 @@ register_target(Target(
 
 # --------------------------------------------------------------------------------------------- presets
 register_preset(Preset(
-    "smollm2-cpu", "SmolLM2-135M on 2 CPU cores in under 30 minutes: GSM8K subset, zeroshot and reasoning "
-    "subsets", model="smollm2-135m", target="gsm8k", suites=("zeroshot", "reasoning"),
+    "smollm2-cpu", "SmolLM2-135M on 2 CPU cores in under 30 minutes: GSM8K subset; zeroshot, LAMBADA and "
+    "reasoning subsets sized where the base model is above chance", model="smollm2-135m", target="gsm8k",
+    suites=("zeroshot", "lambada", "reasoning"),
     budget={"examples": 96, "epochs": 1, "lr": 3e-4, "batch_size": 4, "scheduler": "constant",
             "warmup_ratio": 0.0},
-    eval={"limit": 40, "task_limits": {"math500": 16, "aime24": 8, "aime25": 8, "amc23": 8},
-          "max_new_tokens": 160, "batch_size": 40},
+    # Items go where a 135M model is above chance (LAMBADA 0.29, PIQA 0.70, ARC-Easy 0.48 on 300 items);
+    # the near-chance tasks and the floor-level competition maths keep a token presence. All generation
+    # prompts (40 + 16 + 3 x 4 = 68) fit one batch: the per-step cost is paid once.
+    eval={"limit": 20, "task_limits": {"gsm8k": 40, "gsm8k_loglik": 40, "fb_lambada": 200, "fb_arc_easy": 100,
+                                       "fb_piqa": 100, "math500": 16, "aime24": 4, "aime25": 4, "amc23": 4},
+          "max_new_tokens": 160, "batch_size": 68},
     kl={"samples": 64, "max_new_tokens": 64}, needs_data=True))
 register_preset(Preset(
     "paper-olmo", "The paper's zero-shot setting: OLMo-1B fine-tuned on MetaMathQA, zero-shot suites preserved "

@@ -117,6 +117,7 @@ def test_smollm2_preset_end_to_end_small(tmp_path):
     assert r.returncode == 0, r.stderr
     rec = json.loads(r.stdout)
     assert rec["spec"]["model"] == "smollm2-135m" and rec["provenance"]["start_token"]["id"] == 0
-    assert set(rec["suites"]) == {"zeroshot", "reasoning"}
+    assert set(rec["suites"]) == {"zeroshot", "lambada", "reasoning"}
     assert set(rec["suites"]["zeroshot"]["missing"]) == {"fb_hellaswag", "fb_sciq"}
+    assert rec["suites"]["lambada"]["n"] == 2 and rec["suites"]["zeroshot"]["n"] == 6 * 2
     assert rec["training"]["mixture"]["context_free"]["examples"] == 4

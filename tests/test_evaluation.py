@@ -1,5 +1,7 @@
 """The lm-eval path on a local task, checked against an independent log-likelihood scorer."""
 
+import math
+
 import pytest
 import torch
 
@@ -50,11 +52,50 @@ def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch):
     assert evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(), micro_base.fingerprint) == first
     with pytest.raises(AssertionError):   # another model's fingerprint is another cache entry
         evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(), "another-model")
+    # another task's item limit does not touch this task's entry; this task's own limit does
+    other = EvalSettings(task_limits={"some_other_task": 3})
+    assert evaluate(micro_base.model, micro_base.tokenizer, tasks, other, micro_base.fingerprint) == first
+    with pytest.raises(AssertionError):
+        evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(task_limits={tasks[0].task.name: 3}),
+                 micro_base.fingerprint)
 
 
 def test_compare_refuses_different_items():
     a = [{"doc_id": 0, "doc_hash": "x", "prompt_hash": "p", "score": 1.0}]
     b = [{"doc_id": 0, "doc_hash": "x", "prompt_hash": "q", "score": 0.0}]
-    assert evaluation.compare(a, a, "t") == {"base": 1.0, "tuned": 1.0, "delta": 0.0, "n": 1}
+    assert evaluation.compare(a, a, "t") == {"base": 1.0, "tuned": 1.0, "delta": 0.0, "n": 1, "p_mcnemar": 1.0,
+                                             "flips": {"right_to_wrong": 0, "wrong_to_right": 0}}
     with pytest.raises(RuntimeError, match="not on the same items"):
         evaluation.compare(a, b, "t")
+
+
+def _items(scores):
+    return [{"doc_id": i, "doc_hash": f"d{i}", "prompt_hash": f"p{i}", "score": float(x)} for i, x in enumerate(scores)]
+
+
+def test_compare_counts_flips_and_tests_them_exactly():
+    # 9 items right -> wrong, 2 wrong -> right, 5 right in both, 4 wrong in both
+    base = _items([1] * 9 + [0] * 2 + [1] * 5 + [0] * 4)
+    tuned = _items([0] * 9 + [1] * 2 + [1] * 5 + [0] * 4)
+    out = evaluation.compare(base, tuned, "t")
+    assert out["flips"] == {"right_to_wrong": 9, "wrong_to_right": 2}
+    assert out["delta"] == pytest.approx((7 - 14) / 20)
+    # exact two-sided binomial tail on the 11 discordant items, computed by hand
+    assert out["p_mcnemar"] == pytest.approx(2 * sum(math.comb(11, k) for k in range(3)) / 2 ** 11)
+    diffs = [-1] * 9 + [1] * 2 + [0] * 9
+    mean = sum(diffs) / 20
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 19)
+    assert out["delta_se"] == pytest.approx(sd / math.sqrt(20))
+
+
+def test_compare_real_valued_scores_get_a_paired_t_test():
+    from scipy.stats import t as student_t
+    base = _items([-1.5, -1.2, -1.4, -1.1, -1.3])
+    tuned = _items([-1.1, -1.0, -1.2, -1.0, -0.9])
+    out = evaluation.compare(base, tuned, "t")
+    assert "flips" not in out
+    diffs = [0.4, 0.2, 0.2, 0.1, 0.4]
+    mean = sum(diffs) / 5
+    se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 4) / math.sqrt(5)
+    assert out["delta"] == pytest.approx(mean) and out["delta_se"] == pytest.approx(se)
+    assert out["p_paired_t"] == pytest.approx(2 * student_t.sf(mean / se, 4))

@@ -19,9 +19,10 @@ def ready_tasks(names, data_dir):
 
 
 def test_every_zeroshot_task_runs_from_local_files(data_dir):
-    ready, missing = ready_tasks(["zeroshot", "medqa", "mmlu"], data_dir)
+    ready, missing = ready_tasks(["zeroshot", "medqa", "mmlu", "lambada"], data_dir)
     assert missing == {}
-    assert {r.task.name for r in ready} == {t.name for s in ("zeroshot", "medqa", "mmlu") for t in suites.get(s).tasks}
+    assert {r.task.name for r in ready} == {t.name for s in ("zeroshot", "medqa", "mmlu", "lambada")
+                                            for t in suites.get(s).tasks}
     assert all(r.include is not None and "@DATA@" not in (r.include / "fb_arc_easy.yaml").read_text() for r in ready)
 
 
@@ -56,7 +57,7 @@ def test_limit_is_a_fixed_random_subset_not_the_first_n():
 
 def test_items_match_the_fixture_files_one_to_one(tiny_model, data_dir):
     h = resolve_model(str(tiny_model))
-    ready, _ = ready_tasks(["zeroshot", "medqa", "mmlu"], data_dir)
+    ready, _ = ready_tasks(["zeroshot", "medqa", "mmlu", "lambada"], data_dir)
     out = evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4))
     rows = lambda f: sum(1 for line in (data_dir / f).read_text().splitlines() if line.strip())  # noqa: E731
     assert len(out["fb_arc_easy"]) == rows("arc/arc_easy_test.llmfoundry.jsonl")
@@ -65,6 +66,7 @@ def test_items_match_the_fixture_files_one_to_one(tiny_model, data_dir):
     assert len(out["fb_sciq"]) == len(json.loads((data_dir / "sciq/test.json").read_text()))
     assert len(out["fb_medqa"]) == rows("medqa/medqa_test.jsonl")
     assert len(out["fb_mmlu"]) == 5                                 # both subjects' test files
+    assert len(out["fb_lambada"]) == rows("lambada/lambada_openai_test.llmfoundry.jsonl")
     for items in out.values():
         assert [i["doc_id"] for i in items] == list(range(len(items)))
         assert all(i["score"] in (0.0, 1.0) and i["correct"] == (i["score"] == 1.0) for i in items)
@@ -83,7 +85,7 @@ def _lm_eval_own(pretrained: str, ready, samples=None, extra: str = ""):
 def test_zero_shot_accuracy_equals_lm_evals_own_result(tiny_model, data_dir):
     """lm-eval loads the model itself and aggregates by itself; forgetbench's per-item accuracy must agree."""
     h = resolve_model(str(tiny_model))
-    ready, _ = ready_tasks(["zeroshot"], data_dir)
+    ready, _ = ready_tasks(["zeroshot", "lambada"], data_dir)
     ours = evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4))
     theirs = _lm_eval_own(str(tiny_model), ready)["results"]
     for r in ready:
@@ -92,19 +94,21 @@ def test_zero_shot_accuracy_equals_lm_evals_own_result(tiny_model, data_dir):
 
 @needs_smollm2
 @needs_shared_data
-def test_smollm2_arc_easy_subset_equals_lm_evals_own_result():
+def test_smollm2_arc_easy_and_lambada_subsets_equal_lm_evals_own_result():
     from conftest import smollm2_gguf
     h = resolve_model("smollm2-135m")
-    ready, _ = ready_tasks(["zeroshot"], SHARED / "data")
+    ready, _ = ready_tasks(["zeroshot", "lambada"], SHARED / "data")
     # ARC-Easy only: on PIQA (acc_norm) one of 24 items came out differently from lm-eval's own GGUF load in
     # CI (0.625 vs 0.667); the cause is not established yet (noted on issue 3), so it is not asserted here.
-    ready = [r for r in ready if r.task.name == "fb_arc_easy"]
+    sizes = {"fb_arc_easy": 2376, "fb_lambada": 5153}
+    ready = [r for r in ready if r.task.name in sizes]
     settings = EvalSettings(batch_size=4, limit=24)
     ours = evaluate(h.model, h.tokenizer, ready, settings)
-    samples = {r.name: subset_indices(r.task.name, 2376, 24) for r in ready}
+    samples = {r.name: subset_indices(r.task.name, sizes[r.task.name], 24) for r in ready}
     gguf = smollm2_gguf()
     theirs = _lm_eval_own(str(gguf.parent), ready, samples, f",gguf_file={gguf.name},tokenizer={gguf.parent}")
     for r in ready:
         assert [i["doc_id"] for i in ours[r.task.name]] == samples[r.name]
         assert accuracy(ours[r.task.name]) == pytest.approx(theirs["results"][r.name][f"{r.task.metric},none"]), r.name
     assert accuracy(ours["fb_arc_easy"]) > 0.4         # a real model: well above chance (0.25)
+    assert accuracy(ours["fb_lambada"]) > 0.15         # the last word exactly (chance ~0); 0.325 on 40 items
