@@ -34,7 +34,7 @@ def _row(label: str, v: dict) -> list:
 def _summary(record: dict, where: Path | None) -> str:
     from tabulate import tabulate
 
-    rows = []
+    rows, notes = [], []
     if "target" in record:
         t = record["target"]
         rows.append(_row(f"target {t['name']}", t))
@@ -46,17 +46,17 @@ def _summary(record: dict, where: Path | None) -> str:
         if len(s["tasks"]) > 1:
             for task, v in s["tasks"].items():
                 rows.append(_row(f"- {task} ({v['metric']})", v))
-        for task, why in s.get("missing", {}).items():
-            rows.append([f"- {task}: missing ({why})"] + [""] * 6)
-        for task in s.get("excluded_as_target", []):
-            rows.append([f"- {task}: not counted (the target's own evaluation)"] + [""] * 6)
+        notes += [f"{name}: {task} missing ({why})" for task, why in s.get("missing", {}).items()]
+        notes += [f"{name}: {task} not counted (the target's own evaluation)"
+                  for task in s.get("excluded_as_target", [])]
     spec = record["spec"]
     head = (f"{record.get('kind', 'run')} {record['run_id']}: method {spec.get('method', '—')}, model {spec['model']}, "
             f"seed {spec.get('seed', '—')}")
     lines = [head, "", tabulate(rows, headers=["", "base", "tuned", "delta ± SE", "r→w / w→r", "p", "n"],
                                 tablefmt="simple", disable_numparse=True),
              "delta ± SE: paired over the same items; r→w / w→r: items the tuned model gets wrong that the base got "
-             "right, and the reverse; p: exact McNemar (right/wrong items, pooled over a suite's tasks) or paired t"]
+             "right, and the reverse; p: exact McNemar (right/wrong items, pooled over a suite's tasks) or paired t",
+             *notes]
     if "kl" in record:
         lines += ["", _kl_line(record["kl"])]
     if "training" in record:

@@ -20,6 +20,7 @@ from bench.task import Resolved
 
 EVAL_BATCH_SIZE = 64
 LIMIT_SEED = "forgetbench-limit-v1"   # --limit subsets depend on the task only: same items for every run
+GENERATION_ONLY = ("backend", "max_new_tokens", "temperature", "samples_per_problem", "chat_template")
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,11 @@ class EvalSettings:
     def limit_for(self, task: str) -> int | None:
         return self.task_limits.get(task, self.limit)
 
-    def for_task(self, task: str) -> dict:
-        """The settings that decide one task's results: its own item limit, not every task's."""
-        d = {k: v for k, v in self.to_dict().items() if k not in ("limit", "task_limits")}
-        return {**d, "limit": self.limit_for(task)}
+    def for_task(self, task) -> dict:
+        """The settings that decide one task's results: its own item limit, not every task's; decoding
+        settings only for the tasks forgetbench generates or scores itself."""
+        skip = {"limit", "task_limits"} | (set() if task.generative else set(GENERATION_ONLY))
+        return {**{k: v for k, v in self.to_dict().items() if k not in skip}, "limit": self.limit_for(task.name)}
 
 
 def subset_indices(task: str, n: int, limit: int | None) -> list[int] | None:
@@ -124,7 +126,7 @@ def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
     cache = JsonCache("evals")
     keys = {r.task.name: stable_hash({"model": cache_fingerprint, "task": r.task.name, "run_as": r.name,
                                       "metric": r.task.metric, "filter": r.task.filter,
-                                      "content": r.content_hash, "settings": settings.for_task(r.task.name)}, 24)
+                                      "content": r.content_hash, "settings": settings.for_task(r.task)}, 24)
             for r in tasks}
     out: dict[str, list[dict]] = {}
     todo = []

@@ -206,9 +206,9 @@ register_preset(Preset(
     # Items go where a 135M model is above chance (LAMBADA 0.29, PIQA 0.70, ARC-Easy 0.48 on 300 items);
     # the near-chance tasks and the floor-level competition maths keep a token presence. All generation
     # prompts (40 + 16 + 3 x 4 = 68) fit one batch: the per-step cost is paid once.
-    eval={"limit": 20, "task_limits": {"gsm8k": 40, "gsm8k_loglik": 40, "fb_lambada": 200, "fb_arc_easy": 100,
-                                       "fb_piqa": 100, "math500": 16, "aime24": 4, "aime25": 4, "amc23": 4},
-          "max_new_tokens": 160, "batch_size": 68},
+    eval={"limit": 20, "task_limits": {"gsm8k": 40, "gsm8k_loglik": 40, "fb_lambada": 200, "fb_arc_easy": 80,
+                                       "fb_piqa": 80, "math500": 16, "aime24": 4, "aime25": 4, "amc23": 4},
+          "max_new_tokens": 128, "batch_size": 68},
     kl={"samples": 64, "max_new_tokens": 64}, needs_data=True))
 register_preset(Preset(
     "paper-olmo", "The paper's zero-shot setting: OLMo-1B fine-tuned on MetaMathQA, zero-shot suites preserved "

@@ -53,7 +53,7 @@ def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch):
     with pytest.raises(AssertionError):   # another model's fingerprint is another cache entry
         evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(), "another-model")
     # another task's item limit does not touch this task's entry; this task's own limit does
-    other = EvalSettings(task_limits={"some_other_task": 3})
+    other = EvalSettings(task_limits={"some_other_task": 3}, max_new_tokens=7)   # decoding: not a likelihood task's
     assert evaluate(micro_base.model, micro_base.tokenizer, tasks, other, micro_base.fingerprint) == first
     with pytest.raises(AssertionError):
         evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(task_limits={tasks[0].task.name: 3}),
