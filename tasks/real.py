@@ -113,7 +113,7 @@ MEDQA = EvalTask("fb_medqa", "acc", hub="medqa_4options", needs=("medqa/medqa_te
 register_suite(Suite("medqa", "MedQA-USMLE test: 0-shot multiple choice by log-likelihood of the letter",
                      (MEDQA,), HERE))
 register_suite(Suite("lambada", "LAMBADA (OpenAI variant): 0-shot last-word prediction, accuracy of the greedy "
-                     "word (lm-eval); general language modelling, the first thing naive SFT erodes",
+                     "word (lm-eval); general language modelling",
                      (EvalTask("fb_lambada", "acc", hub="lambada_openai",
                                needs=("lambada/lambada_openai_test.llmfoundry.jsonl",)),), HERE))
 register_suite(Suite("mmlu", "MMLU test, 57 subjects as one task: 0-shot multiple choice (knowledge)",
