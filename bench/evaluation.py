@@ -179,8 +179,9 @@ def compare(base: list[dict], tuned: list[dict], task: str) -> dict:
 
 def flips(base: list[dict], tuned: list[dict]) -> tuple[int, int]:
     """(right -> wrong, wrong -> right) over paired items scored 0 or 1."""
-    return (sum(x["score"] > y["score"] for x, y in zip(base, tuned)),
-            sum(y["score"] > x["score"] for x, y in zip(base, tuned)))
+    from leaderboard.stats import discordant
+    return discordant({i: x["score"] == 1.0 for i, x in enumerate(base)},
+                      {i: y["score"] == 1.0 for i, y in enumerate(tuned)})
 
 
 def flip_test(right_to_wrong: int, wrong_to_right: int) -> dict:
