@@ -1,8 +1,29 @@
-"""Paired statistics for comparing methods on the same items."""
+"""Paired statistics for comparing methods on the same items (../shared/reference/evaluation.md, part C).
+
+Scores are per item, in the same item order for both sides. A side run with several training seeds is
+given as a (seeds, items) array: its per-item score is the mean over seeds, and the bootstrap resamples
+seeds as well as items, so an interval reflects both sources of variation.
+"""
 
 from __future__ import annotations
 
-from scipy.stats import binomtest
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binomtest, false_discovery_control, norm, permutation_test
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float     # mean difference on the data as given
+    low: float
+    high: float
+    se: float           # standard deviation of the bootstrap distribution
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -19,3 +40,118 @@ def discordant(reference: dict, other: dict) -> tuple[int, int]:
     b = sum(1 for k, r in reference.items() if r and not other[k])
     c = sum(1 for k, r in reference.items() if not r and other[k])
     return b, c
+
+
+def _seeds(x) -> np.ndarray:
+    arr = np.asarray(x, dtype=float)
+    arr = arr[None] if arr.ndim == 1 else arr
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError("scores must be a non-empty (items,) or (seeds, items) array")
+    return arr
+
+
+def _groups(labels, n: int, what: str) -> np.ndarray:
+    """Integer codes 0..k-1 for per-item labels (all zeros when labels is None)."""
+    if labels is None:
+        return np.zeros(n, dtype=int)
+    labels = list(labels)
+    if len(labels) != n:
+        raise ValueError(f"{what} must give one label per item ({len(labels)} labels, {n} items)")
+    order = {lab: i for i, lab in enumerate(dict.fromkeys(labels))}
+    return np.array([order[lab] for lab in labels], dtype=int)
+
+
+def _seed_means(x: np.ndarray, rng, r: int) -> np.ndarray:
+    """(r, items): per-item means over a resample (with replacement) of the seeds."""
+    s = x.shape[0]
+    if s == 1:
+        return np.broadcast_to(x[0], (r, x.shape[1]))
+    return rng.multinomial(s, np.full(s, 1 / s), size=r) @ x / s
+
+
+def paired_bootstrap_ci(a, b, *, clusters=None, strata=None, n_resamples: int = 10_000,
+                        confidence: float = 0.95, seed: int = 0) -> Interval:
+    """Percentile bootstrap CI of mean(a - b) over paired items.
+
+    clusters: a label per item; whole clusters (passages, subjects) are resampled together.
+    strata: a label per item (e.g. the task); each stratum is resampled on its own and the statistic is the
+    unweighted mean of the stratum means (a suite's macro average over its tasks).
+    a or b of shape (seeds, items): seeds are resampled first, then items (hierarchical bootstrap)."""
+    a, b = _seeds(a), _seeds(b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"paired scores need the same items ({a.shape[1]} vs {b.shape[1]})")
+    if not 0 < confidence < 1 or n_resamples < 2:
+        raise ValueError("confidence must be in (0, 1) and n_resamples at least 2")
+    n = a.shape[1]
+    cl = np.arange(n) if clusters is None else _groups(clusters, n, "clusters")   # default: each item alone
+    st = _groups(strata, n, "strata")
+    layout = []                                  # per stratum: its items and their cluster codes 0..C-1
+    for s in range(st.max() + 1):
+        items = np.flatnonzero(st == s)
+        codes = _groups(cl[items], len(items), "clusters")
+        if clusters is not None and np.intersect1d(cl[items], cl[st != s]).size:
+            raise ValueError("a cluster must lie inside one stratum")
+        layout.append((items, codes, codes.max() + 1))
+
+    def statistic(d: np.ndarray, weights) -> np.ndarray:
+        means = [(w * d[..., items]).sum(-1) / w.sum(-1) for (items, _, _), w in zip(layout, weights)]
+        return np.mean(means, axis=0)
+
+    d0 = a.mean(0) - b.mean(0)
+    estimate = float(statistic(d0, [np.ones(len(items)) for items, _, _ in layout]))
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(n_resamples, 4_000_000 // max(n, 1)))
+    draws = []
+    for start in range(0, n_resamples, chunk):
+        r = min(chunk, n_resamples - start)
+        d = _seed_means(a, rng, r) - _seed_means(b, rng, r)
+        weights = [rng.multinomial(c, np.full(c, 1 / c), size=r)[:, codes] for _, codes, c in layout]
+        draws.append(statistic(d, weights))
+    dist = np.concatenate(draws)
+    alpha = 1 - confidence
+    low, high = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
+    return Interval(estimate, float(low), float(high), float(dist.std(ddof=1)))
+
+
+def paired_permutation_test(a, b, *, weights=None, n_resamples: int = 10_000, seed: int = 0) -> float:
+    """Two-sided sign-flip test of mean(a - b) = 0 over paired items (exact when 2**n <= n_resamples).
+
+    weights: per-item weights of the mean (e.g. 1 / (tasks x task size) for a suite's macro average)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or a.shape != b.shape or a.size < 1:
+        raise ValueError("paired_permutation_test takes two 1-D arrays of per-item scores of equal length")
+    w = np.ones(a.size) if weights is None else np.asarray(weights, dtype=float)
+    if np.all(a == b):
+        return 1.0
+
+    def stat(x, y, axis=-1):
+        return np.average(x - y, axis=axis, weights=w)
+
+    res = permutation_test((a, b), stat, permutation_type="samples", vectorized=True, n_resamples=n_resamples,
+                           alternative="two-sided", rng=np.random.default_rng(seed))
+    return float(res.pvalue)
+
+
+def holm(pvalues) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (family-wise error), in the order given."""
+    p = np.asarray(pvalues, dtype=float)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out.tolist()
+
+
+def benjamini_hochberg(pvalues) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate), in the order given."""
+    p = np.asarray(pvalues, dtype=float)
+    return false_discovery_control(p, method="bh").tolist() if p.size else []
+
+
+def minimum_detectable_effect(sd_diff: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest mean paired difference a two-sided level-alpha test detects with the given power
+    (normal approximation): (z_{1-alpha/2} + z_power) * sd_diff / sqrt(n)."""
+    if n < 1 or sd_diff < 0:
+        raise ValueError("minimum_detectable_effect needs n >= 1 and sd_diff >= 0")
+    return float((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * sd_diff / math.sqrt(n))
