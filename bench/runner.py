@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,11 +18,11 @@ from bench.errors import UserError
 from bench.evaluation import EvalSettings
 from bench.kl import KLSettings
 from bench.kl import estimate as kl_estimate
-from bench.store import atomic_dir, atomic_write_json, read_json, stable_hash
 from bench.models import Placement, resolve_model
+from bench.schema import SCHEMA_VERSION, items_hash, items_text, validate
+from bench.store import atomic_dir, atomic_write_json, read_json, stable_hash
 from bench.task import Resolved, Suite, Target, resolve, suites, targets
 
-SCHEMA_VERSION = 1
 DEFAULT_TARGET = "micro-cipher"
 
 
@@ -48,11 +49,27 @@ def _log(msg: str) -> None:
     print(f"forgetbench: {msg}", file=sys.stderr, flush=True)
 
 
+def project_commit() -> str | None:
+    """The git commit of the forgetbench source that ran (with "-dirty" for uncommitted changes), or None
+    outside a git checkout (an installed wheel)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.split()
+        if Path(top[0]).resolve() != root:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        return None
+    return top[1] + ("-dirty" if dirty else "")
+
+
 def versions() -> dict:
     import lm_eval
     import transformers
     from importlib.metadata import version
-    return {"forgetbench": version("forgetbench"), "torch": torch.__version__,
+    return {"forgetbench": version("forgetbench"), "commit": project_commit(), "torch": torch.__version__,
             "transformers": transformers.__version__, "lm_eval": lm_eval.__version__,
             "python": platform.python_version()}
 
@@ -153,18 +170,21 @@ def assess(base, tuned_model, tokenizer, p: Plan, settings: EvalSettings,
     return out, items
 
 
-def write_run(run_dir: Path, record: dict, items: list[dict], model=None, tokenizer=None) -> None:
-    """Record, items (and the tuned model, if asked) land together or not at all."""
+def write_run(run_dir: Path, record: dict, text: str, model=None, tokenizer=None) -> None:
+    """Record, per-item file (and the tuned model, if asked) land together or not at all."""
     with atomic_dir(run_dir) as tmp:
         if model is not None:
             model.save_pretrained(tmp / "model")
             tokenizer.save_pretrained(tmp / "model")
-        (tmp / "items.jsonl").write_text("".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
+        (tmp / record["items"]).write_text(text)
         atomic_write_json(tmp / "result.json", record)
 
 
 def load_record(run_dir: Path) -> dict:
-    return read_json(Path(run_dir) / "result.json", "result record")
+    path = Path(run_dir) / "result.json"
+    record = read_json(path, "result record")
+    validate(record, path)
+    return record
 
 
 def run(method_name: str, overrides: dict[str, str], model: str = "micro", target: str | None = None,
@@ -213,6 +233,7 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
     tuned = method.finalize(tuned, base.model)
     n_trainable = sum(p.numel() for p in tuned.parameters() if p.requires_grad)
     metrics, items = assess(base, tuned, base.tokenizer, p, eval_settings, kl)
+    text = items_text(items)
     gen_backend = {"backend": eval_settings.backend}
     if eval_settings.backend == "vllm":
         from importlib.metadata import version
@@ -223,7 +244,10 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
                        "device": "cpu" if base.device == "cpu" else torch.cuda.get_device_name(),
                        "dtype": base.dtype, "generation": gen_backend,
                        "data_dir": str(data_dir) if data_dir else None,
-                       "tasks": {r.task.name: {"run_as": r.name, "content_hash": r.content_hash} for r in p.ready},
+                       "tasks": {r.task.name: {"run_as": r.name, "content_hash": r.content_hash,
+                                               "items_hash": items_hash([i for i in items if i["task"] == r.task.name
+                                                                         and i["model"] == "tuned"])}
+                                 for r in p.ready},
                        "start_token": {"id": base.start_token_id, "why": base.start_token_reason}},
         **metrics,
         "training": {**stats, "trainable_parameters": n_trainable,
@@ -231,7 +255,8 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
                      "mixture": {k: {"examples": len(v), "tokens": sum(len(r["input_ids"]) for r in v)}
                                  for k, v in mixture.items()}, **ctx.notes},
         "items": "items.jsonl",
+        "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "wall_seconds": round(time.perf_counter() - start, 2),
     }
-    write_run(run_dir, record, items, *((tuned, base.tokenizer) if save_model else ()))
+    write_run(run_dir, record, text, *((tuned, base.tokenizer) if save_model else ()))
     return record, run_dir

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.store import read_json, stable_hash
+from bench.schema import load_run_folder
+from bench.store import stable_hash
 from leaderboard.stats import discordant, mcnemar_exact
-
-REQUIRED = ("schema_version", "run_id", "spec", "provenance", "target", "suites", "kl", "items")
-
 
 @dataclass
 class Run:
@@ -30,23 +27,8 @@ class Run:
 
 
 def load_run(folder: Path) -> Run:
-    rec = read_json(folder / "result.json", "result record")
-    missing = [k for k in REQUIRED if k not in rec] if isinstance(rec, dict) else list(REQUIRED)
-    if missing:
-        raise UserError(f"The result record {folder / 'result.json'} is incomplete (missing "
-                        f"{', '.join(missing)}); it was not written by a finished `bench run`. Delete the folder "
-                        "or rerun it.")
-    path = folder / rec["items"]
-    items = {}
-    try:
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            it = json.loads(line)
-            items[(it["model"], it["task"], it["doc_id"])] = it
-    except FileNotFoundError:
-        raise UserError(f"The per-item file {path} named by {folder / 'result.json'} is missing.") from None
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise UserError(f"The per-item file {path} is corrupt (line {n}). Delete the run folder and rerun it.") from None
-    return Run(folder, rec, items)
+    record, items = load_run_folder(folder)
+    return Run(folder, record, {(it["model"], it["task"], it["doc_id"]): it for it in items})
 
 
 def load_runs(root: Path) -> list[Run]:
