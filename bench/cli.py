@@ -207,9 +207,28 @@ def cmd_tasks(args) -> None:
 
 
 def cmd_leaderboard(args) -> None:
-    from leaderboard.table import load_runs, render, track_tables
+    from bench.store import atomic_write_text
+    from leaderboard.render import render
+    from leaderboard.table import build_tracks, load_runs
 
-    print(render(track_tables(load_runs(Path(args.runs)), args.baseline), args.format))
+    runs = load_runs(Path(args.runs))
+    if args.baseline is not None and all(r.spec["method"] != args.baseline for r in runs):
+        raise UserError(f"--baseline {args.baseline}: no run of that method under {args.runs} (methods there: "
+                        f"{', '.join(sorted({r.spec['method'] for r in runs}))}).")
+    tracks = build_tracks(runs, args.baseline or "naive_sft")
+    if args.action == "publish":
+        from leaderboard.publish import publish
+        if args.name is not None and len(tracks) > 1:
+            raise UserError(f"--name gives one file name, but {args.runs} holds {len(tracks)} tracks; leave it out "
+                            "(each track is named after its model) or publish one track's runs.")
+        for path in publish(tracks, Path(args.dest), args.runs, args.name):
+            print(path)
+        return
+    text = render(tracks, args.format, args.runs)
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
 
 
 def _positive(kind):
@@ -290,10 +309,15 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("methods", help="list registered methods").set_defaults(fn=cmd_methods)
     sub.add_parser("tasks", help="list registered targets and suites").set_defaults(fn=cmd_tasks)
 
-    lb = sub.add_parser("leaderboard", help="compare runs, one table per track")
-    lb.add_argument("--runs", default="runs")
-    lb.add_argument("--format", choices=["markdown", "csv"], default="markdown")
-    lb.add_argument("--baseline", default="naive_sft")
+    lb = sub.add_parser("leaderboard", help="compare runs, one table per track (publish: write files and plots)")
+    lb.add_argument("action", nargs="?", choices=["publish"],
+                    help="publish: write DEST/<track>.{md,tex,html,csv} and the plots (PNG, SVG)")
+    lb.add_argument("--runs", default="runs", help="the folder `bench run --out` wrote")
+    lb.add_argument("--format", choices=["markdown", "latex", "html", "csv"], default="markdown")
+    lb.add_argument("--baseline", default=None, help="the method p-values compare against (default naive_sft)")
+    lb.add_argument("--out", default=None, help="write the table to this file instead of printing it")
+    lb.add_argument("--dest", default="leaderboard", help="publish: the folder to write to")
+    lb.add_argument("--name", default=None, help="publish: file name stem (default: the model's name)")
     lb.set_defaults(fn=cmd_leaderboard)
     return p
 

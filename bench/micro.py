@@ -213,7 +213,8 @@ def _pretrain(world: World, out) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from bench.losses import cross_entropy
-    from bench.training import Budget, train
+    from bench.budget import Budget
+    from bench.training import train
 
     cfg = PRETRAIN
     tok = build_tokenizer(world)

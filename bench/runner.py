@@ -199,6 +199,7 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
     from bench.training import train
 
     start = time.perf_counter()
+    code = versions()              # before any work: the commit whose code is running
     method = build_method(method_name, overrides)
     tgt, suite_list = resolve_target_and_suites(target or DEFAULT_TARGET, suite_names)
     budget_ = tgt.budget.updated(budget or {})
@@ -240,7 +241,7 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
         gen_backend["vllm"] = version("vllm")
     record = {
         "schema_version": SCHEMA_VERSION, "kind": "run", "run_id": spec.run_id, "spec": asdict(spec),
-        "provenance": {**versions(), "base_fingerprint": base.fingerprint,
+        "provenance": {**code, "base_fingerprint": base.fingerprint,
                        "device": "cpu" if base.device == "cpu" else torch.cuda.get_device_name(),
                        "dtype": base.dtype, "generation": gen_backend,
                        "data_dir": str(data_dir) if data_dir else None,

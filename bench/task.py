@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.errors import UserError
 from bench.registry import Registry
 from bench.store import cache_dir, hash_files, stable_hash
-from bench.training import Budget
+from bench.budget import Budget
 
 DATA_PLACEHOLDER = "@DATA@"
 

@@ -116,7 +116,8 @@ def bench_scoring(model, eos, pad, n: int, length: int, batch: int) -> dict:
 
 def bench_training(model, pad, n: int, length: int, batch: int, checkpointing: bool) -> dict:
     from bench.losses import cross_entropy
-    from bench.training import Budget, train
+    from bench.budget import Budget
+    from bench.training import train
     m = type(model)(model.config).to(device=next(model.parameters()).device, dtype=next(model.parameters()).dtype)
     m.load_state_dict(model.state_dict())
     rows = [{"input_ids": r, "labels": r} for r in prompts(n, length, length, seed=2)]

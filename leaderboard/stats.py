@@ -69,13 +69,14 @@ def _seed_means(x: np.ndarray, rng, r: int) -> np.ndarray:
     return rng.multinomial(s, np.full(s, 1 / s), size=r) @ x / s
 
 
-def paired_bootstrap_ci(a, b, *, clusters=None, strata=None, n_resamples: int = 10_000,
+def paired_bootstrap_ci(a, b, *, clusters=None, strata=None, stratum_weights=None, n_resamples: int = 10_000,
                         confidence: float = 0.95, seed: int = 0) -> Interval:
     """Percentile bootstrap CI of mean(a - b) over paired items.
 
     clusters: a label per item; whole clusters (passages, subjects) are resampled together.
     strata: a label per item (e.g. the task); each stratum is resampled on its own and the statistic is the
-    unweighted mean of the stratum means (a suite's macro average over its tasks).
+    mean of the stratum means (a suite's macro average over its tasks), weighted by stratum_weights
+    (label -> weight) when given, else unweighted.
     a or b of shape (seeds, items): seeds are resampled first, then items (hierarchical bootstrap)."""
     a, b = _seeds(a), _seeds(b)
     if a.shape[1] != b.shape[1]:
@@ -85,6 +86,15 @@ def paired_bootstrap_ci(a, b, *, clusters=None, strata=None, n_resamples: int = 
     n = a.shape[1]
     cl = np.arange(n) if clusters is None else _groups(clusters, n, "clusters")   # default: each item alone
     st = _groups(strata, n, "strata")
+    labels = list(dict.fromkeys(strata)) if strata is not None else [None]
+    if stratum_weights is None:
+        sw = np.ones(len(labels))
+    else:
+        missing = [lab for lab in labels if lab not in stratum_weights]
+        if missing:
+            raise ValueError(f"stratum_weights has no weight for {missing}")
+        sw = np.array([float(stratum_weights[lab]) for lab in labels])
+    sw = sw / sw.sum()
     layout = []                                  # per stratum: its items and their cluster codes 0..C-1
     for s in range(st.max() + 1):
         items = np.flatnonzero(st == s)
@@ -95,7 +105,7 @@ def paired_bootstrap_ci(a, b, *, clusters=None, strata=None, n_resamples: int = 
 
     def statistic(d: np.ndarray, weights) -> np.ndarray:
         means = [(w * d[..., items]).sum(-1) / w.sum(-1) for (items, _, _), w in zip(layout, weights)]
-        return np.mean(means, axis=0)
+        return np.tensordot(sw, np.array(means), axes=1)
 
     d0 = a.mean(0) - b.mean(0)
     estimate = float(statistic(d0, [np.ones(len(items)) for items, _, _ in layout]))

@@ -1,14 +1,30 @@
-"""Group result records into tracks and build one comparison table per track."""
+"""Runs -> tracks -> one row per (method, setting), with paired statistics computed from per-item outcomes.
+
+A track is the runs that share base model, target and suites. Inside a track everything that decides the
+numbers must be identical (evaluated items and prompts, evaluation and KL settings, backend, batch size,
+precision, library versions, training data and budget); otherwise the leaderboard refuses to compare.
+Seeds of the same (method, setting) form one row: per-item scores are averaged over seeds and the
+intervals come from a hierarchical bootstrap (seeds, then items within each task).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from bench.errors import UserError
 from bench.schema import load_run_folder
 from bench.store import stable_hash
-from leaderboard.stats import discordant, mcnemar_exact
+from leaderboard.stats import (
+    Interval, holm, minimum_detectable_effect, paired_bootstrap_ci, paired_permutation_test,
+)
+
+N_RESAMPLES = 10_000
+
 
 @dataclass
 class Run:
@@ -20,15 +36,23 @@ class Run:
     def spec(self) -> dict:
         return self.record["spec"]
 
-    def track_key(self) -> str:
-        s = self.spec
-        return stable_hash({"base": self.record["provenance"]["base_fingerprint"], "target": s["target"],
-                            "suites": s["suites"], "budget": s["budget"], "eval": s["eval"], "kl": s["kl"]}, 10)
+    def settings(self) -> dict:
+        """What must be equal for two runs to be compared."""
+        s, p = self.spec, self.record["provenance"]
+        return {"evaluated items and prompts": {t: v["items_hash"] for t, v in p["tasks"].items()},
+                "task data": {t: v["content_hash"] for t, v in p["tasks"].items()},
+                "training data": s["data"], "training budget": s["budget"],
+                "evaluation settings (backend, batch size, decoding, limits)": s["eval"],
+                "KL settings": s["kl"], "device and dtype": s["placement"], "generation backend": p["generation"],
+                "library versions": {k: p[k] for k in ("torch", "transformers", "lm_eval")}}
+
+    def scores(self, who: str, keys: list[tuple[str, int]], field_: str = "score") -> np.ndarray:
+        return np.array([float(self.items[(who, t, d)][field_]) for t, d in keys])
 
 
 def load_run(folder: Path) -> Run:
     record, items = load_run_folder(folder)
-    return Run(folder, record, {(it["model"], it["task"], it["doc_id"]): it for it in items})
+    return Run(Path(folder), record, {(it["model"], it["task"], it["doc_id"]): it for it in items})
 
 
 def load_runs(root: Path) -> list[Run]:
@@ -41,80 +65,176 @@ def load_runs(root: Path) -> list[Run]:
     return runs
 
 
-def _preserved(run: Run) -> dict:
-    tasks = {t for s in run.record["suites"].values() for t in s["tasks"]}
-    return {(k[1], k[2]): v for k, v in run.items.items() if k[0] == "tuned" and k[1] in tasks}
-
-
-def _paired(ref: Run, other: Run) -> tuple[int, int, float]:
-    a, b = _preserved(ref), _preserved(other)
-    if a.keys() != b.keys() or any((a[k]["doc_hash"], a[k]["prompt_hash"]) != (b[k]["doc_hash"], b[k]["prompt_hash"])
-                                   for k in a):
-        raise UserError(f"Runs {ref.path} and {other.path} were not evaluated on the same items and prompts; "
-                        "they cannot be compared.")
-    bb, cc = discordant({k: v["correct"] for k, v in a.items()}, {k: v["correct"] for k, v in b.items()})
-    return bb, cc, mcnemar_exact(bb, cc)
-
-
 def _defaults(method: str) -> dict:
     from bench.method import methods
     return methods.get(method)().params() if method in methods.names() else {}
 
 
-def _params(run: Run) -> str:
-    defaults = _defaults(run.spec["method"])
-    diff = {k: v for k, v in run.spec["params"].items() if defaults.get(k) != v}
-    return " ".join(f"{k}={v}" for k, v in sorted(diff.items()))
+def _diff(values: dict, reference: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(values.items()) if reference.get(k) != v)
 
 
-def track_tables(runs: list[Run], baseline: str = "naive_sft") -> list[dict]:
-    """One table per track: header facts and one row per run (method, non-default params, seed)."""
-    tracks: dict[str, list[Run]] = {}
+@dataclass
+class Row:
+    method: str
+    setting: str                       # non-default hyperparameters, "" for the defaults
+    runs: list[Run]
+    target_score: float = math.nan     # tuned, mean over seeds
+    target_gain: Interval | None = None
+    suites: dict[str, Interval] = field(default_factory=dict)
+    average: Interval | None = None    # mean of the suite deltas
+    seed_sd: float | None = None       # between-seed SD of the suite-average delta
+    kl: float = math.nan
+    kl_se: float = math.nan
+    forgetting: float = math.nan       # preserved items right -> wrong vs the base, fraction (mean over seeds)
+    transfer: float = math.nan         # wrong -> right
+    p: float | None = None             # sign-flip test of the suite average vs the baseline row
+    p_holm: float | None = None
+    preserved: np.ndarray | None = None   # per-item preserved scores, mean over seeds (track item order)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r.spec["seed"] for r in self.runs]
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} ({self.setting})" if self.setting else self.method
+
+
+@dataclass
+class Track:
+    key: str
+    runs: list[Run]
+    baseline: str
+    rows: list[Row]
+    suites: list[str]
+    target_task: str
+    n_target: int
+    n_suite: dict[str, int]
+    tasks: dict[str, list[str]]        # suite -> the tasks its average is over
+    mde: dict[str, float]              # suite (and "average") -> minimum detectable effect
+    name: str = ""                     # file name stem when published (default: the model's name)
+
+    def __post_init__(self):
+        model = self.first.spec["model"].rstrip("/").split("/")[-1]
+        self.name = self.name or "".join(c if c.isalnum() or c in "-_." else "-" for c in model)
+
+    @property
+    def first(self) -> Run:
+        return self.runs[0]
+
+
+def _check_comparable(runs: list[Run]) -> None:
+    ref = runs[0]
+    want = ref.settings()
+    for r in runs[1:]:
+        got = r.settings()
+        bad = [k for k in want if got[k] != want[k]]
+        if bad:
+            detail = "; ".join(f"{k}: {json.dumps(want[k], sort_keys=True, default=str)[:200]} vs "
+                               f"{json.dumps(got[k], sort_keys=True, default=str)[:200]}" for k in bad)
+            raise UserError(f"Runs {ref.path} and {r.path} share base model, target and suites but differ in "
+                            f"{', '.join(bad)} ({detail}). They cannot be compared in one table: put them in "
+                            "separate --runs folders, or rerun one of them with the other's settings.")
+        dup = [x for x in runs if x is not r and x.spec["method"] == r.spec["method"]
+               and x.spec["params"] == r.spec["params"] and x.spec["seed"] == r.spec["seed"]]
+        if dup:
+            raise UserError(f"Runs {dup[0].path} and {r.path} are the same method, setting and seed; keep one.")
+
+
+def _item_keys(run: Run, tasks: list[str]) -> list[tuple[str, int]]:
+    return sorted(k[1:] for k in run.items if k[0] == "tuned" and k[1] in tasks)
+
+
+def _suite_weights(record: dict) -> dict[str, float]:
+    """Each preserved task's weight in the suite average (mean over suites of the mean over their tasks)."""
+    suites = record["suites"]
+    w: dict[str, float] = {}
+    for s in suites.values():
+        for t in s["average_over"]:
+            w[t] = w.get(t, 0.0) + 1 / (len(suites) * len(s["average_over"]))
+    return w
+
+
+def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) -> Track:
+    _check_comparable(runs)
+    first = runs[0]
+    rec = first.record
+    suites = list(first.spec["suites"])
+    tasks = {s: list(rec["suites"][s]["average_over"]) for s in suites}
+    weights = _suite_weights(rec)
+    preserved = list(weights)
+    target_task = rec["target"]["task"]
+    keys = {s: _item_keys(first, tasks[s]) for s in suites}
+    pkeys = _item_keys(first, preserved)
+    tkeys = _item_keys(first, [target_task])
+    base = {"target": first.scores("base", tkeys), "preserved": first.scores("base", pkeys),
+            "preserved correct": first.scores("base", pkeys, "correct")}
+    for r in runs[1:]:
+        if not np.array_equal(r.scores("base", pkeys + tkeys), first.scores("base", pkeys + tkeys)):
+            raise UserError(f"The base model's per-item outcomes differ between {first.path} and {r.path} although "
+                            "their settings agree; the base evaluation is not reproducible here. Rerun both.")
+    groups: dict[tuple[str, str], list[Run]] = {}
     for r in runs:
-        tracks.setdefault(r.track_key(), []).append(r)
-    tables = []
-    for key, members in sorted(tracks.items()):
-        first = members[0]
-        suites = list(first.record["suites"])
-        refs = {r.spec["seed"]: r for r in members if r.spec["method"] == baseline and _params(r) == ""}
-        rows = []
-        for r in sorted(members, key=lambda r: (r.spec["method"] != baseline, r.spec["method"], r.spec["seed"],
-                                                r.record["run_id"])):
-            t, kl = r.record["target"], r.record["kl"]
-            row = {"method": r.spec["method"], "params": _params(r), "seed": r.spec["seed"],
-                   "target acc": t["tuned"], "target delta": t["delta"]}
-            for s in suites:
-                row[f"{s} delta"] = r.record["suites"][s]["delta"]
-            row["KL seq"] = kl["token_exact"]["mean"]
-            row["KL se"] = kl["token_exact"]["se"]
-            ref = refs.get(r.spec["seed"])
-            if ref is not None and ref is not r:
-                b, c, p = _paired(ref, r)
-                row.update({f"vs {baseline} b": b, f"vs {baseline} c": c, "p (McNemar)": p})
-            else:
-                row.update({f"vs {baseline} b": None, f"vs {baseline} c": None, "p (McNemar)": None})
-            rows.append(row)
-        tables.append({"track": key, "model": first.spec["model"], "target": first.spec["target"],
-                       "suites": suites, "baseline": baseline, "rows": rows})
-    return tables
+        setting = _diff(r.spec["params"], _defaults(r.spec["method"]))
+        groups.setdefault((r.spec["method"], setting), []).append(r)
+    order = sorted(groups, key=lambda k: (k[0] != baseline, k[0], k[1]))
+    boot = {"n_resamples": n_resamples}
+    ptasks = [t for t, _ in pkeys]
+    rows = []
+    for method, setting in order:
+        members = sorted(groups[(method, setting)], key=lambda r: r.spec["seed"])
+        row = Row(method, setting, members)
+        tuned_t = np.stack([r.scores("tuned", tkeys) for r in members])
+        row.target_score = float(tuned_t.mean())
+        row.target_gain = paired_bootstrap_ci(tuned_t, base["target"], **boot)
+        for s in suites:
+            idx = [pkeys.index(k) for k in keys[s]]
+            tuned_s = np.stack([r.scores("tuned", keys[s]) for r in members])
+            row.suites[s] = paired_bootstrap_ci(tuned_s, base["preserved"][idx], strata=[t for t, _ in keys[s]],
+                                                **boot)
+        tuned_p = np.stack([r.scores("tuned", pkeys) for r in members])
+        row.preserved = tuned_p.mean(0)
+        row.average = paired_bootstrap_ci(tuned_p, base["preserved"], strata=ptasks, stratum_weights=weights, **boot)
+        per_seed = [_weighted_delta(tp - base["preserved"], ptasks, weights) for tp in tuned_p]
+        row.seed_sd = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
+        kls = [r.record["kl"]["token_exact"] for r in members]
+        row.kl = float(np.mean([k["mean"] for k in kls]))
+        row.kl_se = (float(np.std([k["mean"] for k in kls], ddof=1) / math.sqrt(len(kls))) if len(kls) > 1
+                     else float(kls[0]["se"]))
+        correct = np.stack([r.scores("tuned", pkeys, "correct") for r in members]).astype(bool)
+        was = base["preserved correct"].astype(bool)
+        row.forgetting = float((was & ~correct).mean())
+        row.transfer = float((~was & correct).mean())
+        rows.append(row)
+
+    ref = next((r for r in rows if r.method == baseline and r.setting == ""), None)
+    if ref is not None:
+        item_w = np.array([weights[t] for t in ptasks]) / np.array([ptasks.count(t) for t in ptasks])
+        tested = [r for r in rows if r is not ref]
+        for r in tested:
+            r.p = paired_permutation_test(r.preserved, ref.preserved, weights=item_w, n_resamples=n_resamples)
+        for r, adj in zip(tested, holm([r.p for r in tested])):
+            r.p_holm = adj
+
+    mde = {}
+    for s in [*suites, "average"]:
+        idx = list(range(len(pkeys))) if s == "average" else [pkeys.index(k) for k in keys[s]]
+        sd = math.sqrt(np.mean([np.var(r.preserved[idx] - base["preserved"][idx], ddof=1) for r in rows]))
+        mde[s] = minimum_detectable_effect(sd, len(idx))
+    key = stable_hash({"base": rec["provenance"]["base_fingerprint"], "target": first.spec["target"],
+                       "suites": suites}, 10)
+    return Track(key, runs, baseline, rows, suites, target_task, len(tkeys), {s: len(keys[s]) for s in suites},
+                 tasks, mde)
 
 
-def render(tables: list[dict], fmt: str = "markdown") -> str:
-    import pandas as pd
-    from tabulate import tabulate
+def _weighted_delta(d: np.ndarray, tasks: list[str], weights: dict[str, float]) -> float:
+    return float(sum(w * d[[i for i, t in enumerate(tasks) if t == task]].mean() for task, w in weights.items()))
 
-    if fmt == "csv":
-        frames = [pd.DataFrame(t["rows"]).assign(track=t["track"], model=t["model"], target_task=t["target"])
-                  for t in tables]
-        return pd.concat(frames, ignore_index=True).to_csv(index=False, float_format="%.6g")
-    out = []
-    for t in tables:
-        out.append(f"### Track {t['track']}: model {t['model']}, target {t['target']}, "
-                   f"suites {', '.join(t['suites'])}\n")
-        headers = list(t["rows"][0])
-        out.append(tabulate([[r[h] for h in headers] for r in t["rows"]], headers=headers, tablefmt="github",
-                            floatfmt=".4g", missingval="—"))
-        out.append(f"\nKL seq: per-sequence exact (Rao-Blackwellised) KL(base || tuned) in nats, with its SE. "
-                   f"b / c: preserved items {t['baseline']} got right and this run got wrong / the reverse "
-                   f"(same seed); p: two-sided exact McNemar test.\n")
-    return "\n".join(out)
+
+def build_tracks(runs: list[Run], baseline: str = "naive_sft", n_resamples: int = N_RESAMPLES) -> list[Track]:
+    groups: dict[tuple, list[Run]] = {}
+    for r in runs:
+        key = (r.record["provenance"]["base_fingerprint"], r.spec["target"], tuple(r.spec["suites"]))
+        groups.setdefault(key, []).append(r)
+    return [build_track(members, baseline, n_resamples) for _, members in sorted(groups.items())]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from bench.micro import build_world
 from bench.task import EvalTask, Suite, Target, register_suite, register_target
-from bench.training import Budget
+from bench.budget import Budget
 
 HERE = Path(__file__).parent / "micro"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.errors import UserError
 from bench.reasoning import INSTRUCTION
 from bench.task import EvalTask, Preset, Suite, Target, hub_available, register_preset, register_suite, register_target
-from bench.training import Budget
+from bench.budget import Budget
 
 HERE = Path(__file__).parent / "real"
 

@@ -178,3 +178,17 @@ def test_minimum_detectable_effect():
     for sd, n, alpha, power in [(0.3, 500, 0.05, 0.8), (0.45, 80, 0.01, 0.9)]:
         es = NormalIndPower().solve_power(nobs1=n, alpha=alpha, power=power, ratio=0)
         assert minimum_detectable_effect(sd, n, alpha, power) == pytest.approx(es * sd, rel=1e-3)
+
+
+def test_stratum_weights_weight_the_stratum_means():
+    d = np.array([1.0, 0.0, 0.5, -1.0, 0.2, 0.0, 0.3])
+    strata = ["t1", "t1", "t1", "t2", "t2", "t2", "t2"]
+    s1, s2 = d[:3], d[3:]
+    w = {"t1": 3.0, "t2": 1.0}
+    every = [0.75 * s1[list(i)].mean() + 0.25 * s2[list(j)].mean()
+             for i in itertools.product(range(3), repeat=3) for j in itertools.product(range(4), repeat=4)]
+    ci = paired_bootstrap_ci(d, np.zeros_like(d), strata=strata, stratum_weights=w, n_resamples=40_000)
+    assert ci.estimate == pytest.approx(0.75 * s1.mean() + 0.25 * s2.mean())
+    close_to_exact(ci, every, tol=0.015)
+    with pytest.raises(ValueError, match="no weight"):
+        paired_bootstrap_ci(d, d, strata=strata, stratum_weights={"t1": 1.0})

@@ -1,0 +1,44 @@
+"""`bench leaderboard publish`: every track's table in four formats plus its plots, written atomically."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from bench.store import atomic_write_text
+from leaderboard import plots
+from leaderboard.render import FORMATS, SUFFIX, render
+from leaderboard.table import Track
+
+
+def stems(tracks: list[Track], name: str | None) -> list[str]:
+    """File name stems: the model name; with the target (then the track key) where that is ambiguous."""
+    if name is not None:
+        return [name]
+    out = [t.name for t in tracks]
+    for extra in (lambda t: t.first.spec["target"], lambda t: t.key):
+        clash = Counter(out)
+        out = [f"{s}-{extra(t)}" if clash[s] > 1 else s for s, t in zip(out, tracks)]
+    return out
+
+
+def publish(tracks: list[Track], dest: Path, runs_dir: str, name: str | None = None) -> list[Path]:
+    dest = Path(dest)
+    written = []
+    for track, stem in zip(tracks, stems(tracks, name)):
+        track.name = stem
+        figs = plots.figures(track)
+        for fig, data in figs.items():
+            for fmt, blob in data.items():
+                path = dest / f"{stem}-{fig}.{fmt}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.tmp")
+                tmp.write_bytes(blob)
+                tmp.replace(path)
+                written.append(path)
+        pngs = {track.key: {fig: data["png"] for fig, data in figs.items()}}
+        for fmt in FORMATS:
+            path = dest / f"{stem}.{SUFFIX[fmt]}"
+            atomic_write_text(path, render([track], fmt, runs_dir, pngs))
+            written.append(path)
+    return written

@@ -1,0 +1,269 @@
+"""A track as a table: Markdown, LaTeX (booktabs), a self-contained HTML page, or CSV for tools."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import asdict
+
+from leaderboard.table import N_RESAMPLES, Row, Track
+
+FORMATS = ("markdown", "latex", "html", "csv")
+SUFFIX = {"markdown": "md", "latex": "tex", "html": "html", "csv": "csv"}
+
+
+def _pts(x: float, sign: bool = True) -> str:
+    return f"{100 * x:+.1f}" if sign else f"{100 * x:.1f}"
+
+
+def _ci(iv) -> str:
+    return f"{_pts(iv.estimate)} [{_pts(iv.low)}, {_pts(iv.high)}]" + ("*" if iv.excludes_zero else "")
+
+
+def columns(track: Track) -> list[tuple[str, str | None, list]]:
+    """(header, better: 'max' | 'min' | None, [(text, value compared for bold)] per row)."""
+    rows = track.rows
+    cols = [("method", None, [(r.label, None) for r in rows]),
+            ("seeds", None, [(str(len(r.runs)), None) for r in rows]),
+            ("target %", "max", [(_pts(r.target_score, False), round(100 * r.target_score, 1)) for r in rows]),
+            ("target gain [95% CI]", "max", [(_ci(r.target_gain), round(100 * r.target_gain.estimate, 1))
+                                            for r in rows])]
+    for s in track.suites:
+        cols.append((f"{s} Δ [95% CI]", "max", [(_ci(r.suites[s]), round(100 * r.suites[s].estimate, 1))
+                                                for r in rows]))
+    cols += [("suite avg Δ [95% CI]", "max", [(_ci(r.average), round(100 * r.average.estimate, 1)) for r in rows]),
+             ("seed SD", None, [("—" if r.seed_sd is None else _pts(r.seed_sd, False), None) for r in rows]),
+             ("KL ± SE", "min", [(f"{r.kl:.3g} ± {r.kl_se:.2g}", float(f"{r.kl:.3g}")) for r in rows]),
+             ("r→w %", "min", [(_pts(r.forgetting, False), round(100 * r.forgetting, 1)) for r in rows]),
+             ("w→r %", "max", [(_pts(r.transfer, False), round(100 * r.transfer, 1)) for r in rows]),
+             (f"p vs {track.baseline} (Holm)", None, [(_p(r), None) for r in rows])]
+    return cols
+
+
+def _p(r: Row) -> str:
+    if r.p_holm is None:
+        return "—"
+    return f"{r.p_holm:.2g}" + ("†" if r.p_holm < 0.05 else "")
+
+
+def grid(track: Track) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    """Headers and, per row, (cell text, is the best in its column)."""
+    cols = columns(track)
+    best = {}
+    for name, better, cells in cols:
+        values = [v for _, v in cells if v is not None]
+        if better and len(values) > 1 and len(set(values)) > 1:
+            best[name] = (max if better == "max" else min)(values)
+    body = [[(cells[i][0], name in best and cells[i][1] == best[name]) for name, _, cells in cols]
+            for i in range(len(track.rows))]
+    return [c[0] for c in cols], body
+
+
+def facts(track: Track) -> list[tuple[str, str]]:
+    """What the table was computed from, as (label, text) lines."""
+    first = track.first
+    spec, prov = first.spec, first.record["provenance"]
+    ev, kl, b = spec["eval"], spec["kl"], spec["budget"]
+    seeds = sorted({s for r in track.rows for s in r.seeds})
+    commits = sorted({(c := r.record["provenance"]["commit"]) and c[:12] + ("-dirty" if c.endswith("-dirty") else "")
+                      or "unknown" for r in track.runs})
+    lim = "all items" if ev["limit"] is None else f"{ev['limit']} items per task"
+    if ev["task_limits"]:
+        lim += " (" + ", ".join(f"{t} {n}" for t, n in sorted(ev["task_limits"].items())) + ")"
+    decoding = ("greedy" if ev["temperature"] == 0 else
+                f"temperature {ev['temperature']}, {ev['samples_per_problem']} samples per problem")
+    return [
+        ("model", f"{spec['model']} (weights sha256 {prov['base_fingerprint'][:16]}…), {spec['placement']['device']}, "
+                  f"{spec['placement']['dtype']}"),
+        ("target", f"{spec['target']}, scored on {track.target_task} ({track.n_target} items)"),
+        ("suites", "; ".join(f"{s}: {', '.join(track.tasks[s])} ({track.n_suite[s]} items)" for s in track.suites)),
+        ("seeds", f"{', '.join(map(str, seeds))} ({len(track.runs)} runs)"),
+        ("training budget", f"{b['epochs']} epochs, lr {b['lr']}, batch {b['batch_size']}, {b['scheduler']} schedule"
+                            + (f", {b['examples']} target examples" if b["examples"] else "")),
+        ("evaluation", f"lm-eval {ev['lm_eval']}, {ev['num_fewshot']}-shot, {lim}; generation backend "
+                       f"{ev['backend']}, {decoding}, at most {ev['max_new_tokens']} new tokens, "
+                       f"{'chat template' if ev['chat_template'] else 'no chat template'}; batch size {ev['batch_size']}"),
+        ("KL(base ‖ tuned)", f"{kl['samples']} samples from the base model at temperature 1, up to "
+                              f"{kl['max_new_tokens']} new tokens, seed {kl['seed']}"),
+        ("versions", f"forgetbench {prov['forgetbench']} (commit {', '.join(commits)}), torch {prov['torch']}, "
+                     f"transformers {prov['transformers']}, lm-eval {prov['lm_eval']}, python {prov['python']}"),
+    ]
+
+
+def legend(track: Track) -> list[str]:
+    n_kl = track.first.spec["kl"]["samples"]
+    mde = ", ".join(f"{s} {100 * track.mde[s]:.1f} pts ({track.n_suite[s]} items)" for s in track.suites)
+    lines = [
+        "Scores and deltas in percentage points. Δ: tuned minus base model on the same items, mean over seeds, "
+        f"with a 95% percentile bootstrap interval ({N_RESAMPLES:,} resamples: seeds, then items within each task); "
+        "* the interval excludes 0. suite avg: the mean of the suite deltas. seed SD: between-seed standard deviation "
+        "of the suite-average delta.",
+        f"KL: KL(base ‖ tuned) in nats per sequence (token-exact estimator on {n_kl} base samples), mean over seeds "
+        "± SE (Monte Carlo SE for one seed, between-seed SE of the mean for several).",
+        "r→w / w→r: preserved items the base model got right and the tuned model wrong (forgetting) / the reverse "
+        "(backward transfer), % of items, mean over seeds.",
+        f"p: two-sided sign-flip permutation test ({N_RESAMPLES:,} resamples) of the suite-average difference "
+        f"against {track.baseline} on per-item scores averaged over seeds, Holm-adjusted over the rows; † p < 0.05. "
+        "Bold: the best value in its column.",
+        f"Minimum detectable effect (α 0.05, power 0.8, paired SD of tuned vs base over items, mean over rows): "
+        f"{mde}; suite average {100 * track.mde['average']:.1f} pts.",
+    ]
+    if not any(r.method == track.baseline and r.setting == "" for r in track.rows):
+        lines.append(f"No {track.baseline} run with default settings in this track: no p-values.")
+    return lines
+
+
+def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
+    """Shell commands that recreate the track's runs and its published files."""
+    from bench.evaluation import EvalSettings
+    from bench.kl import KLSettings
+    from bench.runner import DEFAULT_TARGET
+    from bench.task import presets, targets
+
+    spec = track.first.spec
+    tgt = targets.get(spec["target"]) if spec["target"] in targets.names() else None
+    common: list[str] = []
+    for _, p in presets.items():
+        if (p.model, p.target, tuple(p.suites)) == (spec["model"], spec["target"], tuple(spec["suites"])) \
+                and targets.get(p.target).budget.updated(p.budget).to_dict() == spec["budget"] \
+                and EvalSettings(**p.eval).to_dict() == spec["eval"] and asdict(KLSettings(**p.kl)) == spec["kl"]:
+            common = [f"--preset {p.name}"] + (["--data-dir DATA"] if p.needs_data else [])
+            break
+    else:
+        if spec["model"] != "micro":
+            common.append(f"--model {spec['model']}")
+        if spec["target"] != DEFAULT_TARGET:
+            common.append(f"--target {spec['target']}")
+        if tgt is None or tuple(spec["suites"]) != tuple(tgt.default_suites):
+            common += [f"--suite {s}" for s in spec["suites"]]
+        default_budget = tgt.budget.to_dict() if tgt else {}
+        common += [f"--budget {k}={v}" for k, v in sorted(spec["budget"].items()) if default_budget.get(k) != v]
+        ev, dflt = spec["eval"], EvalSettings().to_dict()
+        for key, flag in (("limit", "--limit"), ("backend", "--backend"), ("max_new_tokens", "--max-new-tokens"),
+                          ("temperature", "--temperature"), ("samples_per_problem", "--samples-per-problem"),
+                          ("batch_size", "--eval-batch-size")):
+            if ev[key] != dflt[key]:
+                common.append(f"{flag} {ev[key]}")
+        for key, flag in (("samples", "--kl-samples"), ("max_new_tokens", "--kl-max-new-tokens")):
+            if spec["kl"][key] != asdict(KLSettings())[key]:
+                common.append(f"{flag} {spec['kl'][key]}")
+    out = []
+    for r in track.rows:
+        sets = "".join(f" --set {kv}" for kv in r.setting.split())
+        flags = "".join(f" {c}" for c in common)
+        out.append(f"for s in {' '.join(map(str, r.seeds))}; do bench run --method {r.method}{sets}{flags} "
+                   f"--seed $s --out {runs_dir}; done")
+    out.append(f"bench leaderboard publish --runs {runs_dir} --name {track.name}")
+    return out
+
+
+def _title(track: Track) -> str:
+    spec = track.first.spec
+    return f"forgetbench leaderboard — {spec['model']} on {spec['target']}"
+
+
+def markdown(track: Track, runs_dir: str = "runs") -> str:
+    from tabulate import tabulate
+    headers, body = grid(track)
+    table = tabulate([[f"**{t}**" if b else t for t, b in row] for row in body], headers=headers, tablefmt="github",
+                     disable_numparse=True)
+    out = [f"## {_title(track)}", ""]
+    out += [f"- **{k}**: {v}" for k, v in facts(track)]
+    out += ["", table, ""]
+    out += [f"{line}  " for line in legend(track)]
+    out += ["", "Reproduce:", "", "```sh", *reproduce(track, runs_dir), "```", ""]
+    return "\n".join(out)
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "Δ": r"$\Delta$", "±": r"$\pm$",
+        "†": r"$^\dagger$", "→": r"$\to$", "‖": r"$\|$", "α": r"$\alpha$", "—": "---", "…": r"\dots{}",
+        "*": r"$^*$"}
+
+
+def _tex(text: str) -> str:
+    return "".join(_TEX.get(c, c) for c in text)
+
+
+def latex(track: Track, runs_dir: str = "runs") -> str:
+    headers, body = grid(track)
+    lines = [f"% {_title(track)}", "% needs \\usepackage{booktabs}"]
+    lines += [f"% {k}: {v}" for k, v in facts(track)]
+    lines += [r"\begin{table}[t]", r"\centering", r"\scriptsize",
+              r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule",
+              " & ".join(_tex(h) for h in headers) + r" \\", r"\midrule"]
+    for row in body:
+        lines.append(" & ".join(rf"\textbf{{{_tex(t)}}}" if b else _tex(t) for t, b in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}",
+              r"\caption{" + _tex(f"{_title(track)}. " + " ".join(legend(track))) + "}",
+              r"\end{table}"]
+    lines += ["% reproduce:"] + [f"%   {c}" for c in reproduce(track, runs_dir)]
+    return "\n".join(lines) + "\n"
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
+        "font-size:13px}th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"
+        "th:first-child,td:first-child{text-align:left}th{border-bottom:2px solid #444}p,li{max-width:70em;"
+        "font-size:14px}pre{background:#f4f4f4;padding:1em;overflow-x:auto}img{max-width:48%;margin:1%}")
+
+
+def _html_section(track: Track, runs_dir: str, figures: dict[str, bytes]) -> list[str]:
+    e = html.escape
+    headers, body = grid(track)
+    out = [f"<h1>{e(_title(track))}</h1>", "<ul>"]
+    out += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in facts(track)]
+    out += ["</ul>", "<table>", "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>",
+            "<tbody>"]
+    for row in body:
+        out.append("<tr>" + "".join(f"<td><strong>{e(t)}</strong></td>" if b else f"<td>{e(t)}</td>"
+                                    for t, b in row) + "</tr>")
+    out += ["</tbody></table>"] + [f"<p>{e(line)}</p>" for line in legend(track)]
+    for name, png in figures.items():
+        out.append(f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+    out += ["<h2>Reproduce</h2>", "<pre>" + e("\n".join(reproduce(track, runs_dir))) + "</pre>"]
+    return out
+
+
+def html_page(tracks: list[Track], runs_dir: str = "runs", figures: dict | None = None) -> str:
+    """A page a person can open: per track its facts, table, legend, plots (embedded) and how to reproduce.
+    figures: track key -> {name: PNG bytes}."""
+    title = _title(tracks[0]) if len(tracks) == 1 else "forgetbench leaderboard"
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
+           f"<style>{_CSS}</style></head><body>"]
+    for t in tracks:
+        out += _html_section(t, runs_dir, (figures or {}).get(t.key, {}))
+    return "\n".join(out + ["</body></html>"]) + "\n"
+
+
+def csv_rows(track: Track) -> list[dict]:
+    """One row per table row; fractions (not points), intervals as separate columns."""
+    spec = track.first.spec
+    out = []
+    for r in track.rows:
+        row = {"track": track.key, "model": spec["model"], "target": spec["target"], "method": r.method,
+               "setting": r.setting, "seeds": " ".join(map(str, r.seeds)), "target_score": r.target_score}
+        for name, iv in [("target_gain", r.target_gain), *[(s, r.suites[s]) for s in track.suites],
+                         ("suite_average", r.average)]:
+            row |= {f"{name}": iv.estimate, f"{name}_low": iv.low, f"{name}_high": iv.high}
+        row |= {"seed_sd": r.seed_sd, "kl": r.kl, "kl_se": r.kl_se, "forgetting": r.forgetting,
+                "backward_transfer": r.transfer, f"p_vs_{track.baseline}": r.p, "p_holm": r.p_holm}
+        out.append(row)
+    return out
+
+
+def csv_text(tracks: list[Track]) -> str:
+    import pandas as pd
+    frame = pd.DataFrame([row for t in tracks for row in csv_rows(t)])
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
+    return buf.getvalue()
+
+
+def render(tracks: list[Track], fmt: str, runs_dir: str = "runs", figures: dict | None = None) -> str:
+    if fmt == "csv":
+        return csv_text(tracks)
+    if fmt == "html":
+        return html_page(tracks, runs_dir, figures)
+    one = {"markdown": markdown, "latex": latex}[fmt]
+    return "\n".join(one(t, runs_dir) for t in tracks)

@@ -1,0 +1,301 @@
+"""The leaderboard on hand-made run folders: every number recomputed independently from the items."""
+
+import copy
+import hashlib
+import itertools
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.schema import SCHEMA_VERSION, items_hash, items_text
+from leaderboard.plots import pareto
+from leaderboard.table import build_tracks, load_runs
+
+TASKS = {"s1": ["a", "b"], "s2": ["c"]}          # suite -> tasks; s1 has two tasks of different sizes
+SIZES = {"tgt": 6, "a": 5, "b": 3, "c": 4}       # 12 preserved items: exact permutation tests
+BASE = {"tgt": [0, 0, 0, 0, 1, 0], "a": [1, 1, 1, 0, 1], "b": [1, 0, 1], "c": [1, 1, 0, 0]}
+
+
+def section(base, tuned):
+    b, t = np.mean(base), np.mean(tuned)
+    return {"metric": "acc", "base": b, "tuned": t, "delta": t - b, "delta_se": 0.0, "n": len(base)}
+
+
+def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, target="toy-target", base=BASE,
+              prompt_salt=""):
+    """A complete, schema-valid run folder whose tuned per-item outcomes are `tuned` (task -> 0/1 list)."""
+    items = []
+    for who, scores in (("base", base), ("tuned", tuned)):
+        for task, values in scores.items():
+            for i, v in enumerate(values):
+                items.append({"model": who, "task": task, "doc_id": i, "score": float(v), "correct": bool(v),
+                              "doc_hash": f"{task}{i}", "prompt_hash": f"p{task}{i}{prompt_salt}"})
+    text = items_text(items)
+    suites = {}
+    for s, tasks in TASKS.items():
+        per = {t: section(base[t], tuned[t]) for t in tasks}
+        suites[s] = {"delta": np.mean([v["delta"] for v in per.values()]), "n": sum(SIZES[t] for t in tasks),
+                     "average_over": tasks, "tasks": per}
+    record = {
+        "schema_version": SCHEMA_VERSION, "kind": "run", "run_id": f"{method}-s{seed}-{target}",
+        "spec": {"method": method, "model": "toy", "target": target, "suites": list(TASKS), "seed": seed,
+                 "params": {}, "budget": {"epochs": 1, "lr": 0.1, "batch_size": 4, "scheduler": "constant",
+                                          "examples": 0},
+                 "eval": {"backend": "hf", "batch_size": eval_batch, "num_fewshot": 0, "limit": None, "task_limits": {},
+                          "max_new_tokens": 16, "temperature": 0.0, "samples_per_problem": 1, "chat_template": True,
+                          "lm_eval": "0.4.13"},
+                 "kl": {"samples": 8, "max_new_tokens": 4, "seed": 1, "batch_size": 8}, "data": "0" * 16,
+                 "placement": {"device": "cpu", "dtype": "float32"}},
+        "provenance": {"forgetbench": "0.1.0", "commit": "c" * 40, "torch": "2", "transformers": "5", "lm_eval": "0.4.13",
+                       "python": "3.11", "base_fingerprint": "f" * 64, "device": "cpu", "dtype": "float32",
+                       "generation": {"backend": "hf"},
+                       "tasks": {t: {"content_hash": "a" * 16,
+                                     "items_hash": items_hash([i for i in items if i["task"] == t and i["model"] == "tuned"])}
+                                 for t in SIZES}},
+        "target": {"name": target, "task": "tgt", **section(base["tgt"], tuned["tgt"]),
+                   "tasks": {"tgt": section(base["tgt"], tuned["tgt"])}},
+        "suites": suites,
+        "kl": {"n": 8, "token_exact": {"mean": kl[0], "se": kl[1]}, "sequence": {"mean": kl[0], "se": kl[1]},
+               "settings": {}},
+        "training": {"trainable_parameters": 10, "mixture": {}},
+        "items": "items.jsonl", "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
+    folder = root / record["run_id"]
+    folder.mkdir(parents=True)
+    (folder / "items.jsonl").write_text(text)
+    (folder / "result.json").write_text(json.dumps(record))
+    return folder
+
+
+def flip(scores, task, *idx):
+    out = copy.deepcopy(scores)
+    for i in idx:
+        out[task][i] = 1 - out[task][i]
+    return out
+
+
+# naive_sft forgets a lot; context_free forgets less; pretrain_replay is close to naive.
+NAIVE = [flip(BASE, "a", 0, 1), flip(flip(BASE, "a", 0, 1, 2), "c", 0), flip(BASE, "a", 1)]
+CF = [flip(BASE, "a", 3), flip(BASE, "b", 1), copy.deepcopy(BASE)]
+REPLAY = [flip(BASE, "a", 0, 1, 3)]
+for s in NAIVE + CF + REPLAY:
+    s["tgt"] = [1, 1, 1, 0, 1, 1]
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    root = tmp_path / "runs"
+    for seed, tuned in enumerate(NAIVE):
+        write_run(root, "naive_sft", seed, tuned, kl=(30.0 + seed, 1.0))
+    for seed, tuned in enumerate(CF):
+        write_run(root, "context_free", seed, tuned, kl=(2.0 + seed, 0.5))
+    write_run(root, "pretrain_replay", 0, REPLAY[0], kl=(5.0, 0.3))
+    return root
+
+
+def preserved(scores):
+    return np.array([v for t in ("a", "b", "c") for v in scores[t]], dtype=float)
+
+
+WEIGHT = {"a": 0.25, "b": 0.25, "c": 0.5}        # the mean over 2 suites of the mean over their tasks
+
+
+def suite_average(scores):
+    return sum(w * (np.mean(scores[t]) - np.mean(BASE[t])) for t, w in WEIGHT.items())
+
+
+def exact_sign_flip(x, y):
+    w = np.array([WEIGHT[t] / SIZES[t] for t in ("a", "b", "c") for _ in range(SIZES[t])])
+    d = x - y
+    obs = abs(np.sum(w * d))
+    flips = [abs(np.sum(w * d * np.array(s))) for s in itertools.product([1, -1], repeat=len(d))]
+    return np.mean(np.array(flips) >= obs - 1e-12)
+
+
+def test_rows_match_an_independent_computation(runs):
+    from statsmodels.stats.multitest import multipletests
+    (track,) = build_tracks(load_runs(runs))
+    rows = {r.method: r for r in track.rows}
+    assert [r.method for r in track.rows][0] == "naive_sft"
+    assert rows["naive_sft"].seeds == [0, 1, 2] and rows["pretrain_replay"].seeds == [0]
+    for name, seeds in (("naive_sft", NAIVE), ("context_free", CF), ("pretrain_replay", REPLAY)):
+        r = rows[name]
+        per_seed = [suite_average(s) for s in seeds]
+        assert r.average.estimate == pytest.approx(np.mean(per_seed))
+        assert r.suites["s2"].estimate == pytest.approx(np.mean([np.mean(s["c"]) for s in seeds]) - 0.5)
+        assert r.suites["s1"].estimate == pytest.approx(np.mean(
+            [0.5 * (np.mean(s["a"]) - 0.8 + np.mean(s["b"]) - 2 / 3) for s in seeds]))
+        assert r.seed_sd == (pytest.approx(np.std(per_seed, ddof=1)) if len(seeds) > 1 else None)
+        base = preserved(BASE)
+        assert r.forgetting == pytest.approx(np.mean([np.mean((base == 1) & (preserved(s) == 0)) for s in seeds]))
+        assert r.transfer == pytest.approx(np.mean([np.mean((base == 0) & (preserved(s) == 1)) for s in seeds]))
+        assert r.target_gain.estimate == pytest.approx(5 / 6 - 1 / 6)
+        assert r.average.low <= r.average.estimate <= r.average.high
+    kls = [30.0, 31.0, 32.0]
+    assert rows["naive_sft"].kl == pytest.approx(31.0)
+    assert rows["naive_sft"].kl_se == pytest.approx(np.std(kls, ddof=1) / np.sqrt(3))
+    assert rows["pretrain_replay"].kl_se == 0.3                   # one seed: its Monte Carlo SE
+    # p-values: exact sign-flip enumeration on seed-averaged scores, then Holm over the two tested rows
+    ref = np.mean([preserved(s) for s in NAIVE], axis=0)
+    raw = [exact_sign_flip(np.mean([preserved(s) for s in seeds], axis=0), ref) for seeds in (CF, REPLAY)]
+    assert [rows["context_free"].p, rows["pretrain_replay"].p] == pytest.approx(raw)
+    adjusted = multipletests(raw, method="holm")[1]
+    assert [rows["context_free"].p_holm, rows["pretrain_replay"].p_holm] == pytest.approx(adjusted)
+    assert rows["naive_sft"].p is None
+
+
+def test_minimum_detectable_effect_under_the_table(runs):
+    from leaderboard.stats import minimum_detectable_effect
+    (track,) = build_tracks(load_runs(runs))
+    idx = slice(8, 12)                                             # suite s2 = task c, the last 4 items
+    var = np.mean([np.var(np.mean([preserved(s) for s in seeds], axis=0)[idx] - preserved(BASE)[idx], ddof=1)
+                   for seeds in (NAIVE, CF, REPLAY)])
+    assert track.mde["s2"] == pytest.approx(minimum_detectable_effect(np.sqrt(var), 4))
+
+
+def bench(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_markdown_marks_best_values_and_explains_them(capsys, runs):
+    code, out, err = bench(capsys, "leaderboard", "--runs", runs)
+    assert code == 0, err
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    cells = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in table[1:]}
+    avg, kl = header.index("suite avg Δ [95% CI]"), header.index("KL ± SE")
+    assert cells["context_free"][avg].startswith("**") and not cells["naive_sft"][avg].startswith("**")
+    assert cells["context_free"][kl] == "**3 ± 0.58**"            # lowest KL is best
+    assert "Minimum detectable effect" in out and "Holm" in out and "bench run --method context_free" in out
+    for fact in ("**model**: toy", "**seeds**: 0, 1, 2 (7 runs)", "lm-eval 0.4.13", "batch size 64"):
+        assert fact in out
+
+
+def test_latex_html_csv(capsys, runs, tmp_path):
+    code, tex, _ = bench(capsys, "leaderboard", "--runs", runs, "--format", "latex")
+    assert code == 0
+    for piece in (r"\toprule", r"\midrule", r"\bottomrule", r"naive\_sft", r"\textbf{", r"\begin{tabular}"):
+        assert piece in tex
+    body = "\n".join(line for line in tex.splitlines() if not line.startswith("%"))
+    assert "naive_sft" not in body.replace(r"naive\_sft", "")       # every underscore escaped (not in comments)
+    out_file = tmp_path / "board.html"
+    code, out, _ = bench(capsys, "leaderboard", "--runs", runs, "--format", "html", "--out", out_file)
+    assert code == 0 and out == ""
+    page = out_file.read_text()
+
+    class Links(HTMLParser):
+        tags, refs = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self.refs += [v for k, v in attrs if k in ("src", "href")]
+    p = Links()
+    p.feed(page)
+    assert "table" in p.tags and page.startswith("<!DOCTYPE html>")
+    assert all(r.startswith("data:") for r in p.refs)              # self-contained
+    import io
+
+    import pandas as pd
+    code, out, _ = bench(capsys, "leaderboard", "--runs", runs, "--format", "csv")
+    frame = pd.read_csv(io.StringIO(out)).set_index("method")
+    (track,) = build_tracks(load_runs(runs))
+    for r in track.rows:
+        assert frame.loc[r.method, "suite_average"] == pytest.approx(r.average.estimate, rel=1e-5)
+        assert frame.loc[r.method, "suite_average_low"] == pytest.approx(r.average.low, rel=1e-5, abs=1e-9)
+        assert frame.loc[r.method, "kl"] == pytest.approx(r.kl, rel=1e-5)
+
+
+def test_publish_writes_every_format_and_is_byte_reproducible(capsys, runs, tmp_path):
+    dest = tmp_path / "pub"
+    code, out, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", dest)
+    assert code == 0, err
+    names = sorted(p.name for p in dest.iterdir())
+    assert names == sorted(["toy.md", "toy.tex", "toy.html", "toy.csv"] +
+                           [f"toy-{f}.{x}" for f in ("frontier", "forgetting-vs-kl") for x in ("png", "svg")])
+    first = {p.name: p.read_bytes() for p in dest.iterdir()}
+    assert first["toy-frontier.png"].startswith(b"\x89PNG")
+    bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", dest)
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == first
+    # the KL plot's title carries the rank correlation over runs, computed independently here
+    from scipy.stats import spearmanr
+    kl = [30, 31, 32, 2, 3, 4, 5]
+    drop = [-100 * suite_average(s) for s in NAIVE + CF + REPLAY]
+    assert f"Spearman ρ = {spearmanr(kl, drop)[0]:.2f}" in first["toy-forgetting-vs-kl.svg"].decode()
+
+
+def test_pareto_frontier():
+    pts = [(1, 1), (2, 0), (0, 2), (0.5, 0.5), (2, -1)]
+    assert pareto(pts) == [2, 0, 1]
+
+
+def refuse(capsys, runs, *match):
+    code, out, err = bench(capsys, "leaderboard", "--runs", runs)
+    assert code == 2 and "Traceback" not in err
+    for m in match:
+        assert str(m) in err, err
+    return err
+
+
+def test_mixing_different_items_is_refused(capsys, runs):
+    bad = write_run(runs, "lwf", 0, CF[0], prompt_salt="-other-template")
+    refuse(capsys, runs, "evaluated items and prompts", bad, "cannot be compared")
+
+
+def test_mixing_different_settings_is_refused(capsys, runs):
+    bad = write_run(runs, "lwf", 0, CF[0], eval_batch=8)
+    refuse(capsys, runs, "evaluation settings", bad)
+
+
+def test_a_different_target_is_a_separate_track(capsys, runs):
+    write_run(runs, "naive_sft", 0, NAIVE[0], target="toy-other")
+    assert len(build_tracks(load_runs(runs))) == 2
+    code, out, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", runs.parent / "pub")
+    assert code == 0, err
+    assert (runs.parent / "pub" / "toy-toy-target.md").exists() and (runs.parent / "pub" / "toy-toy-other.md").exists()
+    code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--name", "x", "--dest", runs.parent / "p")
+    assert code == 2 and "2 tracks" in err
+
+
+def test_base_outcomes_must_agree(capsys, runs):
+    other = copy.deepcopy(BASE)
+    other["a"] = [1, 1, 1, 1, 1]
+    write_run(runs, "lwf", 0, CF[0], base=other)
+    refuse(capsys, runs, "base model's per-item outcomes differ")
+
+
+@pytest.mark.parametrize("damage", ["checksum", "old-schema", "missing-section", "bad-type", "missing-items"])
+def test_corrupt_records_are_rejected_by_name(capsys, runs, damage):
+    folder = next(runs.glob("context_free-s1-*"))
+    rec_path = folder / "result.json"
+    rec = json.loads(rec_path.read_text())
+    if damage == "checksum":
+        (folder / "items.jsonl").write_text((folder / "items.jsonl").read_text().replace('"score": 1.0', '"score": 0.0', 1))
+    elif damage == "old-schema":
+        rec["schema_version"] = 1
+    elif damage == "missing-section":
+        del rec["suites"]["s1"]["tasks"]
+    elif damage == "bad-type":
+        rec["kl"]["token_exact"]["mean"] = "high"
+    else:
+        lines = (folder / "items.jsonl").read_text().splitlines(keepends=True)
+        text = "".join(lines[:-1])
+        (folder / "items.jsonl").write_text(text)
+        rec["items_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    rec_path.write_text(json.dumps(rec))
+    expected = {"checksum": "checksum does not match", "old-schema": "schema version 1",
+                "missing-section": "incomplete", "bad-type": "invalid", "missing-items": "incomplete"}[damage]
+    err = refuse(capsys, runs, folder, expected)
+    assert "Traceback" not in err
+
+
+def test_unknown_baseline_and_duplicate_seed(capsys, runs):
+    code, _, err = bench(capsys, "leaderboard", "--runs", runs, "--baseline", "naive")
+    assert code == 2 and "no run of that method" in err and "naive_sft" in err
+    dup = write_run(runs / "more", "naive_sft", 0, NAIVE[0])
+    dup.rename(runs / "naive_sft-again")
+    refuse(capsys, runs, "same method, setting and seed")
