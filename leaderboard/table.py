@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +182,8 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
     order = sorted(groups, key=lambda k: (k[0] != baseline, k[0], k[1]))
     boot = {"n_resamples": n_resamples}
     ptasks = [t for t, _ in pkeys]
+    position = {k: i for i, k in enumerate(pkeys)}
+    where = {s: [position[k] for k in keys[s]] for s in suites}
     rows = []
     for method, setting in order:
         members = sorted(groups[(method, setting)], key=lambda r: r.spec["seed"])
@@ -188,13 +191,11 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
         tuned_t = np.stack([r.scores("tuned", tkeys) for r in members])
         row.target_score = float(tuned_t.mean())
         row.target_gain = paired_bootstrap_ci(tuned_t, base["target"], **boot)
-        for s in suites:
-            idx = [pkeys.index(k) for k in keys[s]]
-            tuned_s = np.stack([r.scores("tuned", keys[s]) for r in members])
-            row.suites[s] = paired_bootstrap_ci(tuned_s, base["preserved"][idx], strata=[t for t, _ in keys[s]],
-                                                **boot)
         tuned_p = np.stack([r.scores("tuned", pkeys) for r in members])
         row.preserved = tuned_p.mean(0)
+        for s in suites:
+            row.suites[s] = paired_bootstrap_ci(tuned_p[:, where[s]], base["preserved"][where[s]],
+                                                strata=[t for t, _ in keys[s]], **boot)
         row.average = paired_bootstrap_ci(tuned_p, base["preserved"], strata=ptasks, stratum_weights=weights, **boot)
         per_seed = [_weighted_delta(tp - base["preserved"], ptasks, weights) for tp in tuned_p]
         row.seed_sd = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
@@ -210,7 +211,8 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
 
     ref = next((r for r in rows if r.method == baseline and r.setting == ""), None)
     if ref is not None:
-        item_w = np.array([weights[t] for t in ptasks]) / np.array([ptasks.count(t) for t in ptasks])
+        size = Counter(ptasks)
+        item_w = np.array([weights[t] / size[t] for t in ptasks])
         tested = [r for r in rows if r is not ref]
         for r in tested:
             r.p = paired_permutation_test(r.preserved, ref.preserved, weights=item_w, n_resamples=n_resamples)
@@ -219,7 +221,7 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
 
     mde = {}
     for s in [*suites, "average"]:
-        idx = list(range(len(pkeys))) if s == "average" else [pkeys.index(k) for k in keys[s]]
+        idx = list(range(len(pkeys))) if s == "average" else where[s]
         sd = math.sqrt(np.mean([np.var(r.preserved[idx] - base["preserved"][idx], ddof=1) for r in rows]))
         mde[s] = minimum_detectable_effect(sd, len(idx))
     key = stable_hash({"base": rec["provenance"]["base_fingerprint"], "target": first.spec["target"],

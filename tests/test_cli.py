@@ -5,7 +5,6 @@ import json
 import pytest
 
 from bench.cli import main
-from leaderboard.stats import mcnemar_exact
 
 SMALL = ["--budget", "epochs=0.5", "--kl-samples", "32"]
 
@@ -73,7 +72,7 @@ def test_human_summary(capsys, runs):
     assert "target micro-cipher" in out and "micro-zeroshot" in out and "KL(base || tuned)" in out
 
 
-def test_leaderboard_compares_against_naive_sft(capsys, runs):
+def test_leaderboard_on_real_runs(capsys, runs, tmp_path):
     base = run_json(capsys, runs, "--method", "naive_sft")
     other = run_json(capsys, runs, "--method", "pretrain_replay", "--set", "ratio=0.5")
     code, out, err = bench(capsys, "leaderboard", "--runs", str(runs), "--format", "csv")
@@ -82,20 +81,29 @@ def test_leaderboard_compares_against_naive_sft(capsys, runs):
     import io
     rows = {r["method"]: r for r in csv.DictReader(io.StringIO(out))}
     assert set(rows) == {"naive_sft", "pretrain_replay"}
-
-    def correct(rec):
+    assert rows["pretrain_replay"]["setting"] == "ratio=0.5"
+    for rec in (base, other):
+        row = rows[rec["spec"]["method"]]
+        # one seed: the table's deltas are the record's own, which came from the same items
+        for s, v in rec["suites"].items():
+            assert float(row[s]) == pytest.approx(v["delta"], rel=1e-5)
+        avg = sum(v["delta"] for v in rec["suites"].values()) / len(rec["suites"])
+        assert float(row["suite_average"]) == pytest.approx(avg, rel=1e-5)
+        assert float(row["suite_average_low"]) <= avg <= float(row["suite_average_high"])
+        assert float(row["kl"]) == pytest.approx(rec["kl"]["token_exact"]["mean"], rel=1e-5)
         lines = (runs / rec["run_id"] / "items.jsonl").read_text().splitlines()
-        return {(i["task"], i["doc_id"]): i["correct"] for i in map(json.loads, lines)
-                if i["model"] == "tuned" and i["task"] != "fb_micro_cipher"}
-    r0, r1 = correct(base), correct(other)
-    b = sum(r0[k] and not r1[k] for k in r0)
-    c = sum(r1[k] and not r0[k] for k in r0)
-    row = rows["pretrain_replay"]
-    assert (int(row["vs naive_sft b"]), int(row["vs naive_sft c"])) == (b, c)
-    assert float(row["p (McNemar)"]) == pytest.approx(mcnemar_exact(b, c), rel=1e-5)
-    assert row["params"] == "ratio=0.5"
-    code, md, _ = bench(capsys, "leaderboard", "--runs", str(runs))
-    assert code == 0 and "| pretrain_replay" in md and "McNemar" in md
+        items = [json.loads(x) for x in lines]
+        preserved = {t for v in rec["suites"].values() for t in v["average_over"]}
+        was = {(i["task"], i["doc_id"]): i["correct"] for i in items if i["model"] == "base" and i["task"] in preserved}
+        now = {(i["task"], i["doc_id"]): i["correct"] for i in items if i["model"] == "tuned" and i["task"] in preserved}
+        forgot = sum(was[k] and not now[k] for k in was) / len(was)
+        assert float(row["forgetting"]) == pytest.approx(forgot, rel=1e-5)
+    assert 0 < float(rows["pretrain_replay"]["p_holm"]) <= 1 and rows["naive_sft"]["p_holm"] == ""
+    dest = tmp_path / "published"
+    code, out, err = bench(capsys, "leaderboard", "publish", "--runs", str(runs), "--dest", str(dest), "--name", "m")
+    assert code == 0, err
+    assert {p.suffix for p in dest.iterdir()} == {".md", ".tex", ".html", ".csv", ".png", ".svg"}
+    assert "| pretrain_replay (ratio=0.5)" in (dest / "m.md").read_text()
 
 
 def test_eval_and_kl_on_a_saved_checkpoint(capsys, tmp_path):
