@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from bench.store import atomic_write_text
+from bench.store import atomic_write_bytes, atomic_write_text
 from leaderboard import plots
 from leaderboard.render import FORMATS, SUFFIX, render
 from leaderboard.table import Track
@@ -31,10 +31,7 @@ def publish(tracks: list[Track], dest: Path, runs_dir: str, name: str | None = N
         for fig, data in figs.items():
             for fmt, blob in data.items():
                 path = dest / f"{stem}-{fig}.{fmt}"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.tmp")
-                tmp.write_bytes(blob)
-                tmp.replace(path)
+                atomic_write_bytes(path, blob)
                 written.append(path)
         pngs = {track.key: {fig: data["png"] for fig, data in figs.items()}}
         for fmt in FORMATS:

@@ -166,12 +166,15 @@ def _title(track: Track) -> str:
 def markdown(track: Track, runs_dir: str = "runs") -> str:
     from tabulate import tabulate
     headers, body = grid(track)
-    table = tabulate([[f"**{t}**" if b else t for t, b in row] for row in body], headers=headers, tablefmt="github",
+    def md(text: str, bold: bool) -> str:
+        text = text.replace("*", "\\*")
+        return f"**{text}**" if bold else text
+    table = tabulate([[md(t, b) for t, b in row] for row in body], headers=headers, tablefmt="github",
                      disable_numparse=True)
     out = [f"## {_title(track)}", ""]
     out += [f"- **{k}**: {v}" for k, v in facts(track)]
     out += ["", table, ""]
-    out += [f"{line}  " for line in legend(track)]
+    out += [line.replace("* the interval", "\\* the interval") + "  " for line in legend(track)]
     out += ["", "Reproduce:", "", "```sh", *reproduce(track, runs_dir), "```", ""]
     return "\n".join(out)
 
