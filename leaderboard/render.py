@@ -104,7 +104,8 @@ def legend(track: Track) -> list[str]:
         "r→w / w→r: preserved items the base model got right and the tuned model wrong (forgetting) / the reverse "
         "(backward transfer), % of items, mean over seeds.",
         f"p: two-sided sign-flip permutation test ({N_RESAMPLES:,} resamples) of the suite-average difference "
-        f"against {track.baseline} on per-item scores averaged over seeds, Holm-adjusted over the rows; † p < 0.05. "
+        f"against {track.baseline} on per-item scores averaged over seeds, Holm-adjusted over the rows (the smallest "
+        f"unadjusted p {N_RESAMPLES:,} resamples can give is {2 / (N_RESAMPLES + 1):.1g}); † p < 0.05. "
         "Bold: the best value in its column.",
         f"Minimum detectable effect (α 0.05, power 0.8, paired SD of tuned vs base over items, mean over rows): "
         f"{mde}; suite average {100 * track.mde['average']:.1f} pts.",
