@@ -141,13 +141,14 @@ def cmd_run(args) -> None:
     preset = _preset(args)
     ev, kl = _settings(args, preset)
     budget = (dict(preset.budget) if preset else {}) | parse_sets(args.budget, "--budget")
-    record, where = run(args.method, parse_sets(args.set), model=args.model or (preset.model if preset else "micro"),
+    results = run(args.method, parse_sets(args.set), model=args.model or (preset.model if preset else "micro"),
                         target=args.target or (preset.target if preset else None),
                         suite_names=args.suite or (list(preset.suites) if preset else None), seed=args.seed,
                         out=Path(args.out), eval_settings=ev, kl=kl, budget=budget, save_model=args.save_model,
                         data_dir=_data_dir(args, preset), train_file=Path(args.train_file) if args.train_file else None,
                         placement=_placement(args))
-    _emit(args, record, where)
+    for record, where in results:
+        _emit(args, record, where)
 
 
 def cmd_eval(args) -> None:
@@ -188,9 +189,28 @@ def cmd_kl(args) -> None:
 def cmd_methods(args) -> None:
     from tabulate import tabulate
 
-    from bench.method import methods
-    rows = [[n, c.summary(), c.cost, c.source()] for n, c in methods.items()]
-    print(tabulate(rows, headers=["method", "summary", "cost", "source"], tablefmt="simple"))
+    from bench.method import methods, trainable_share
+    from bench.models import resolve_model
+
+    if args.action == "new":
+        from bench.scaffold import new_method
+        if not args.name:
+            raise UserError("bench methods new NAME: give the new method's name, e.g. bench methods new my_method.")
+        for path in new_method(args.name, Path(args.root) if args.root else None):
+            print(path)
+        return
+    if args.name:
+        raise UserError(f"Unexpected {args.name!r}: `bench methods` lists methods; `bench methods new NAME` adds one.")
+    base = resolve_model(args.model, _placement(args))
+    rows = []
+    for name, cls in methods.items():
+        try:
+            share = f"{trainable_share(cls(), base):.1%}"
+        except ValueError as e:
+            share = f"n/a: {e}"
+        rows.append([name, cls.summary(), cls.source(), cls.cost, share])
+    print(tabulate(rows, headers=["method", "summary", "source", "cost", f"trains (of {args.model})"],
+                   tablefmt="simple", maxcolwidths=[None, 56, 44, None, 26]))
 
 
 def cmd_tasks(args) -> None:
@@ -306,7 +326,14 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true")
     k.set_defaults(fn=cmd_kl)
 
-    sub.add_parser("methods", help="list registered methods").set_defaults(fn=cmd_methods)
+    me = sub.add_parser("methods", help="list registered methods (new NAME: start a new one from a template)")
+    me.add_argument("action", nargs="?", choices=["new"], help="new: write methods/NAME.py and its test")
+    me.add_argument("name", nargs="?", help="the new method's name (with `new`)")
+    _model_args(me, "--model", "the model whose trainable share is shown (default: micro)")
+    me.set_defaults(model="micro")
+    me.add_argument("--root", default=None, help="new: the project folder holding methods/ and tests/ "
+                    "(default: this checkout)")
+    me.set_defaults(fn=cmd_methods)
     sub.add_parser("tasks", help="list registered targets and suites").set_defaults(fn=cmd_tasks)
 
     lb = sub.add_parser("leaderboard", help="compare runs, one table per track (publish: write files and plots)")

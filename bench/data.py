@@ -62,7 +62,8 @@ class ListDataset(torch.utils.data.Dataset):
 
 
 class Collator:
-    """Right-pads input_ids (pad id), labels (-100) and builds the attention mask."""
+    """Right-pads input_ids (pad id), labels (-100) and builds the attention mask; any other field of an
+    example (a number, e.g. a per-example loss weight) becomes a float tensor of the batch."""
 
     def __init__(self, pad_id: int):
         self.pad_id = pad_id
@@ -77,4 +78,5 @@ class Collator:
             ids[i, :n] = torch.tensor(r["input_ids"])
             labels[i, :n] = torch.tensor(r["labels"])
             mask[i, :n] = 1
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        extra = {k: torch.tensor([float(r[k]) for r in rows]) for k in rows[0] if k not in ("input_ids", "labels")}
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, **extra}

@@ -116,13 +116,14 @@ def _item(record: dict, metric: str) -> dict:
     score = float(record[metric])
     return {"doc_id": int(record["doc_id"]), "doc_hash": record["doc_hash"],
             "prompt_hash": record["prompt_hash"], "correct": bool(score >= 0.5 if math.isfinite(score) else False),
-            "score": score}
+            "score": score, "prompt": record["arguments"][0][0]}
 
 
 def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
              cache_fingerprint: str | None = None) -> dict[str, list[dict]]:
     """Per-item outcomes for each task. With `cache_fingerprint` (a base model's content hash), results are
-    cached per task and reused by every run on that base."""
+    cached per task and reused by every run on that base. Freshly evaluated items also carry their
+    prompt text ("prompt", for the answer-class probe); it is never cached or stored."""
     cache = JsonCache("evals")
     keys = {r.task.name: stable_hash({"model": cache_fingerprint, "task": r.task.name, "run_as": r.name,
                                       "metric": r.task.metric, "filter": r.task.filter,
@@ -146,7 +147,7 @@ def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
         fresh |= evaluate_generation(model, tokenizer, gen, settings)
     for name, items in fresh.items():
         if cache_fingerprint:
-            cache.put(keys[name], items)
+            cache.put(keys[name], [{k: v for k, v in it.items() if k != "prompt"} for it in items])
         out[name] = items
     return out
 

@@ -10,9 +10,21 @@ from bench.data import IGNORE
 
 def cross_entropy(model, batch: dict) -> torch.Tensor:
     """Mean next-token NLL over the tokens whose label is not -100 (token-averaged over the batch)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(),
-                           ignore_index=IGNORE)
+    return shifted_cross_entropy(logits(model, batch), batch["labels"])
+
+
+def logits(model, batch: dict) -> torch.Tensor:
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
+def token_nll(logits_: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-position next-token NLL, float32, shape (batch, length - 1); 0 where the label is -100."""
+    return F.cross_entropy(logits_[:, :-1].transpose(1, 2).float(), labels[:, 1:], ignore_index=IGNORE,
+                           reduction="none")
+
+
+def shifted_cross_entropy(logits_: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits_[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE)
 
 
 def kl_per_position(ref_logits: torch.Tensor, logits: torch.Tensor, direction: str = "forward") -> torch.Tensor:

@@ -2,8 +2,11 @@
 
     mixture(ctx)            -> {source name: [examples]}  what is trained on (target only by default)
     loss(model, batch, ctx) -> scalar                     cross-entropy on labelled tokens by default
-    trainable(model)        -> None                       which parameters train (all by default)
+    trainable(model)        -> None | model               which parameters train (all by default); may
+                                                          return a replacement (a model with adapters)
     finalize(tuned, base)   -> model                      weights after training (identity by default)
+    variants()              -> [Method]                   settings evaluated from one training run
+                                                          (each its own result record; just self by default)
 
 Hyperparameters are dataclass fields with defaults, settable with `--set key=value` and recorded in the
 result. The docstring's first line is the summary `bench methods` prints; the second names the source.
@@ -108,6 +111,7 @@ class Method:
 
     name: ClassVar[str] = ""
     cost: ClassVar[str] = "cheap"
+    smoke: ClassVar[dict] = {}     # --set values that keep the conformance test's tiny run tiny
 
     def mixture(self, ctx: Context) -> dict[str, list[dict]]:
         return {"target": ctx.target_examples}
@@ -115,11 +119,16 @@ class Method:
     def loss(self, model, batch: dict, ctx: Context):
         return cross_entropy(model, batch)
 
-    def trainable(self, model) -> None:
-        """Mark which parameters train (requires_grad); all of them by default."""
+    def trainable(self, model):
+        """Mark which parameters train (requires_grad); all of them by default. May return a replacement
+        model (e.g. wrapped with adapters); `finalize` must then return a plain model again."""
 
     def finalize(self, tuned, base):
         return tuned
+
+    def variants(self) -> list[Method]:
+        """The settings evaluated from this one training run, each reported as its own result."""
+        return [self]
 
     # ------------------------------------------------------------------ description
     @classmethod
@@ -160,6 +169,24 @@ class GeneratedMixing(Mixing):
         super().__post_init__()
         if self.temperature <= 0 or self.max_new_tokens < 1:
             raise ValueError("needs temperature > 0 and max_new_tokens >= 1")
+
+
+def train_only(model, keep) -> None:
+    """Freeze every parameter except those whose name `keep(name)` accepts."""
+    for name, p in model.named_parameters():
+        p.requires_grad_(bool(keep(name)))
+
+
+def trainable_count(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def trainable_share(method: Method, base: ModelHandle) -> float:
+    """The fraction of the base model's parameter count that `method` trains (adapters count as trained);
+    ValueError if the method cannot apply to this model."""
+    tuned = base.trainable_copy()
+    tuned = method.trainable(tuned) or tuned
+    return trainable_count(tuned) / sum(p.numel() for p in base.model.parameters())
 
 
 methods: Registry[type[Method]] = Registry("method", "methods")

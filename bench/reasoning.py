@@ -103,6 +103,6 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
             score = sum(right) / k
             items.append({"doc_id": i, "doc_hash": stable_hash(prob, 16), "prompt_hash": stable_hash(text, 16),
                           "correct": score >= 0.5, "score": score, "reference": prob["answer"],
-                          "completions": answers})
+                          "completions": answers, "prompt": text})
         out[name] = items
     return out

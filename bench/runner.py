@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import platform
@@ -130,6 +131,10 @@ def assess(base, tuned_model, tokenizer, p: Plan, settings: EvalSettings,
     tuned_items = evaluation.evaluate(tuned_model, tokenizer, p.ready, settings)
     base_items = (evaluation.evaluate(base.model, base.tokenizer, p.ready, settings, base.fingerprint)
                   if base is not None else None)
+    prompts = {task: [it.pop("prompt", None) for it in rows] for task, rows in tuned_items.items()}
+    for rows in (base_items or {}).values():
+        for it in rows:
+            it.pop("prompt", None)
     items = [{"model": who, "task": task, **it}
              for who, res in (("base", base_items), ("tuned", tuned_items)) if res
              for task, rows in res.items() for it in rows]
@@ -167,7 +172,19 @@ def assess(base, tuned_model, tokenizer, p: Plan, settings: EvalSettings,
     if base is not None and kl is not None:
         _log(f"estimating KL(base || tuned) on {kl.samples} base samples")
         out["kl"] = kl_estimate(base, tuned_model, kl)
+    if base is not None and p.target is not None:
+        out["answer_class_shift"] = _probe(base, tuned_model, tokenizer, p, out["suites"], prompts)
     return out, items
+
+
+def _probe(base, tuned_model, tokenizer, p: Plan, suite_sections: dict, prompts: dict) -> dict:
+    if p.target.answer_class is None:
+        return {"answer_class": None, "why": f"target {p.target.name} declares no answer class"}
+    from bench.probe import answer_class_shift
+    preserved = sorted({t for s in suite_sections.values() for t in s["average_over"]})
+    texts = {t: [x for x in prompts[t] if x is not None] for t in preserved}
+    _log(f"probing next-token mass on {p.target.answer_class[0]} after preserved-suite prompts")
+    return answer_class_shift(base.model, tuned_model, tokenizer, texts, p.target.answer_class, base.start_token_id)
 
 
 def write_run(run_dir: Path, record: dict, text: str, model=None, tokenizer=None) -> None:
@@ -191,12 +208,14 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
         suite_names: list[str] | None = None, seed: int = 0, out: Path = Path("runs"),
         eval_settings: EvalSettings = EvalSettings(), kl: KLSettings = KLSettings(),
         budget: dict[str, str] | None = None, save_model: bool = False, data_dir: Path | None = None,
-        train_file: Path | None = None, placement: Placement = Placement()) -> tuple[dict, Path]:
-    """Run one (method, model, target, suites, seed); returns (record, run folder). Reuses a finished run."""
+        train_file: Path | None = None, placement: Placement = Placement()) -> list[tuple[dict, Path]]:
+    """Run one (method, model, target, suites, seed): train once, then evaluate every variant the method
+    asks for (one for most methods; WiSE-FT's alpha grid). Returns (record, run folder) per variant;
+    finished ones are reused."""
     from transformers import set_seed
 
-    from bench.method import Context, build_method
-    from bench.training import train
+    from bench.method import Context, build_method, trainable_count
+    from bench.training import train, trainable_names
 
     start = time.perf_counter()
     code = versions()              # before any work: the commit whose code is running
@@ -208,14 +227,15 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
         raise UserError(f"--train-file {train_file}: no such file.")
     pairs = tgt.train_pairs(data_dir, train_file)          # fails early, with a clear message, when absent
     device, dtype = placement.resolved()
-    spec = RunSpec(method_name, model, tgt.name, tuple(s.name for s in suite_list), seed, method.params(),
-                   budget_.to_dict(), eval_settings.to_dict(), asdict(kl),
-                   stable_hash([p.content_hash, pairs], 16),
-                   {"device": device.split(":")[0], "dtype": str(dtype).removeprefix("torch.")})
-    run_dir = Path(out) / spec.run_id
-    if (run_dir / "result.json").exists():
-        _log(f"already done: {run_dir}")
-        return load_record(run_dir), run_dir
+    variants = method.variants()
+    specs = [RunSpec(method_name, model, tgt.name, tuple(s.name for s in suite_list), seed, v.params(),
+                     budget_.to_dict(), eval_settings.to_dict(), asdict(kl), stable_hash([p.content_hash, pairs], 16),
+                     {"device": device.split(":")[0], "dtype": str(dtype).removeprefix("torch.")}) for v in variants]
+    dirs = [Path(out) / s.run_id for s in specs]
+    if all((d / "result.json").exists() for d in dirs):
+        for d in dirs:
+            _log(f"already done: {d}")
+        return [(load_record(d), d) for d in dirs]
 
     _log(f"loading {model}")
     base = resolve_model(model, placement)
@@ -227,37 +247,54 @@ def run(method_name: str, overrides: dict[str, str], model: str = "micro", targe
     if not rows:
         raise UserError(f"Method {method_name!r} produced no training data.")
     tuned = base.trainable_copy()
-    method.trainable(tuned)
+    try:
+        tuned = method.trainable(tuned) or tuned
+    except ValueError as e:
+        raise UserError(f"Method {method_name!r} on {model}: {e}.") from None
+    n_trainable = trainable_count(tuned)
+    if n_trainable == 0:
+        raise UserError(f"Method {method_name!r} leaves no parameter of {model} trainable (its selection matches "
+                        "none of this model's parameter names).")
+    trains = trainable_names(tuned)
+    n_base = sum(p.numel() for p in base.model.parameters())
     set_seed(seed)
-    _log(f"{method_name}: training on {len(rows)} examples")
+    _log(f"{method_name}: training on {len(rows)} examples ({n_trainable / n_base:.1%} of the parameters train)")
     stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), budget_, seed, base.tokenizer.pad_token_id)
-    tuned = method.finalize(tuned, base.model)
-    n_trainable = sum(p.numel() for p in tuned.parameters() if p.requires_grad)
-    metrics, items = assess(base, tuned, base.tokenizer, p, eval_settings, kl)
-    text = items_text(items)
     gen_backend = {"backend": eval_settings.backend}
     if eval_settings.backend == "vllm":
         from importlib.metadata import version
         gen_backend["vllm"] = version("vllm")
-    record = {
-        "schema_version": SCHEMA_VERSION, "kind": "run", "run_id": spec.run_id, "spec": asdict(spec),
-        "provenance": {**code, "base_fingerprint": base.fingerprint,
-                       "device": "cpu" if base.device == "cpu" else torch.cuda.get_device_name(),
-                       "dtype": base.dtype, "generation": gen_backend,
-                       "data_dir": str(data_dir) if data_dir else None,
-                       "tasks": {r.task.name: {"run_as": r.name, "content_hash": r.content_hash,
-                                               "items_hash": items_hash([i for i in items if i["task"] == r.task.name
-                                                                         and i["model"] == "tuned"])}
-                                 for r in p.ready},
-                       "start_token": {"id": base.start_token_id, "why": base.start_token_reason}},
-        **metrics,
-        "training": {**stats, "trainable_parameters": n_trainable,
-                     "target_pairs": len(ctx.target_pairs),
-                     "mixture": {k: {"examples": len(v), "tokens": sum(len(r["input_ids"]) for r in v)}
-                                 for k, v in mixture.items()}, **ctx.notes},
-        "items": "items.jsonl",
-        "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "wall_seconds": round(time.perf_counter() - start, 2),
-    }
-    write_run(run_dir, record, text, *((tuned, base.tokenizer) if save_model else ()))
-    return record, run_dir
+    results = []
+    for i, (variant, spec, run_dir) in enumerate(zip(variants, specs, dirs)):
+        if (run_dir / "result.json").exists():
+            results.append((load_record(run_dir), run_dir))
+            continue
+        if len(variants) > 1:
+            _log(f"{method_name}: variant {i + 1}/{len(variants)}: {variant.params()}")
+        final = variant.finalize(copy.deepcopy(tuned) if i < len(variants) - 1 else tuned, base.model)
+        metrics, items = assess(base, final, base.tokenizer, p, eval_settings, kl)
+        text = items_text(items)
+        record = {
+            "schema_version": SCHEMA_VERSION, "kind": "run", "run_id": spec.run_id, "spec": asdict(spec),
+            "provenance": {**code, "base_fingerprint": base.fingerprint,
+                           "device": "cpu" if base.device == "cpu" else torch.cuda.get_device_name(),
+                           "dtype": base.dtype, "generation": gen_backend,
+                           "data_dir": str(data_dir) if data_dir else None,
+                           "tasks": {r.task.name: {"run_as": r.name, "content_hash": r.content_hash,
+                                                   "items_hash": items_hash([i for i in items if i["task"] == r.task.name
+                                                                             and i["model"] == "tuned"])}
+                                     for r in p.ready},
+                           "start_token": {"id": base.start_token_id, "why": base.start_token_reason}},
+            **metrics,
+            "training": {**stats, "trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,
+                         "trainable_tensors": trains, "shared_with": [s.run_id for s in specs if s is not spec],
+                         "target_pairs": len(ctx.target_pairs),
+                         "mixture": {k: {"examples": len(v), "tokens": sum(len(r["input_ids"]) for r in v)}
+                                     for k, v in mixture.items()}, **ctx.notes},
+            "items": "items.jsonl",
+            "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "wall_seconds": round(time.perf_counter() - start, 2),
+        }
+        write_run(run_dir, record, text, *((final, base.tokenizer) if save_model else ()))
+        results.append((record, run_dir))
+    return results

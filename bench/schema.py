@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.errors import UserError
 from bench.store import read_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _NUM = {"type": "number"}
 _STR = {"type": "string"}
@@ -29,7 +29,7 @@ RUN_SCHEMA = {
     "title": "forgetbench run record",
     "type": "object",
     "required": ["schema_version", "kind", "run_id", "spec", "provenance", "target", "suites", "kl", "training",
-                 "items", "items_sha256"],
+                 "answer_class_shift", "items", "items_sha256"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "kind": {"const": "run"},
@@ -71,7 +71,13 @@ RUN_SCHEMA = {
                                                            "average_over": {"type": "array", "minItems": 1}}}},
         "kl": {"type": "object", "required": ["n", "token_exact", "sequence", "settings"],
                "properties": {"token_exact": _STAT, "sequence": _STAT}},
-        "training": {"type": "object", "required": ["trainable_parameters", "mixture"]},
+        "training": {"type": "object",
+                     "required": ["trainable_parameters", "trainable_share", "trainable_tensors", "mixture"],
+                     "properties": {"trainable_share": {"type": "number", "exclusiveMinimum": 0},
+                                    "trainable_tensors": {"type": "array", "items": _STR, "minItems": 1}}},
+        "answer_class_shift": {"type": "object", "required": ["answer_class"],
+                               "properties": {"answer_class": {"type": ["string", "null"]}, "base": _NUM,
+                                              "tuned": _NUM, "delta": _NUM, "delta_se": _NUM}},
         "items": _STR,
         "items_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     },

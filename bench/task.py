@@ -72,6 +72,8 @@ class Target:
     default_suites: tuple[str, ...] = ()
     default_model: str = "micro"
     chat: bool = False             # format training pairs with the model's chat template, if it has one
+    # the target's answer class for the distribution-shift probe: (name, predicate on a token's text)
+    answer_class: tuple[str, Callable[[str], bool]] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import tempfile
 import time
@@ -19,6 +20,18 @@ from transformers import Trainer, TrainingArguments
 
 from bench.budget import Budget
 from bench.data import Collator, ListDataset
+
+
+def trainable_names(model) -> list[str]:
+    """The base model's parameter names that training can change: trainable parameters, with adapter
+    (peft LoRA) parameters mapped to the weight they are merged into."""
+    names = set()
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            name = name.removeprefix("base_model.model.")
+            name = re.sub(r"\.lora_(A|B|embedding_A|embedding_B)(\.[^.]+)?(\.weight)?$", ".weight", name)
+            names.add(name.replace(".base_layer.", "."))
+    return sorted(names)
 
 
 class HookTrainer(Trainer):

@@ -36,8 +36,11 @@ def columns(track: Track) -> list[tuple[str, str | None, list]]:
              ("seed SD", None, [("—" if r.seed_sd is None else _pts(r.seed_sd, False), None) for r in rows]),
              ("KL ± SE", "min", [(f"{r.kl:.3g} ± {r.kl_se:.2g}", float(f"{r.kl:.3g}")) for r in rows]),
              ("r→w %", "min", [(_pts(r.forgetting, False), round(100 * r.forgetting, 1)) for r in rows]),
-             ("w→r %", "max", [(_pts(r.transfer, False), round(100 * r.transfer, 1)) for r in rows]),
-             (f"p vs {track.baseline} (Holm)", None, [(_p(r), None) for r in rows])]
+             ("w→r %", "max", [(_pts(r.transfer, False), round(100 * r.transfer, 1)) for r in rows])]
+    if all(r.shift is not None for r in rows):
+        cols.append((f"{track.first.answer_class} mass Δ", "min",
+                     [(_pts(r.shift), round(100 * r.shift, 1)) for r in rows]))
+    cols.append((f"p vs {track.baseline} (Holm)", None, [(_p(r), None) for r in rows]))
     return cols
 
 
@@ -102,7 +105,11 @@ def legend(track: Track) -> list[str]:
         f"KL: KL(base ‖ tuned) in nats per sequence (token-exact estimator on {n_kl} base samples), mean over seeds "
         "± SE (Monte Carlo SE for one seed, between-seed SE of the mean for several).",
         "r→w / w→r: preserved items the base model got right and the tuned model wrong (forgetting) / the reverse "
-        "(backward transfer), % of items, mean over seeds.",
+        "(backward transfer), % of items, mean over seeds."
+        + (f" {track.first.answer_class} mass Δ: change in the next-token probability the model puts on the "
+           f"target's answer class ({track.first.answer_class}) right after preserved-suite prompts, points, mean "
+           "over seeds (a shift toward the target's outputs; lower is better)."
+           if all(r.shift is not None for r in track.rows) else ""),
         f"p: two-sided sign-flip permutation test ({N_RESAMPLES:,} resamples) of the suite-average difference "
         f"against {track.baseline} on per-item scores averaged over seeds, Holm-adjusted over the rows (the smallest "
         f"unadjusted p {N_RESAMPLES:,} resamples can give is {2 / (N_RESAMPLES + 1):.1g}); † p < 0.05. "
@@ -251,7 +258,8 @@ def csv_rows(track: Track) -> list[dict]:
                          ("suite_average", r.average)]:
             row |= {f"{name}": iv.estimate, f"{name}_low": iv.low, f"{name}_high": iv.high}
         row |= {"seed_sd": r.seed_sd, "kl": r.kl, "kl_se": r.kl_se, "forgetting": r.forgetting,
-                "backward_transfer": r.transfer, f"p_vs_{track.baseline}": r.p, "p_holm": r.p_holm}
+                "backward_transfer": r.transfer, "answer_class_mass_delta": r.shift,
+                f"p_vs_{track.baseline}": r.p, "p_holm": r.p_holm}
         out.append(row)
     return out
 

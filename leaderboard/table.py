@@ -47,6 +47,10 @@ class Run:
                 "KL settings": s["kl"], "device and dtype": s["placement"], "generation backend": p["generation"],
                 "library versions": {k: p[k] for k in ("torch", "transformers", "lm_eval")}}
 
+    @property
+    def answer_class(self) -> str | None:
+        return self.record["answer_class_shift"]["answer_class"]
+
     def scores(self, who: str, keys: list[tuple[str, int]], field_: str = "score") -> np.ndarray:
         return np.array([float(self.items[(who, t, d)][field_]) for t, d in keys])
 
@@ -91,6 +95,7 @@ class Row:
     transfer: float = math.nan         # wrong -> right
     p: float | None = None             # sign-flip test of the suite average vs the baseline row
     p_holm: float | None = None
+    shift: float | None = None            # answer-class probe: tuned - base mass, mean over seeds
     preserved: np.ndarray | None = None   # per-item preserved scores, mean over seeds (track item order)
 
     @property
@@ -203,6 +208,9 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
         row.kl = float(np.mean([k["mean"] for k in kls]))
         row.kl_se = (float(np.std([k["mean"] for k in kls], ddof=1) / math.sqrt(len(kls))) if len(kls) > 1
                      else float(kls[0]["se"]))
+        probes = [r.record["answer_class_shift"] for r in members]
+        if all("delta" in x for x in probes):
+            row.shift = float(np.mean([x["delta"] for x in probes]))
         correct = np.stack([r.scores("tuned", pkeys, "correct") for r in members]).astype(bool)
         was = base["preserved correct"].astype(bool)
         row.forgetting = float((was & ~correct).mean())

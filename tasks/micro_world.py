@@ -21,4 +21,5 @@ register_target(Target(
     (EvalTask("fb_micro_cipher", "exact_match"),), HERE,
     train_pairs=lambda data_dir, train_file: build_world().cipher_pairs("train"),
     budget=Budget(epochs=6, lr=1e-3, batch_size=32),
-    default_suites=("micro-zeroshot", "micro-reasoning")))
+    default_suites=("micro-zeroshot", "micro-reasoning"),
+    answer_class=("cipher words", lambda text: text.strip() in set(build_world().cipher.values()))))

@@ -14,6 +14,7 @@ from bench.errors import UserError
 from bench.reasoning import INSTRUCTION
 from bench.task import EvalTask, Preset, Suite, Target, hub_available, register_preset, register_suite, register_target
 from bench.budget import Budget
+from bench.probe import is_number
 
 HERE = Path(__file__).parent / "real"
 
@@ -183,12 +184,12 @@ register_target(Target(
     "gsm8k", "GSM8K: SFT on the train split (7,473), eval on test: pass@1 by generation (math-verify) and the "
     "reference solution's log-likelihood per token", (GSM8K_TEST, GSM8K_LIKELIHOOD), None, gsm8k_pairs,
     budget=Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
-    default_suites=("zeroshot",), default_model="smollm2-135m", chat=True))
+    default_suites=("zeroshot",), default_model="smollm2-135m", chat=True, answer_class=("numbers", is_number)))
 register_target(Target(
     "metamathqa", "MetaMathQA (hub; offline only with --train-file): math SFT, eval on GSM8K test",
     (GSM8K_TEST,), None, metamathqa_pairs,
     budget=Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
-    default_suites=("zeroshot",), default_model="olmo-1b", chat=True))
+    default_suites=("zeroshot",), default_model="olmo-1b", chat=True, answer_class=("numbers", is_number)))
 register_target(Target(
     "medreason", "MedReason (hub; offline only with --train-file): medical reasoning SFT, eval on MedQA",
     (MEDQA,), HERE, medreason_pairs,

@@ -84,3 +84,14 @@ def smollm2_gguf() -> Path | None:
 needs_smollm2 = pytest.mark.skipif(smollm2_gguf() is None, reason="../shared/models SmolLM2 GGUF not present")
 needs_shared_data = pytest.mark.skipif(not (SHARED / "data" / "gsm8k" / "test.jsonl").is_file(),
                                        reason="../shared/data not present")
+
+
+@pytest.fixture()
+def micro_batch(micro_base):
+    """(a trainable copy of the micro base model, a batch of 4 micro-cipher training examples, a method Context)."""
+    from bench.data import Collator
+    from bench.method import Context
+    from bench.task import targets
+    ctx = Context(micro_base, targets.get("micro-cipher"), seed=0)
+    batch = Collator(micro_base.tokenizer.pad_token_id)(ctx.target_examples[:4])
+    return micro_base.trainable_copy(), batch, ctx

@@ -25,7 +25,7 @@ def section(base, tuned):
 
 
 def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, target="toy-target", base=BASE,
-              prompt_salt=""):
+              prompt_salt="", shift=0.0):
     """A complete, schema-valid run folder whose tuned per-item outcomes are `tuned` (task -> 0/1 list)."""
     items = []
     for who, scores in (("base", base), ("tuned", tuned)):
@@ -60,7 +60,8 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
         "suites": suites,
         "kl": {"n": 8, "token_exact": {"mean": kl[0], "se": kl[1]}, "sequence": {"mean": kl[0], "se": kl[1]},
                "settings": {}},
-        "training": {"trainable_parameters": 10, "mixture": {}},
+        "training": {"trainable_parameters": 10, "trainable_share": 1.0, "trainable_tensors": ["w"], "mixture": {}},
+        "answer_class_shift": {"answer_class": "numbers", "base": 0.1, "tuned": 0.1 + shift, "delta": shift},
         "items": "items.jsonl", "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
     folder = root / record["run_id"]
@@ -89,7 +90,7 @@ for s in NAIVE + CF + REPLAY:
 def runs(tmp_path):
     root = tmp_path / "runs"
     for seed, tuned in enumerate(NAIVE):
-        write_run(root, "naive_sft", seed, tuned, kl=(30.0 + seed, 1.0))
+        write_run(root, "naive_sft", seed, tuned, kl=(30.0 + seed, 1.0), shift=0.2 + 0.01 * seed)
     for seed, tuned in enumerate(CF):
         write_run(root, "context_free", seed, tuned, kl=(2.0 + seed, 0.5))
     write_run(root, "pretrain_replay", 0, REPLAY[0], kl=(5.0, 0.3))
@@ -145,6 +146,7 @@ def test_rows_match_an_independent_computation(runs):
     adjusted = multipletests(raw, method="holm")[1]
     assert [rows["context_free"].p_holm, rows["pretrain_replay"].p_holm] == pytest.approx(adjusted)
     assert rows["naive_sft"].p is None
+    assert rows["naive_sft"].shift == pytest.approx(0.21) and rows["context_free"].shift == 0.0
 
 
 def test_minimum_detectable_effect_under_the_table(runs):
@@ -171,6 +173,8 @@ def test_markdown_marks_best_values_and_explains_them(capsys, runs):
     avg, kl = header.index("suite avg Δ [95% CI]"), header.index("KL ± SE")
     assert cells["context_free"][avg].startswith("**") and not cells["naive_sft"][avg].startswith("**")
     assert cells["context_free"][kl] == "**3 ± 0.58**"            # lowest KL is best
+    shift = header.index("numbers mass Δ")
+    assert cells["naive_sft"][shift] == "+21.0" and cells["context_free"][shift] == "**+0.0**"
     assert "Minimum detectable effect" in out and "Holm" in out and "bench run --method context_free" in out
     for fact in ("**model**: toy", "**seeds**: 0, 1, 2 (7 runs)", "lm-eval 0.4.13", "batch size 64"):
         assert fact in out

@@ -1,0 +1,89 @@
+"""Distribution-shift probe: how much next-token probability a model puts on the target's answer class
+(e.g. numbers for a math target) after preserved-suite prompts, base vs tuned.
+
+Math fine-tuning can raise number-token mass on unrelated prompts, and that shift tracks held-out loss
+(Zhu et al., arXiv 2510.08564, §4 of ../shared/reference/methods.md). The probe scores the next token
+right after each prompt, one forward pass per prompt, for both models on the same prompts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+
+import torch
+
+WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+         "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+         "million billion").split()
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits (with a decimal point or comma inside), a simple ordinal, or an English number word."""
+    t = text.strip()
+    return bool(re.fullmatch(r"\d+([.,]\d+)*|\d+(st|nd|rd|th)", t)) or t.lower() in WORDS
+
+
+def is_option_letter(text: str) -> bool:
+    return bool(re.fullmatch(r"\(?[A-E][).:]?", text.strip()))
+
+
+def class_token_ids(tokenizer, predicate) -> list[int]:
+    """Vocabulary ids whose decoded text the predicate accepts (special tokens excluded)."""
+    special = set(tokenizer.all_special_ids)
+    return [i for i in range(len(tokenizer)) if i not in special and predicate(tokenizer.decode([i]))]
+
+
+@torch.no_grad()
+def next_token_mass(model, tokenizer, prompts: list[str], ids: list[int], start_id: int,
+                    batch_size: int = 32) -> list[float]:
+    """Per prompt: the probability of the next token being in `ids`, float32 softmax."""
+    device = next(model.parameters()).device
+    encoded = []
+    for p in prompts:
+        toks = tokenizer(p, add_special_tokens=False)["input_ids"]
+        encoded.append(toks if toks[:1] == [start_id] else [start_id] + toks)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    select = torch.tensor(ids, device=device)
+    out = [0.0] * len(encoded)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start_id
+    for s in range(0, len(order), batch_size):
+        chunk = order[s:s + batch_size]
+        width = max(len(encoded[i]) for i in chunk)
+        x = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(x)
+        for row, i in enumerate(chunk):
+            x[row, :len(encoded[i])] = torch.tensor(encoded[i])
+            mask[row, :len(encoded[i])] = 1
+        logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits
+        last = logits[torch.arange(len(chunk)), mask.sum(1).to(device) - 1].float()
+        mass = torch.softmax(last, -1)[:, select].sum(-1)
+        for row, i in enumerate(chunk):
+            out[i] = float(mass[row])
+    return out
+
+
+def answer_class_shift(base, tuned, tokenizer, prompts: dict[str, list[str]], answer_class: tuple[str, object],
+                       start_id: int, per_task: int = 64) -> dict:
+    """The probe's record section: mass on the answer class before and after, over the first `per_task`
+    prompts of each preserved task (in item order)."""
+    name, predicate = answer_class
+    ids = class_token_ids(tokenizer, predicate)
+    chosen = {t: p[:per_task] for t, p in sorted(prompts.items())}
+    flat = [p for ps in chosen.values() for p in ps]
+    out = {"answer_class": name, "class_tokens": len(ids), "prompts": len(flat), "position": "next token after the prompt"}
+    if not ids or not flat:
+        return out
+    b = next_token_mass(base, tokenizer, flat, ids, start_id)
+    t = next_token_mass(tuned, tokenizer, flat, ids, start_id)
+    d = [y - x for x, y in zip(b, t)]
+    out |= {"base": statistics.fmean(b), "tuned": statistics.fmean(t), "delta": statistics.fmean(d),
+            "delta_se": statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else 0.0}
+    per, k = {}, 0
+    for task, ps in chosen.items():
+        per[task] = {"base": statistics.fmean(b[k:k + len(ps)]), "tuned": statistics.fmean(t[k:k + len(ps)]),
+                     "n": len(ps)}
+        k += len(ps)
+    out["tasks"] = per
+    return out

@@ -1,0 +1,34 @@
+"""The answer-class probe: token classes, next-token mass against a by-hand softmax, zero shift for equal models."""
+
+import pytest
+import torch
+
+from bench.probe import answer_class_shift, class_token_ids, is_number, is_option_letter, next_token_mass
+
+
+def test_token_classes():
+    assert all(is_number(t) for t in ["7", " 42", "3.5", "1,000", "2nd", " Twelve", "hundred"])
+    assert not any(is_number(t) for t in ["a7", "seven-ish", "", " ", "٣", "x2"])
+    assert all(is_option_letter(t) for t in ["A", " B", "(C)", "D.", "E:"])
+    assert not any(is_option_letter(t) for t in ["F", "AB", "a", "The"])
+
+
+def test_next_token_mass_matches_a_softmax_by_hand(micro_base):
+    model, tok = micro_base.model, micro_base.tokenizer
+    ids = class_token_ids(tok, lambda s: s.strip() in {"red", "blue", "cat"})
+    assert len(ids) >= 3
+    prompts = ["code : red cat =", "where does the cat live ?", "blue"]
+    got = next_token_mass(model, tok, prompts, ids, micro_base.start_token_id, batch_size=2)
+    with torch.no_grad():
+        for p, g in zip(prompts, got):
+            x = torch.tensor([[micro_base.start_token_id] + tok(p, add_special_tokens=False)["input_ids"]])
+            probs = torch.softmax(model(input_ids=x).logits[0, -1].double(), -1)
+            assert g == pytest.approx(float(probs[ids].sum()), rel=1e-4)
+
+
+def test_equal_models_show_no_shift(micro_base):
+    prompts = {"t1": ["code : red =", "blue cat"], "t2": ["where ?"]}
+    out = answer_class_shift(micro_base.model, micro_base.model, micro_base.tokenizer, prompts,
+                             ("cipher words", lambda s: s.strip() in {"red"}), micro_base.start_token_id)
+    assert out["prompts"] == 3 and out["delta"] == 0.0 and out["base"] == out["tuned"] > 0
+    assert out["tasks"]["t1"]["n"] == 2
