@@ -198,7 +198,11 @@ def register(name: str, cost: str = "cheap"):
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"{cls!r} is not a Method subclass")
         cls.name, cls.cost = name, cost
-        methods.add(name, dataclass(cls))
+        cls = dataclass(cls)
+        clash = [f.name for f in fields(cls) if hasattr(Method, f.name)]
+        if clash:
+            raise TypeError(f"method {name!r}: hyperparameter(s) {clash} would hide Method attributes; rename them")
+        methods.add(name, cls)
         return cls
     return deco
 

@@ -22,7 +22,7 @@ WORDS = ("zero one two three four five six seven eight nine ten eleven twelve th
 def is_number(text: str) -> bool:
     """ASCII digits (with a decimal point or comma inside), a simple ordinal, or an English number word."""
     t = text.strip()
-    return bool(re.fullmatch(r"\d+([.,]\d+)*|\d+(st|nd|rd|th)", t)) or t.lower() in WORDS
+    return bool(re.fullmatch(r"[0-9]+([.,][0-9]+)*|[0-9]+(st|nd|rd|th)", t)) or t.lower() in WORDS
 
 
 def is_option_letter(text: str) -> bool:

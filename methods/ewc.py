@@ -13,19 +13,19 @@ class EWC(Method):
     smoke = {"fisher_samples": "8"}
     lam: float = 1.0
     fisher_samples: int = 256      # sequences the Fisher is averaged over
-    source: str = "samples"        # samples: context-free base samples (true Fisher); corpus: pretraining text
+    fisher_data: str = "samples"   # samples: context-free base samples (true Fisher); corpus: pretraining text
     max_new_tokens: int = 48
 
     def __post_init__(self):
-        if self.lam < 0 or self.fisher_samples < 1 or self.source not in ("samples", "corpus"):
-            raise ValueError("needs lam >= 0, fisher_samples >= 1 and source 'samples' or 'corpus'")
+        if self.lam < 0 or self.fisher_samples < 1 or self.fisher_data not in ("samples", "corpus"):
+            raise ValueError("needs lam >= 0, fisher_samples >= 1 and fisher_data 'samples' or 'corpus'")
 
     def mixture(self, ctx):
-        refs = (ctx.context_free_samples(self.fisher_samples, 1.0, self.max_new_tokens) if self.source == "samples"
+        refs = (ctx.context_free_samples(self.fisher_samples, 1.0, self.max_new_tokens) if self.fisher_data == "samples"
                 else ctx.pretraining_text(self.fisher_samples))
         self.fisher = diagonal_fisher(ctx.base.model, refs, ctx.tokenizer.pad_token_id)
         total = sum(float(f.sum()) for f in self.fisher.values())
-        ctx.notes["ewc"] = {"fisher_sequences": len(refs), "fisher_source": self.source, "fisher_trace": total}
+        ctx.notes["ewc"] = {"fisher_sequences": len(refs), "fisher_data": self.fisher_data, "fisher_trace": total}
         return {"target": ctx.target_examples}
 
     def loss(self, model, batch, ctx):

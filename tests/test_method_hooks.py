@@ -54,7 +54,8 @@ def test_ewc_fisher_and_penalty(micro_batch):
             if g is not None:
                 expected[n] += g ** 2 / len(refs)
     for n in expected:
-        assert torch.allclose(method.fisher[n], expected[n], rtol=1e-4, atol=1e-9), n
+        scale = float(expected[n].abs().max())
+        assert torch.allclose(method.fisher[n], expected[n], rtol=1e-3, atol=1e-5 * scale), n
     moved = perturbed(model)
     start = dict(ctx.base.model.named_parameters())
     pen = sum(float((expected[n] * (p - start[n]) ** 2).sum()) for n, p in moved.named_parameters())
@@ -79,7 +80,9 @@ def test_lwf_distills_on_response_tokens(micro_batch):
 
 
 def test_flow_weights_and_loss(micro_batch):
-    model, batch, ctx = micro_batch
+    from bench.method import Context
+    model, _, full = micro_batch
+    ctx = Context(full.base, full.target, 0, examples=64)      # 64 target examples keep the by-hand loop short
     method = build_method("flow", {})
     rows = method.mixture(ctx)["target"]
     base = ctx.base.model
@@ -181,3 +184,14 @@ def test_knobs_of_the_core_methods_are_settable_and_recorded():
         assert build_method(name, {"ratio": "0.25"}).params()["ratio"] == 0.25
     kl = build_method("explicit_kl", {"lam": "0.1", "direction": "reverse"}).params()
     assert kl["lam"] == 0.1 and kl["direction"] == "reverse"
+
+
+def test_a_knob_may_not_hide_a_method_attribute():
+    from bench.method import Method, register
+    with pytest.raises(TypeError, match="source"):
+        @register("clashing_knob")
+        class Clash(Method):
+            """x
+            Source: y"""
+            source: str = "samples"
+    assert "clashing_knob" not in methods.names()
