@@ -285,7 +285,7 @@ def _eval_args(p) -> None:
     p.add_argument("--eval-batch-size", default=None, help="an integer, or 'auto' (lm-eval's, for a GPU)")
     p.add_argument("--kl-samples", type=int, default=None)
     p.add_argument("--kl-max-new-tokens", type=int, default=None)
-    p.add_argument("--json", action="store_true", help="print the result record as one JSON object")
+    p.add_argument("--json", action="store_true", help="print the result record as JSON (one line per result)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -53,11 +53,12 @@ def next_token_mass(model, tokenizer, prompts: list[str], ids: list[int], start_
         width = max(len(encoded[i]) for i in chunk)
         x = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros_like(x)
-        for row, i in enumerate(chunk):
-            x[row, :len(encoded[i])] = torch.tensor(encoded[i])
-            mask[row, :len(encoded[i])] = 1
-        logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits
-        last = logits[torch.arange(len(chunk)), mask.sum(1).to(device) - 1].float()
+        for row, i in enumerate(chunk):            # left-padded: every prompt ends at the last position
+            x[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
+            mask[row, width - len(encoded[i]):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        last = model(input_ids=x.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                     logits_to_keep=1).logits[:, -1].float()   # only the last position's logits
         mass = torch.softmax(last, -1)[:, select].sum(-1)
         for row, i in enumerate(chunk):
             out[i] = float(mass[row])
@@ -65,14 +66,15 @@ def next_token_mass(model, tokenizer, prompts: list[str], ids: list[int], start_
 
 
 def answer_class_shift(base, tuned, tokenizer, prompts: dict[str, list[str]], answer_class: tuple[str, object],
-                       start_id: int, per_task: int = 64) -> dict:
+                       start_id: int, per_task: int = 16) -> dict:
     """The probe's record section: mass on the answer class before and after, over the first `per_task`
     prompts of each preserved task (in item order)."""
     name, predicate = answer_class
     ids = class_token_ids(tokenizer, predicate)
     chosen = {t: p[:per_task] for t, p in sorted(prompts.items())}
     flat = [p for ps in chosen.values() for p in ps]
-    out = {"answer_class": name, "class_tokens": len(ids), "prompts": len(flat), "position": "next token after the prompt"}
+    out = {"answer_class": name, "class_tokens": len(ids), "prompts": len(flat), "per_task": per_task,
+           "position": "next token after the prompt"}
     if not ids or not flat:
         return out
     b = next_token_mass(base, tokenizer, flat, ids, start_id)

@@ -53,7 +53,9 @@ def test_unreadable_model_folder(capsys, tmp_path, isolated_cache, micro_base):
           match=["Could not load the model folder", "unreadable or corrupt"])
 
 
-def test_corrupt_cached_file(capsys, fresh_cache, micro_base, tmp_path):
+def test_corrupt_cached_file(capsys, fresh_cache, micro_base, isolated_cache, tmp_path):
+    import shutil
+    shutil.copytree(isolated_cache / "micro", fresh_cache / "micro")    # the pretrained base, not its evaluations
     assert main(["run", "--method", "naive_sft", "--out", str(tmp_path / "r1"), *SMALL]) == 0
     capsys.readouterr()
     cached = sorted((fresh_cache / "evals").glob("*.json"))
