@@ -30,8 +30,8 @@ def test_l2sp_penalty(micro_batch):
     model, batch, ctx = micro_batch
     moved = perturbed(model)
     start = dict(ctx.base.model.named_parameters())
-    sq = sum(float(((p - start[n]) ** 2).sum()) for n, p in moved.named_parameters())
     with torch.no_grad():
+        sq = sum(float(((p - start[n]) ** 2).sum()) for n, p in moved.named_parameters())
         got = build_method("l2sp", {"lam": "0.3"}).loss(moved, batch, ctx) - cross_entropy(moved, batch)
     assert float(got) == pytest.approx(0.3 / 2 * sq, rel=1e-4)
 
@@ -58,8 +58,8 @@ def test_ewc_fisher_and_penalty(micro_batch):
         assert torch.allclose(method.fisher[n], expected[n], rtol=1e-3, atol=1e-5 * scale), n
     moved = perturbed(model)
     start = dict(ctx.base.model.named_parameters())
-    pen = sum(float((expected[n] * (p - start[n]) ** 2).sum()) for n, p in moved.named_parameters())
     with torch.no_grad():
+        pen = sum(float((expected[n] * (p - start[n]) ** 2).sum()) for n, p in moved.named_parameters())
         got = method.loss(moved, batch, ctx) - cross_entropy(moved, batch)
     assert float(got) == pytest.approx(2 / 2 * pen, rel=1e-3)
 
