@@ -61,6 +61,11 @@ class Context:
         return [encode_pair(self.tokenizer, p["prompt"], p["response"], self.target.chat) for p in self.target_pairs]
 
     @cached_property
+    def base_parameters(self) -> dict:
+        """The base model's parameters by name: the start point that penalties (L2-SP, EWC) pull toward."""
+        return {n: p.detach() for n, p in self.base.model.named_parameters()}
+
+    @cached_property
     def frozen_base(self):
         """A frozen copy of the base model (for loss terms that need reference logits)."""
         return self.base.frozen_copy()

@@ -29,8 +29,8 @@ class EWC(Method):
         return {"target": ctx.target_examples}
 
     def loss(self, model, batch, ctx):
-        start = dict(ctx.base.model.named_parameters())
-        penalty = sum((self.fisher[n] * (p - start[n].detach()) ** 2).sum()
+        start = ctx.base_parameters
+        penalty = sum((self.fisher[n] * (p - start[n]) ** 2).sum()
                       for n, p in model.named_parameters() if p.requires_grad and n in self.fisher)
         return cross_entropy(model, batch) + self.lam / 2 * penalty
 

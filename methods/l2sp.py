@@ -14,7 +14,7 @@ class L2SP(Method):
             raise ValueError("needs lam >= 0")
 
     def loss(self, model, batch, ctx):
-        start = dict(ctx.base.model.named_parameters())
-        penalty = sum(((p - start[n].detach()) ** 2).sum() for n, p in model.named_parameters() if p.requires_grad)
+        start = ctx.base_parameters
+        penalty = sum(((p - start[n]) ** 2).sum() for n, p in model.named_parameters() if p.requires_grad)
         return cross_entropy(model, batch) + self.lam / 2 * penalty
 

@@ -1,8 +1,13 @@
+import itertools
 from math import comb
 
+import numpy as np
 import pytest
 
-from leaderboard.stats import discordant, mcnemar_exact
+from leaderboard.stats import (
+    benjamini_hochberg, discordant, holm, mcnemar_exact, minimum_detectable_effect, paired_bootstrap_ci,
+    paired_permutation_test,
+)
 
 
 def two_sided_binomial(b, c):
@@ -31,13 +36,6 @@ def test_discordant_counts():
 
 # ---- bootstrap, permutation, multiplicity, power: each against an independent computation ----
 
-import itertools  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from leaderboard.stats import (  # noqa: E402
-    benjamini_hochberg, holm, minimum_detectable_effect, paired_bootstrap_ci, paired_permutation_test,
-)
 
 
 def exact_quantiles(values, confidence=0.95):
