@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+
+from bench.errors import UserError
+from bench.settings import typed_fields
 
 
 @dataclass(frozen=True)
@@ -22,33 +25,11 @@ class Budget:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def updated(self, overrides: dict[str, str]) -> Budget:
-        """A copy with `--budget key=value` overrides applied (typed like the fields)."""
-        from dataclasses import fields, replace
-
-        from bench.errors import UserError, did_you_mean
-        types = {f.name: {"float": float, "int": int, "str": str, "bool": _bool}[f.type] for f in fields(self)}
-        out = {}
-        for key, value in overrides.items():
-            if key not in types:
-                raise UserError(f"Unknown budget field {key!r}.{did_you_mean(key, types)} "
-                                f"Accepted: {', '.join(sorted(types))}.")
-            try:
-                out[key] = types[key](value) if isinstance(value, str) else types[key](str(value))
-            except ValueError:
-                raise UserError(f"--budget {key}={value}: {key} must be a {types[key].__name__}.") from None
-        new = replace(self, **out)
-        if new.epochs <= 0 or new.lr <= 0 or new.batch_size < 1 or new.examples < 0:
-            raise UserError("--budget needs epochs > 0, lr > 0, batch_size >= 1 and examples >= 0.")
+    def updated(self, overrides: dict) -> Budget:
+        """A copy with `--budget key=value` overrides applied (typed like the fields; finite numbers only)."""
+        new = replace(self, **typed_fields(Budget, overrides, "--budget", "The training budget"))
+        if new.epochs <= 0 or new.lr <= 0 or new.batch_size < 1 or new.examples < 0 or new.warmup_ratio < 0 \
+                or new.weight_decay < 0 or new.max_grad_norm <= 0:
+            raise UserError("--budget needs epochs > 0, lr > 0, batch_size >= 1, examples >= 0, warmup_ratio >= 0, "
+                            "weight_decay >= 0 and max_grad_norm > 0.")
         return new
-
-
-def _bool(value: str) -> bool:
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(value)
-
-
-_bool.__name__ = "bool"

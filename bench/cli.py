@@ -13,6 +13,9 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from importlib.metadata import entry_points  # noqa: E402
+
+from bench import threads  # noqa: E402
 from bench.errors import UserError  # noqa: E402
 
 
@@ -89,35 +92,24 @@ def _preset(args):
 
 def _settings(args, preset):
     """Evaluation and KL settings: command-line flags, else the preset's, else the defaults."""
-    from bench.evaluation import EvalSettings
-    from bench.kl import KLSettings
+    from bench.settings import FLAGS, EvalSettings, KLSettings
 
-    ev = dict(preset.eval) if preset else {}
-    for flag, key in (("limit", "limit"), ("backend", "backend"), ("max_new_tokens", "max_new_tokens"),
-                      ("temperature", "temperature"), ("samples_per_problem", "samples_per_problem"),
-                      ("eval_batch_size", "batch_size")):
-        value = getattr(args, flag, None)
+    given = {"eval": dict(preset.eval) if preset else {}, "kl": dict(preset.kl) if preset else {}}
+    for f in FLAGS:
+        value = getattr(args, f.dest, None)
         if value is not None:
-            ev[key] = value
-            if key == "limit":              # an explicit --limit applies to every task
-                ev.pop("task_limits", None)
-    if "batch_size" not in ev:                  # lm-eval's automatic batch size on a GPU
+            given[f.section][f.key] = value
+            if f.key == "limit":                # an explicit --limit applies to every task
+                given["eval"].pop("task_limits", None)
+    ev = given["eval"]
+    if "batch_size" not in ev and (getattr(args, "device", None) or "cuda").startswith("cuda"):
         import torch
-        if torch.cuda.is_available() and (getattr(args, "device", None) or "cuda").startswith("cuda"):
+        if torch.cuda.is_available():           # lm-eval's automatic batch size on a GPU
             ev["batch_size"] = "auto"
     if ev.get("batch_size") not in (None, "auto"):
-        try:
-            ev["batch_size"] = int(ev["batch_size"])
-        except ValueError:
-            raise UserError(f"--eval-batch-size {ev['batch_size']}: give an integer or 'auto'.") from None
-    kl = dict(preset.kl) if preset else {}
-    if getattr(args, "kl_samples", None) is not None:
-        kl["samples"] = args.kl_samples
-    if getattr(args, "kl_max_new_tokens", None) is not None:
-        kl["max_new_tokens"] = args.kl_max_new_tokens
-    if kl.get("samples", 2) < 2 or kl.get("max_new_tokens", 1) < 1:
-        raise UserError("--kl-samples must be at least 2 and --kl-max-new-tokens at least 1.")
-    return EvalSettings(**ev), KLSettings(**kl)
+        from bench.settings import coerce
+        ev["batch_size"] = coerce(str(ev["batch_size"]), int, f"--eval-batch-size {ev['batch_size']}")
+    return EvalSettings(**ev), KLSettings(**given["kl"])
 
 
 def _placement(args):
@@ -135,63 +127,76 @@ def _data_dir(args, preset):
 
 
 def cmd_run(args) -> None:
-    from bench.method import parse_sets
-    from bench.runner import run
+    from bench.method import methods
+    from bench.settings import parse_pairs
+    from bench.task import default_preset
 
+    methods.get(args.method)                # an unknown name fails before torch is imported
     preset = _preset(args)
+    fallback = preset or default_preset()   # no preset: the default's model and target, the target's suites
+    overrides, budget = parse_pairs(args.set, "--set"), parse_pairs(args.budget, "--budget")
     ev, kl = _settings(args, preset)
-    budget = (dict(preset.budget) if preset else {}) | parse_sets(args.budget, "--budget")
-    results = run(args.method, parse_sets(args.set), model=args.model or (preset.model if preset else "micro"),
-                        target=args.target or (preset.target if preset else None),
-                        suite_names=args.suite or (list(preset.suites) if preset else None), seed=args.seed,
-                        out=Path(args.out), eval_settings=ev, kl=kl, budget=budget, save_model=args.save_model,
-                        data_dir=_data_dir(args, preset), train_file=Path(args.train_file) if args.train_file else None,
-                        placement=_placement(args))
-    for record, where in results:
+
+    from bench.runner import RunRequest, run
+    request = RunRequest(
+        method=args.method, model=args.model or fallback.model, target=args.target or fallback.target,
+        suites=tuple(args.suite or (preset.suites if preset else ())), seed=args.seed, overrides=overrides,
+        budget=(dict(preset.budget) if preset else {}) | budget, eval=ev, kl=kl, data_dir=_data_dir(args, preset),
+        train_file=Path(args.train_file) if args.train_file else None, placement=_placement(args),
+        out=Path(args.out), save_model=args.save_model)
+    for record, where in run(request):
         _emit(args, record, where)
 
 
 def cmd_eval(args) -> None:
-    from bench.models import resolve_model
-    from bench.runner import DEFAULT_TARGET, SCHEMA_VERSION, assess, plan, resolve_target_and_suites, versions
-    from bench.store import stable_hash
+    import time
 
+    from bench.plan import plan, target_and_suites
+    from bench.provenance import versions
+    from bench.runner import build_record, measure, provenance
+    from bench.sources import resolve_model
+    from bench.store import stable_hash
+    from bench.task import default_preset
+
+    start = time.perf_counter()
     preset = _preset(args)
     ev, kl = _settings(args, preset)
     suite_names = args.suite or (list(preset.suites) if preset else None)
-    target = args.target or (preset.target if preset else None) or (None if suite_names else DEFAULT_TARGET)
-    tgt, suite_list = resolve_target_and_suites(target, suite_names)
-    p = plan(tgt, suite_list, _data_dir(args, preset))
+    target = args.target or (preset.target if preset else None) or (None if suite_names else default_preset().target)
+    tgt, suite_list = target_and_suites(target, suite_names)
+    data_dir = _data_dir(args, preset)
+    evals = plan(tgt, suite_list, data_dir)
+    code = versions()
     tuned = resolve_model(args.model, _placement(args))
     base = resolve_model(args.base, _placement(args)) if args.base else None
-    metrics, _ = assess(base, tuned.model, tuned.tokenizer, p, ev, kl if base else None)
+    metrics, items = measure(base, tuned.model, tuned.tokenizer, evals, ev, kl if base else None)
     spec = {"model": args.model, "base": args.base, "target": tgt.name if tgt else None,
             "suites": [s.name for s in suite_list], "eval": ev.to_dict()}
-    record = {"schema_version": SCHEMA_VERSION, "kind": "eval", "run_id": f"eval-{stable_hash(spec, 12)}",
-              "spec": spec, "provenance": {**versions(), "model_fingerprint": tuned.fingerprint,
-                                           "base_fingerprint": base.fingerprint if base else None}, **metrics}
+    prov = provenance(code=code, base=base, evals=evals, items=items, eval_settings=ev, data_dir=data_dir)
+    record, _ = build_record(kind="eval", run_id=f"eval-{stable_hash(spec, 12)}", spec=spec,
+                             provenance={**prov, "model_fingerprint": tuned.fingerprint,
+                                         "base_fingerprint": base.fingerprint if base else None},
+                             metrics=metrics, items=items, wall_seconds=time.perf_counter() - start)
     _emit(args, record, None)
 
 
 def cmd_kl(args) -> None:
-    from bench.kl import KLSettings, estimate
-    from bench.models import resolve_model
+    from bench.settings import KLSettings
+    from bench.sources import locate
 
-    if args.samples < 2 or args.max_new_tokens < 1:
-        raise UserError("--samples must be at least 2 and --max-new-tokens at least 1.")
+    settings = KLSettings(args.samples, args.max_new_tokens, args.seed)
+    locate(args.base), locate(args.model)
+
+    from bench.kl import estimate
+    from bench.sources import resolve_model
     base, tuned = resolve_model(args.base, _placement(args)), resolve_model(args.model, _placement(args))
     if base.tokenizer.get_vocab() != tuned.tokenizer.get_vocab():
         raise UserError(f"{args.base} and {args.model} have different vocabularies; KL between them is undefined.")
-    kl = estimate(base, tuned.model, KLSettings(args.samples, args.max_new_tokens, args.seed))
+    kl = estimate(base, tuned.model, settings)
     print(json.dumps(kl, sort_keys=True) if args.json else _kl_line(kl))
 
 
 def cmd_methods(args) -> None:
-    from tabulate import tabulate
-
-    from bench.method import methods, trainable_share
-    from bench.models import resolve_model
-
     if args.action == "new":
         from bench.scaffold import new_method
         if not args.name:
@@ -201,11 +206,18 @@ def cmd_methods(args) -> None:
         return
     if args.name:
         raise UserError(f"Unexpected {args.name!r}: `bench methods` lists methods; `bench methods new NAME` adds one.")
-    base = resolve_model(args.model, _placement(args))
+    from bench.sources import locate
+    locate(args.model)
+
+    from tabulate import tabulate
+
+    from bench.method import methods, trainable_share
+    from bench.sources import skeleton
+    model = skeleton(args.model, args.trust_remote_code)      # architecture only: no weights are read
     rows = []
     for name, cls in methods.items():
         try:
-            share = f"{trainable_share(cls(), base):.1%}"
+            share = f"{trainable_share(cls(), model):.1%}"
         except ValueError as e:
             share = f"n/a: {e}"
         rows.append([name, cls.summary(), cls.source(), cls.cost, share])
@@ -216,49 +228,27 @@ def cmd_methods(args) -> None:
 def cmd_tasks(args) -> None:
     from tabulate import tabulate
 
-    from bench.models import ALIASES
-    from bench.task import presets, suites, targets
+    from bench.sources import sources
+    from bench.task import corpora, presets, suites, targets
     rows = [["target", n, t.description] for n, t in targets.items()]
     rows += [["suite", n, s.description] for n, s in suites.items()]
-    rows += [["preset", n, f"{p.description} [model {p.model}, target {p.target}, suites {', '.join(p.suites)}]"]
-             for n, p in presets.items()]
-    rows += [["model", n, f"{a.description} [hub: {a.hub}]"] for n, a in ALIASES.items()]
+    rows += [["preset", n, f"{p.description} [model {p.model}, target {p.target}, suites {', '.join(p.suites)}]"
+              + (" (the default)" if p.default else "")] for n, p in presets.items()]
+    rows += [["model", n, m.description + (f" [hub: {m.hub}]" if m.hub else "")] for n, m in sources.items()]
+    rows += [["corpus", n, c.description] for n, c in corpora.items()]
     print(tabulate(rows, headers=["kind", "name", "description"], tablefmt="simple", maxcolwidths=[None, None, 90]))
 
 
-def cmd_leaderboard(args) -> None:
-    from bench.store import atomic_write_text
-    from leaderboard.render import render
-    from leaderboard.table import build_tracks, load_runs
-
-    runs = load_runs(Path(args.runs))
-    if args.baseline is not None and all(r.spec["method"] != args.baseline for r in runs):
-        raise UserError(f"--baseline {args.baseline}: no run of that method under {args.runs} (methods there: "
-                        f"{', '.join(sorted({r.spec['method'] for r in runs}))}).")
-    tracks = build_tracks(runs, args.baseline or "naive_sft")
-    if args.action == "publish":
-        from leaderboard.publish import publish
-        if args.name is not None and len(tracks) > 1:
-            raise UserError(f"--name gives one file name, but {args.runs} holds {len(tracks)} tracks; leave it out "
-                            "(each track is named after its model) or publish one track's runs.")
-        for path in publish(tracks, Path(args.dest), args.runs, args.name):
-            print(path)
-        return
-    text = render(tracks, args.format, args.runs)
-    if args.out:
-        atomic_write_text(Path(args.out), text)
-    else:
-        print(text, end="" if text.endswith("\n") else "\n")
-
-
-def _positive(kind):
+def _value(kind, flag: str):
+    """An argparse type: the one coercion of bench.settings (finite numbers), never negative."""
     def parse(text: str):
+        from bench.settings import coerce
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+            value = coerce(text, kind, flag)
+        except UserError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        if kind in (int, float) and value < 0:
+            raise argparse.ArgumentTypeError(f"{flag} must not be negative, got {text}")
         return value
     return parse
 
@@ -273,33 +263,29 @@ def _model_args(p, flag: str, help: str, required: bool = False) -> None:
 
 def _eval_args(p) -> None:
     p.add_argument("--preset", default=None, help="fill in model, target, suites, budget and settings "
-                   "(smollm2-cpu, paper-olmo, paper-r1); flags given explicitly win")
+                   "(`bench tasks` lists presets); flags given explicitly win")
     p.add_argument("--data-dir", default=None, help="local data in the layout of ../shared/data "
                    "(default: $FORGETBENCH_DATA); without it, real tasks need the hub")
-    p.add_argument("--limit", type=_positive(int), default=None,
-                   help="a fixed random subset of N items per task (the same for every run)")
-    p.add_argument("--backend", choices=["hf", "vllm"], default=None, help="generation backend (default hf)")
-    p.add_argument("--max-new-tokens", type=_positive(int), default=None, help="generation tasks' token cap")
-    p.add_argument("--temperature", type=_positive(float), default=None, help="generation tasks (0: greedy)")
-    p.add_argument("--samples-per-problem", type=_positive(int), default=None, help="pass@1 over k samples")
-    p.add_argument("--eval-batch-size", default=None, help="an integer, or 'auto' (lm-eval's, for a GPU)")
-    p.add_argument("--kl-samples", type=int, default=None)
-    p.add_argument("--kl-max-new-tokens", type=int, default=None)
+    from bench.settings import FLAGS
+    for f in FLAGS:
+        p.add_argument(f.flag, type=_value(f.kind, f.flag), default=None, help=f.help)
     p.add_argument("--json", action="store_true", help="print the result record as JSON (one line per result)")
 
 
 def parser() -> argparse.ArgumentParser:
+    from bench.settings import KL_SEED
+
     p = argparse.ArgumentParser(prog="bench", description="forgetbench: how much does fine-tuning make a "
                                 "model forget, and which method stops it?")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="fine-tune with a method, evaluate base and tuned, estimate KL")
     r.add_argument("--method", required=True)
-    _model_args(r, "--model", "'micro' (default), an alias (smollm2-135m, olmo-1b, r1-distill-8b), a local "
-                "folder, a .gguf file or a hub id")
-    r.add_argument("--target", default=None, help="default: micro-cipher (or the preset's)")
+    _model_args(r, "--model", "a registered name (`bench tasks` lists them; default: the default preset's), a "
+                "local folder, a .gguf file or a hub id")
+    r.add_argument("--target", default=None, help="default: the preset's (without --preset: the default preset's)")
     r.add_argument("--suite", action="append", help="preserved suite (repeatable); default: the target's")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=_value(int, "--seed"), default=0)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method hyperparameter")
     r.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
                    help="override the training budget: epochs, lr, batch_size, examples, scheduler, ...")
@@ -313,16 +299,17 @@ def parser() -> argparse.ArgumentParser:
     _model_args(e, "--model", "the model to evaluate", required=True)
     e.add_argument("--base", default=None)
     e.add_argument("--suite", action="append")
-    e.add_argument("--target", default=None, help="default (with no --suite): micro-cipher and its suites")
+    e.add_argument("--target", default=None, help="default (with no --suite): the default preset's target and its "
+                   "suites")
     _eval_args(e)
     e.set_defaults(fn=cmd_eval)
 
     k = sub.add_parser("kl", help="Monte Carlo KL(base || model) on samples from the base")
     k.add_argument("--base", required=True)
     _model_args(k, "--model", "the tuned model", required=True)
-    k.add_argument("--samples", type=int, default=256)
-    k.add_argument("--max-new-tokens", type=int, default=48)
-    k.add_argument("--seed", type=int, default=20_251_122)
+    k.add_argument("--samples", type=_value(int, "--samples"), default=256)
+    k.add_argument("--max-new-tokens", type=_value(int, "--max-new-tokens"), default=48)
+    k.add_argument("--seed", type=_value(int, "--seed"), default=KL_SEED)
     k.add_argument("--json", action="store_true")
     k.set_defaults(fn=cmd_kl)
 
@@ -336,21 +323,18 @@ def parser() -> argparse.ArgumentParser:
     me.set_defaults(fn=cmd_methods)
     sub.add_parser("tasks", help="list registered targets and suites").set_defaults(fn=cmd_tasks)
 
-    lb = sub.add_parser("leaderboard", help="compare runs, one table per track (publish: write files and plots)")
-    lb.add_argument("action", nargs="?", choices=["publish"],
-                    help="publish: write DEST/<track>.{md,tex,html,csv} and the plots (PNG, SVG)")
-    lb.add_argument("--runs", default="runs", help="the folder `bench run --out` wrote")
-    lb.add_argument("--format", choices=["markdown", "latex", "html", "csv"], default="markdown")
-    lb.add_argument("--baseline", default=None, help="the method p-values compare against (default naive_sft)")
-    lb.add_argument("--out", default=None, help="write the table to this file instead of printing it")
-    lb.add_argument("--dest", default="leaderboard", help="publish: the folder to write to")
-    lb.add_argument("--name", default=None, help="publish: file name stem (default: the model's name)")
-    lb.set_defaults(fn=cmd_leaderboard)
+    for entry in entry_points(group="forgetbench.commands"):     # e.g. `bench leaderboard`, from its own package
+        entry.load()(sub)
+    for command in sub.choices.values():
+        command.add_argument("--threads", type=_value(int, "--threads"), default=None,
+                             help="CPU threads for torch (default: the cores this process may use, or "
+                             "$FORGETBENCH_THREADS)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    threads.configure(args.threads or None)     # before anything imports torch
     try:
         args.fn(args)
     except UserError as e:

@@ -50,6 +50,19 @@ def truncate(example: dict, max_tokens: int) -> dict:
     return {k: v[:max_tokens] for k, v in example.items()}
 
 
+def pad(rows: list[list[int]], value: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    """Token lists stacked into one (rows, longest) tensor filled with `value`, and the attention mask (1 on
+    real tokens). Left padding ends every row in the last column (generation, next-token probes)."""
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), value, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        cols = slice(width - len(r), width) if side == "left" else slice(0, len(r))
+        ids[i, cols] = torch.tensor(r, dtype=torch.long)
+        mask[i, cols] = 1
+    return ids, mask
+
+
 class ListDataset(torch.utils.data.Dataset):
     def __init__(self, rows: list[dict]):
         self.rows = rows
@@ -69,14 +82,7 @@ class Collator:
         self.pad_id = pad_id
 
     def __call__(self, rows: list[dict]) -> dict:
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            labels[i, :n] = torch.tensor(r["labels"])
-            mask[i, :n] = 1
+        ids, mask = pad([r["input_ids"] for r in rows], self.pad_id)
+        labels, _ = pad([r["labels"] for r in rows], IGNORE)
         extra = {k: torch.tensor([float(r[k]) for r in rows]) for k in rows[0] if k not in ("input_ids", "labels")}
         return {"input_ids": ids, "attention_mask": mask, "labels": labels, **extra}

@@ -10,63 +10,18 @@ import contextlib
 import logging
 import math
 import os
-import random
 import statistics
 import sys
-from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
+from bench.paired import discordant, flip_test
+from bench.reasoning import evaluate_generation
+from bench.settings import EvalSettings, subset_indices
 from bench.store import JsonCache, stable_hash
 from bench.task import Resolved
 
-EVAL_BATCH_SIZE = 64
-LIMIT_SEED = "forgetbench-limit-v1"   # --limit subsets depend on the task only: same items for every run
-GENERATION_ONLY = ("backend", "max_new_tokens", "temperature", "samples_per_problem", "chat_template")
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    backend: str = "hf"                # generation backend for generation tasks: hf | vllm
-    batch_size: int | str = EVAL_BATCH_SIZE      # "auto": lm-eval's automatic batch size (GPU)
-    num_fewshot: int = 0
-    limit: int | None = None           # a fixed random subset of N items per task
-    task_limits: dict = field(default_factory=dict)   # per-task overrides of `limit` (presets)
-    max_new_tokens: int = 1024         # generation tasks
-    temperature: float = 0.0           # 0: greedy
-    samples_per_problem: int = 1       # pass@1 averaged over this many samples
-    chat_template: bool = True         # format generation prompts with the model's chat template
-
-    def __post_init__(self):
-        from bench.errors import UserError
-        if any(n is not None and n < 1 for n in [self.limit, *self.task_limits.values()]):
-            raise UserError("--limit must be at least 1.")
-        if self.temperature < 0 or self.samples_per_problem < 1 or self.max_new_tokens < 1:
-            raise UserError("Evaluation needs temperature >= 0, samples >= 1 and max new tokens >= 1.")
-        if self.temperature == 0 and self.samples_per_problem > 1:
-            raise UserError("Several samples per problem need a temperature above 0 (greedy decoding "
-                            "gives the same answer every time).")
-        if self.backend not in {"hf", "vllm"}:
-            raise UserError(f"Unknown generation backend {self.backend!r}: choose hf or vllm.")
-
-    def to_dict(self) -> dict:
-        import lm_eval
-        return {**asdict(self), "lm_eval": lm_eval.__version__}
-
-    def limit_for(self, task: str) -> int | None:
-        return self.task_limits.get(task, self.limit)
-
-    def for_task(self, task) -> dict:
-        """The settings that decide one task's results: its own item limit, not every task's; decoding
-        settings only for the tasks forgetbench generates or scores itself."""
-        skip = {"limit", "task_limits"} | (set() if task.generative else set(GENERATION_ONLY))
-        return {**{k: v for k, v in self.to_dict().items() if k not in skip}, "limit": self.limit_for(task.name)}
-
-
-def subset_indices(task: str, n: int, limit: int | None) -> list[int] | None:
-    """A fixed random subset of `limit` of a task's `n` items (sorted), or None for all of them."""
-    if limit is None or limit >= n:
-        return None
-    return sorted(random.Random(f"{LIMIT_SEED}:{task}").sample(range(n), limit))
-
+if TYPE_CHECKING:
+    from bench.plan import Plan
 
 def _quiet() -> None:
     for name in ("lm_eval", "lm-eval", "datasets", "transformers"):
@@ -143,13 +98,13 @@ def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
         fresh |= run_lm_eval(model, tokenizer, ll, settings)
     gen = [r for r in todo if r.task.generative]
     if gen:
-        from bench.reasoning import evaluate_generation
         fresh |= evaluate_generation(model, tokenizer, gen, settings)
     for name, items in fresh.items():
         if cache_fingerprint:
             cache.put(keys[name], [{k: v for k, v in it.items() if k != "prompt"} for it in items])
         out[name] = items
     return out
+
 
 def accuracy(items: list[dict]) -> float:
     return sum(i["score"] for i in items) / len(items)
@@ -180,12 +135,57 @@ def compare(base: list[dict], tuned: list[dict], task: str) -> dict:
 
 def flips(base: list[dict], tuned: list[dict]) -> tuple[int, int]:
     """(right -> wrong, wrong -> right) over paired items scored 0 or 1."""
-    from leaderboard.stats import discordant
     return discordant({i: x["score"] == 1.0 for i, x in enumerate(base)},
                       {i: y["score"] == 1.0 for i, y in enumerate(tuned)})
 
 
-def flip_test(right_to_wrong: int, wrong_to_right: int) -> dict:
-    from leaderboard.stats import mcnemar_exact
-    return {"flips": {"right_to_wrong": right_to_wrong, "wrong_to_right": wrong_to_right},
-            "p_mcnemar": mcnemar_exact(right_to_wrong, wrong_to_right)}
+def suite_section(per_task: dict[str, dict]) -> dict:
+    """A suite's aggregate over its tasks' comparisons: the mean of base, tuned and delta; the standard error
+    of that mean (tasks are independent item sets); McNemar on the flips pooled over its tasks."""
+    out = {k: sum(v[k] for v in per_task.values()) / len(per_task)
+           for k in ("base", "tuned", "delta") if all(k in v for v in per_task.values())}
+    if all("delta_se" in v for v in per_task.values()):
+        out["delta_se"] = math.sqrt(sum(v["delta_se"] ** 2 for v in per_task.values())) / len(per_task)
+    if all("flips" in v for v in per_task.values()):
+        out |= flip_test(*(sum(v["flips"][k] for v in per_task.values()) for k in ("right_to_wrong", "wrong_to_right")))
+    return {**out, "n": sum(v["n"] for v in per_task.values())}
+
+
+def assess(base, tuned_model, tokenizer, plan: Plan, settings: EvalSettings) -> tuple[dict, list[dict], dict]:
+    """Evaluate the tuned model (and the base model, cached by its fingerprint, when given) on the plan's target
+    and suites. Returns the record's `target` and `suites` sections, the per-item outcomes of both models, and
+    the tuned model's prompt texts per task (for the answer-class probe; never stored)."""
+    tuned_items = evaluate(tuned_model, tokenizer, plan.ready, settings)
+    base_items = (evaluate(base.model, base.tokenizer, plan.ready, settings, base.fingerprint)
+                  if base is not None else None)
+    prompts = {task: [it.pop("prompt", None) for it in rows] for task, rows in tuned_items.items()}
+    for rows in (base_items or {}).values():
+        for it in rows:
+            it.pop("prompt", None)
+    items = [{"model": who, "task": task, **it}
+             for who, res in (("base", base_items), ("tuned", tuned_items)) if res
+             for task, rows in res.items() for it in rows]
+    metric = {r.task.name: r.task.metric for r in plan.ready}
+
+    def section(task: str) -> dict:
+        if base_items is None:
+            out = {"tuned": accuracy(tuned_items[task]), "n": len(tuned_items[task])}
+        else:
+            out = compare(base_items[task], tuned_items[task], task)
+        return {"metric": metric[task], **out}
+
+    out: dict = {}
+    if plan.target:
+        per_task = {t.name: section(t.name) for t in plan.target.evals}
+        head = plan.target.evals[0].name
+        out["target"] = {"name": plan.target.name, "task": head, **per_task[head], "tasks": per_task}
+    out["suites"] = {}
+    own = plan.target_tasks
+    for s in plan.suites:
+        # a preserved suite never counts the target's own evaluation (gsm8k is in both in smollm2-cpu)
+        per_task = {t.name: section(t.name) for t in s.tasks if t.name not in plan.missing and t.name not in own}
+        out["suites"][s.name] = {**suite_section(per_task), "average_over": sorted(per_task),
+                                 "missing": {t.name: plan.missing[t.name] for t in s.tasks if t.name in plan.missing},
+                                 "excluded_as_target": sorted(t.name for t in s.tasks if t.name in own),
+                                 "tasks": per_task}
+    return out, items, prompts

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm.auto import tqdm
 
+from bench.data import pad as pad_tokens
 from bench.errors import UserError
 from bench.store import JsonCache, stable_hash
 
@@ -48,10 +49,6 @@ class HFBackend:
     def __init__(self, model, tokenizer):
         self.model, self.tokenizer = model, tokenizer
 
-    def settings(self) -> dict:
-        import transformers
-        return {"backend": "hf", "transformers": transformers.__version__}
-
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], sampling: Sampling, seed: int, stop: tuple[str, ...] = (),
                  desc: str = "generating") -> list[list[int]]:
@@ -72,13 +69,8 @@ class HFBackend:
         bar = tqdm(total=len(prompts), desc=desc, leave=False, unit="seq")
         for b, start in enumerate(range(0, len(order), bs)):
             idx = order[start:start + bs]
-            chunk = [prompts[i] for i in idx]
-            width = max(map(len, chunk))
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for i, p in enumerate(chunk):  # left padding so every prompt ends at the same position
-                ids[i, width - len(p):] = torch.tensor(p)
-                mask[i, width - len(p):] = 1
+            ids, mask = pad_tokens([prompts[i] for i in idx], pad, side="left")   # every prompt ends in one column
+            width = ids.shape[1]
             torch.manual_seed(seed * 1_000_003 + b)
             gen = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
                                       generation_config=cfg, tokenizer=tok if stop else None)
@@ -107,9 +99,6 @@ class VLLMBackend:
         self.llm = vllm.LLM(model=self._dir.name, dtype=dtype, seed=0,
                             gpu_memory_utilization=gpu_memory_utilization)
 
-    def settings(self) -> dict:
-        return {"backend": "vllm", "vllm": self.vllm.__version__}
-
     def generate(self, prompts: list[list[int]], sampling: Sampling, seed: int, stop: tuple[str, ...] = (),
                  desc: str = "generating") -> list[list[int]]:
         from vllm.inputs import TokensPrompt
@@ -129,12 +118,6 @@ def backend(name: str, model, tokenizer):
     if name == "vllm":
         return VLLMBackend(model, tokenizer)
     raise UserError(f"Unknown generation backend {name!r}: choose hf or vllm.")
-
-
-def sample(model, prompts: list[list[int]], sampling: Sampling, seed: int, tokenizer,
-           desc: str = "sampling") -> list[list[int]]:
-    """One continuation per prompt (token ids of the generated part only), with the hf backend."""
-    return HFBackend(model, tokenizer).generate(prompts, sampling, seed, desc=desc)
 
 
 def cached_sample(handle, prompts: list[list[int]], sampling: Sampling, seed: int,

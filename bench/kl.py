@@ -15,23 +15,14 @@ Scored positions are the generated tokens up to and including the first EOS.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.data import pad
 from bench.generation import Sampling, cached_sample
-
-KL_SEED = 20_251_122  # the KL sample set is the same for every run on a base model, so runs are paired
-
-
-@dataclass(frozen=True)
-class KLSettings:
-    samples: int = 256
-    max_new_tokens: int = 48
-    seed: int = KL_SEED
-    batch_size: int = 64
+from bench.settings import KLSettings
 
 
 @torch.no_grad()
@@ -50,13 +41,9 @@ def score_pair(base, tuned, prompts: list[list[int]], generated: list[list[int]]
     for s in range(0, len(generated), batch_size):
         P, G = prompts[s:s + batch_size], generated[s:s + batch_size]
         rows = [p + g for p, g in zip(P, G)]
-        width = max(map(len, rows))
-        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        attn = torch.zeros_like(ids)
-        scored = torch.zeros((len(rows), width - 1), dtype=torch.bool)
+        ids, attn = pad(rows, pad_id)
+        scored = torch.zeros((len(rows), ids.shape[1] - 1), dtype=torch.bool)
         for i, (p, r) in enumerate(zip(P, rows)):
-            ids[i, :len(r)] = torch.tensor(r)
-            attn[i, :len(r)] = 1
             scored[i, len(p) - 1:len(r) - 1] = True   # positions whose next token is a generated one
         ids, attn, scored = ids.to(device), attn.to(device), scored.to(device)
         lp0, lp1 = _logprobs(base, ids, attn), _logprobs(tuned, ids, attn)

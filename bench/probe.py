@@ -9,24 +9,11 @@ right after each prompt, one forward pass per prompt, for both models on the sam
 from __future__ import annotations
 
 import math
-import re
 import statistics
 
 import torch
 
-WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-         "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
-         "million billion").split()
-
-
-def is_number(text: str) -> bool:
-    """ASCII digits (with a decimal point or comma inside), a simple ordinal, or an English number word."""
-    t = text.strip()
-    return bool(re.fullmatch(r"[0-9]+([.,][0-9]+)*|[0-9]+(st|nd|rd|th)", t)) or t.lower() in WORDS
-
-
-def is_option_letter(text: str) -> bool:
-    return bool(re.fullmatch(r"\(?[A-E][).:]?", text.strip()))
+from bench.data import pad as pad_tokens
 
 
 def class_token_ids(tokenizer, predicate) -> list[int]:
@@ -50,12 +37,7 @@ def next_token_mass(model, tokenizer, prompts: list[str], ids: list[int], start_
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start_id
     for s in range(0, len(order), batch_size):
         chunk = order[s:s + batch_size]
-        width = max(len(encoded[i]) for i in chunk)
-        x = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(x)
-        for row, i in enumerate(chunk):            # left-padded: every prompt ends at the last position
-            x[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
-            mask[row, width - len(encoded[i]):] = 1
+        x, mask = pad_tokens([encoded[i] for i in chunk], pad, side="left")   # every prompt ends in the last column
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         last = model(input_ids=x.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
                      logits_to_keep=1).logits[:, -1].float()   # only the last position's logits

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from bench.data import Collator, encode_pair, prompt_text, uses_chat
-from bench.evaluation import EvalSettings, subset_indices
+from bench.data import IGNORE, Collator, encode_pair, prompt_text, uses_chat
 from bench.generation import Sampling, backend, cut_at_stop
+from bench.settings import EvalSettings, subset_indices
 from bench.store import stable_hash
 from bench.task import Resolved
 
@@ -54,7 +54,7 @@ def response_loglik(model, rows: list[dict], pad_id: int, batch_size: int) -> li
         b = {k: v.to(device) for k, v in collate([rows[i] for i in idx]).items()}
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
         labels = b["labels"][:, 1:]
-        mask = labels != -100
+        mask = labels != IGNORE
         # log-softmax at the labelled token only: no second (batch x length x vocab) tensor
         tok = logits.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
         for i, v in zip(idx, ((tok * mask).sum(1) / mask.sum(1)).tolist()):

@@ -1,14 +1,15 @@
 """A small generic registry: entries register themselves by name from the modules of one package.
 
 Modules are imported lazily, the first time a name is looked up or listed, so that `bench/` never has to
-name a method or a task: adding one is adding a file to `methods/` or `tasks/`.
+name a method or a task: adding one is adding a file to `methods/` or `tasks/`. A registry `by_module`
+holds one entry per module, named like the module's file: it lists and checks names without importing
+anything, and imports only the module of the entry asked for.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from bench.errors import unknown
@@ -17,42 +18,46 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, package: str):
+    def __init__(self, kind: str, package: str, by_module: bool = False):
         self.kind = kind
         self.package = package
+        self.by_module = by_module
         self._entries: dict[str, T] = {}
         self._discovered = False
 
-    def register(self, name: str) -> Callable[[T], T]:
-        def deco(obj: T) -> T:
-            self.add(name, obj)
-            return obj
-        return deco
-
-    def add(self, name: str, obj: T) -> None:
+    def add(self, name: str, obj: T, module: str | None = None) -> None:
+        if self.by_module and module is not None and module != f"{self.package}.{name}":
+            raise ValueError(f"{self.kind} {name!r} must be defined in {self.package}/{name}.py, not in {module}")
         if name in self._entries and self._entries[name] is not obj:
             raise ValueError(f"{self.kind} {name!r} is registered twice "
                              f"({self._entries[name]!r} and {obj!r})")
         self._entries[name] = obj
 
+    def _modules(self) -> list[str]:
+        pkg = importlib.import_module(self.package)
+        return sorted(i.name for i in pkgutil.iter_modules(pkg.__path__) if not i.name.startswith("_"))
+
     def _discover(self) -> None:
         if self._discovered:
             return
         self._discovered = True
-        pkg = importlib.import_module(self.package)
-        for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{self.package}.{info.name}")
+        for name in self._modules():
+            importlib.import_module(f"{self.package}.{name}")
 
     def get(self, name: str) -> T:
-        self._discover()
+        if self.by_module and name not in self._entries and name in self._modules():
+            importlib.import_module(f"{self.package}.{name}")
+        if not self.by_module:
+            self._discover()
         if name not in self._entries:
-            raise unknown(self.kind, name, self._entries)
+            raise unknown(self.kind, name, self.names())
         return self._entries[name]
 
     def names(self) -> list[str]:
+        if self.by_module:
+            return sorted(set(self._modules()) | set(self._entries))
         self._discover()
         return sorted(self._entries)
 
     def items(self) -> list[tuple[str, T]]:
-        return [(n, self._entries[n]) for n in self.names()]
+        return [(n, self.get(n)) for n in self.names()]

@@ -1,190 +1,263 @@
-"""The flow of a run: spec -> base model -> method data -> training -> finalize -> evaluation -> KL -> record."""
+"""A run in stages, each callable on its own (the CLI calls them in order; a sweep executor calls the same):
+
+    plan_run(request)                -> RunPlan    every value checked, run ids known; nothing loaded
+    prepare(run_plan)                -> Prepared   base model, method context, method.prepare, training mixture
+    train_stage(prepared)            -> Trained    the tuned model and the training statistics
+    evaluate_variant(prepared, trained, i)         one variant finalized, evaluated (target, suites, KL, probe)
+    build_record(...)                -> record, items text   (shared with `bench eval`)
+    write_run(folder, record, text)                atomically: all of it or nothing
+
+`run(request)` chains them and reuses finished runs.
+"""
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import math
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
-from bench import evaluation
+from bench.budget import Budget
 from bench.errors import UserError
-from bench.evaluation import EvalSettings
-from bench.kl import KLSettings
-from bench.kl import estimate as kl_estimate
-from bench.models import Placement, resolve_model
+from bench.method import Method, build_method
+from bench.models import ModelHandle, Placement
+from bench.plan import Plan, plan, target_and_suites
+from bench.provenance import versions
 from bench.schema import SCHEMA_VERSION, items_hash, items_text, validate
+from bench.settings import EvalSettings, KLSettings
+from bench.sources import locate, resolve_model
 from bench.store import atomic_dir, atomic_write_json, read_json, stable_hash
-from bench.task import Resolved, Suite, Target, resolve, suites, targets
-
-DEFAULT_TARGET = "micro-cipher"
+from bench.task import Target
 
 
 @dataclass(frozen=True)
 class RunSpec:
+    """What decides a run's numbers; its hash is the run's id."""
+
     method: str
-    model: str = "micro"
-    target: str = DEFAULT_TARGET
-    suites: tuple[str, ...] = ()
-    seed: int = 0
-    params: dict = field(default_factory=dict)       # the method's full hyperparameters (defaults filled in)
-    budget: dict = field(default_factory=dict)
-    eval: dict = field(default_factory=dict)
-    kl: dict = field(default_factory=dict)
-    data: str = ""                                   # hash of the training data and every evaluated task's files
-    placement: dict = field(default_factory=dict)    # device and dtype
+    model: str
+    target: str
+    suites: tuple[str, ...]
+    seed: int
+    params: dict                    # the method's full hyperparameters (defaults filled in)
+    budget: dict
+    eval: dict
+    kl: dict
+    data: str                       # hash of the training data and every evaluated task's files
+    placement: dict                 # device and dtype
 
     @property
     def run_id(self) -> str:
         return f"{self.method}-s{self.seed}-{stable_hash(asdict(self), 12)}"
 
 
-def _log(msg: str) -> None:
-    print(f"forgetbench: {msg}", file=sys.stderr, flush=True)
+@dataclass(frozen=True)
+class RunRequest:
+    """What a caller asks for: names and settings, before anything is checked or loaded."""
 
-
-def project_commit() -> str | None:
-    """The git commit of the forgetbench source that ran (with "-dirty" for uncommitted changes), or None
-    outside a git checkout (an installed wheel)."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.split()
-        if Path(top[0]).resolve() != root:
-            return None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError, IndexError):
-        return None
-    return top[1] + ("-dirty" if dirty else "")
-
-
-def versions() -> dict:
-    import lm_eval
-    import transformers
-    from importlib.metadata import version
-    return {"forgetbench": version("forgetbench"), "commit": project_commit(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "lm_eval": lm_eval.__version__,
-            "python": platform.python_version()}
-
-
-def resolve_target_and_suites(target: str | None, suite_names: list[str] | None) -> tuple[Target | None, list[Suite]]:
-    tgt = targets.get(target) if target else None
-    names = list(suite_names) if suite_names else list(tgt.default_suites if tgt else ())
-    if not names and tgt is None:
-        raise UserError("Nothing to evaluate: give --suite or --target.")
-    return tgt, [suites.get(n) for n in dict.fromkeys(names)]
+    method: str
+    model: str
+    target: str
+    suites: tuple[str, ...] = ()
+    seed: int = 0
+    overrides: dict = field(default_factory=dict)      # --set key=value
+    budget: dict = field(default_factory=dict)         # --budget key=value (over the target's budget)
+    eval: EvalSettings = EvalSettings()
+    kl: KLSettings = KLSettings()
+    data_dir: Path | None = None
+    train_file: Path | None = None
+    placement: Placement = Placement()
+    out: Path = Path("runs")
+    save_model: bool = False
 
 
 @dataclass
-class Plan:
-    """The evaluations of a run after checking which tasks can run here."""
+class RunPlan:
+    """A checked request: the method built, the evaluations planned, one spec and folder per variant."""
 
-    target: Target | None
-    suites: list[Suite]
-    ready: list[Resolved]
-    missing: dict[str, str]
+    request: RunRequest
+    method: Method
+    variants: list[Method]
+    target: Target
+    evals: Plan
+    budget: Budget
+    pairs: list[dict]
+    specs: list[RunSpec]
+    dirs: list[Path]
+    code: dict                      # provenance of the code, taken when the run starts
 
     @property
-    def target_tasks(self) -> set[str]:
-        """The target's own evaluations: never counted in a preserved suite."""
-        return {t.name for t in self.target.evals} if self.target else set()
-
-    @property
-    def content_hash(self) -> str:
-        return stable_hash(sorted((r.task.name, r.name, r.content_hash) for r in self.ready), 16)
+    def done(self) -> bool:
+        return all((d / "result.json").exists() for d in self.dirs)
 
 
-def plan(target: Target | None, suite_list: list[Suite], data_dir: Path | None) -> Plan:
-    """Resolve every evaluation; the target's must all be available, a suite needs at least one task."""
-    tasks = ([(t, target.include_path) for t in target.evals] if target else []) + \
-            [(t, s.include_path) for s in suite_list for t in s.tasks]
-    ready, missing = resolve(tasks, data_dir)
-    if target:
-        absent = {t.name: missing[t.name] for t in target.evals if t.name in missing}
-        if absent:
-            raise UserError(f"Target {target.name}'s evaluation cannot run: "
-                            + "; ".join(f"{k}: {v}" for k, v in absent.items()))
-    p = Plan(target, suite_list, ready, missing)
-    for s in suite_list:
-        if all(t.name in missing or t.name in p.target_tasks for t in s.tasks):
-            raise UserError(f"Suite {s.name}: none of its tasks can run here ("
-                            + "; ".join(f"{t.name}: {missing.get(t.name, 'the target itself')}" for t in s.tasks)
-                            + ").")
-    return p
+@dataclass
+class Prepared:
+    run_plan: RunPlan
+    base: ModelHandle
+    ctx: object                     # bench.method.Context
+    mixture: dict[str, list[dict]]
 
 
-def assess(base, tuned_model, tokenizer, p: Plan, settings: EvalSettings,
-           kl: KLSettings | None) -> tuple[dict, list[dict]]:
-    """Evaluate the tuned model (and the base model, cached) on target and suites; KL if a base is given.
+@dataclass
+class Trained:
+    model: object                   # the tuned model, before finalize
+    stats: dict                     # the record's training section
 
-    Returns the record's metric sections and the per-item outcomes of both models."""
-    _log(f"evaluating on {', '.join(r.name for r in p.ready)}"
-         + (f" (missing: {', '.join(p.missing)})" if p.missing else ""))
-    tuned_items = evaluation.evaluate(tuned_model, tokenizer, p.ready, settings)
-    base_items = (evaluation.evaluate(base.model, base.tokenizer, p.ready, settings, base.fingerprint)
-                  if base is not None else None)
-    prompts = {task: [it.pop("prompt", None) for it in rows] for task, rows in tuned_items.items()}
-    for rows in (base_items or {}).values():
-        for it in rows:
-            it.pop("prompt", None)
-    items = [{"model": who, "task": task, **it}
-             for who, res in (("base", base_items), ("tuned", tuned_items)) if res
-             for task, rows in res.items() for it in rows]
-    metric = {r.task.name: r.task.metric for r in p.ready}
 
-    def section(task_name: str) -> dict:
-        if base_items is None:
-            out = {"tuned": evaluation.accuracy(tuned_items[task_name]), "n": len(tuned_items[task_name])}
-        else:
-            out = evaluation.compare(base_items[task_name], tuned_items[task_name], task_name)
-        return {"metric": metric[task_name], **out}
+def log(msg: str) -> None:
+    print(f"forgetbench: {msg}", file=sys.stderr, flush=True)
 
-    out: dict = {}
-    if p.target:
-        per_task = {t.name: section(t.name) for t in p.target.evals}
-        head = p.target.evals[0].name
-        out["target"] = {"name": p.target.name, "task": head, **per_task[head], "tasks": per_task}
-    out["suites"] = {}
-    own = p.target_tasks
-    for s in p.suites:
-        # a preserved suite never counts the target's own evaluation (gsm8k is in both in smollm2-cpu)
-        per_task = {t.name: section(t.name) for t in s.tasks if t.name not in p.missing and t.name not in own}
-        agg = {k: sum(v[k] for v in per_task.values()) / len(per_task)
-               for k in ("base", "tuned", "delta") if all(k in v for v in per_task.values())}
-        if all("delta_se" in v for v in per_task.values()):    # the mean of independent task deltas
-            agg["delta_se"] = math.sqrt(sum(v["delta_se"] ** 2 for v in per_task.values())) / len(per_task)
-        if all("flips" in v for v in per_task.values()):       # McNemar on the flips pooled over tasks
-            agg |= evaluation.flip_test(*(sum(v["flips"][k] for v in per_task.values())
-                                          for k in ("right_to_wrong", "wrong_to_right")))
-        out["suites"][s.name] = {**agg, "n": sum(v["n"] for v in per_task.values()),
-                                 "average_over": sorted(per_task),
-                                 "missing": {t.name: p.missing[t.name] for t in s.tasks if t.name in p.missing},
-                                 "excluded_as_target": sorted(t.name for t in s.tasks if t.name in own),
-                                 "tasks": per_task}
+
+def plan_run(request: RunRequest) -> RunPlan:
+    """Check every name and value of the request and compute its run ids, without loading a model."""
+    method = build_method(request.method, request.overrides)
+    locate(request.model)
+    tgt, suite_list = target_and_suites(request.target, list(request.suites))
+    budget = tgt.budget.updated(request.budget)
+    evals = plan(tgt, suite_list, request.data_dir)
+    if request.train_file is not None and not Path(request.train_file).is_file():
+        raise UserError(f"--train-file {request.train_file}: no such file.")
+    pairs = tgt.train_pairs(request.data_dir, request.train_file)   # fails early, with a clear message, when absent
+    device, dtype = request.placement.resolved()
+    variants = method.variants()
+    specs = [RunSpec(method=request.method, model=request.model, target=tgt.name,
+                     suites=tuple(s.name for s in suite_list), seed=request.seed, params=v.params(),
+                     budget=budget.to_dict(), eval=request.eval.to_dict(), kl=asdict(request.kl),
+                     data=stable_hash([evals.content_hash, pairs], 16),
+                     placement={"device": device.split(":")[0], "dtype": str(dtype).removeprefix("torch.")})
+             for v in variants]
+    return RunPlan(request=request, method=method, variants=variants, target=tgt, evals=evals, budget=budget,
+                   pairs=pairs, specs=specs, dirs=[Path(request.out) / s.run_id for s in specs], code=versions())
+
+
+def prepare(run_plan: RunPlan) -> Prepared:
+    """Load the base model, give the method its context and one-off preparation, build the training mixture."""
+    from transformers import set_seed
+
+    from bench.method import Context
+
+    req = run_plan.request
+    log(f"loading {req.model}")
+    base = resolve_model(req.model, req.placement)
+    ctx = Context(base=base, target=run_plan.target, seed=req.seed, pairs=run_plan.pairs, data_dir=req.data_dir,
+                  examples=run_plan.budget.examples, backend=req.eval.backend)
+    set_seed(req.seed)
+    log(f"{req.method}: preparing and building the training mixture")
+    run_plan.method.prepare(ctx)
+    mixture = run_plan.method.mixture(ctx)
+    if not any(mixture.values()):
+        raise UserError(f"Method {req.method!r} produced no training data.")
+    return Prepared(run_plan=run_plan, base=base, ctx=ctx, mixture=mixture)
+
+
+def train_stage(prepared: Prepared) -> Trained:
+    """Fine-tune a copy of the base model with the method's trainable selection and loss."""
+    from transformers import set_seed
+
+    from bench.method import trainable_count
+    from bench.training import train, trainable_names
+
+    run_plan, base, ctx = prepared.run_plan, prepared.base, prepared.ctx
+    name, method = run_plan.request.method, run_plan.method
+    tuned = base.trainable_copy()
+    try:
+        tuned = method.trainable(tuned) or tuned
+    except ValueError as e:
+        raise UserError(f"Method {name!r} on {base.name}: {e}.") from None
+    n_trainable = trainable_count(tuned)
+    if n_trainable == 0:
+        raise UserError(f"Method {name!r} leaves no parameter of {base.name} trainable (its selection matches "
+                        "none of this model's parameter names).")
+    n_base = sum(p.numel() for p in base.model.parameters())
+    rows = [r for part in prepared.mixture.values() for r in part]
+    seed = run_plan.request.seed
+    set_seed(seed)
+    log(f"{name}: training on {len(rows)} examples ({n_trainable / n_base:.1%} of the parameters train)")
+    stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), run_plan.budget, seed, base.tokenizer.pad_token_id)
+    stats |= {"trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,
+              "trainable_tensors": trainable_names(tuned), "target_pairs": len(ctx.target_pairs),
+              "mixture": {k: {"examples": len(v), "tokens": sum(len(r["input_ids"]) for r in v)}
+                          for k, v in prepared.mixture.items()}}
+    return Trained(model=tuned, stats=stats)
+
+
+def measure(base: ModelHandle | None, tuned_model, tokenizer, evals: Plan, settings: EvalSettings,
+            kl: KLSettings | None) -> tuple[dict, list[dict]]:
+    """The record's metric sections for one tuned model: target and suites (per item, paired with the base
+    model when given), KL(base || tuned) and the answer-class probe (with a base model)."""
+    from bench import evaluation
+
+    log(f"evaluating on {', '.join(r.name for r in evals.ready)}"
+        + (f" (missing: {', '.join(evals.missing)})" if evals.missing else ""))
+    metrics, items, prompts = evaluation.assess(base, tuned_model, tokenizer, evals, settings)
     if base is not None and kl is not None:
-        _log(f"estimating KL(base || tuned) on {kl.samples} base samples")
-        out["kl"] = kl_estimate(base, tuned_model, kl)
-    if base is not None and p.target is not None:
-        out["answer_class_shift"] = _probe(base, tuned_model, tokenizer, p, out["suites"], prompts)
-    return out, items
+        from bench.kl import estimate
+        log(f"estimating KL(base || tuned) on {kl.samples} base samples")
+        metrics["kl"] = estimate(base, tuned_model, kl)
+    if base is not None and evals.target is not None:
+        metrics["answer_class_shift"] = _probe(base, tuned_model, tokenizer, evals, metrics["suites"], prompts)
+    return metrics, items
 
 
-def _probe(base, tuned_model, tokenizer, p: Plan, suite_sections: dict, prompts: dict) -> dict:
-    if p.target.answer_class is None:
-        return {"answer_class": None, "why": f"target {p.target.name} declares no answer class"}
+def _probe(base: ModelHandle, tuned_model, tokenizer, evals: Plan, suite_sections: dict, prompts: dict) -> dict:
+    if evals.target.answer_class is None:
+        return {"answer_class": None, "why": f"target {evals.target.name} declares no answer class"}
     from bench.probe import answer_class_shift
     preserved = sorted({t for s in suite_sections.values() for t in s["average_over"]})
     texts = {t: [x for x in prompts[t] if x is not None] for t in preserved}
-    _log(f"probing next-token mass on {p.target.answer_class[0]} after preserved-suite prompts")
-    return answer_class_shift(base.model, tuned_model, tokenizer, texts, p.target.answer_class, base.start_token_id)
+    log(f"probing next-token mass on {evals.target.answer_class[0]} after preserved-suite prompts")
+    return answer_class_shift(base.model, tuned_model, tokenizer, texts, evals.target.answer_class, base.start_token_id)
+
+
+def evaluate_variant(prepared: Prepared, trained: Trained, index: int) -> tuple[dict, list[dict], object]:
+    """Finalize variant `index` from the trained model and measure it. The last variant may consume the
+    trained model; earlier ones work on a copy."""
+    run_plan, base = prepared.run_plan, prepared.base
+    variant = run_plan.variants[index]
+    if len(run_plan.variants) > 1:
+        log(f"{run_plan.request.method}: variant {index + 1}/{len(run_plan.variants)}: {variant.params()}")
+    last = index == len(run_plan.variants) - 1
+    final = variant.finalize(trained.model if last else copy.deepcopy(trained.model), base.model)
+    metrics, items = measure(base, final, base.tokenizer, run_plan.evals, run_plan.request.eval, run_plan.request.kl)
+    return metrics, items, final
+
+
+def provenance(*, code: dict, base: ModelHandle | None, evals: Plan, items: list[dict], eval_settings: EvalSettings,
+               data_dir: Path | None) -> dict:
+    """Where the numbers came from: code, base model, device, generation backend, and each task's data."""
+    import torch
+
+    backend = {"backend": eval_settings.backend}
+    if eval_settings.backend == "vllm":
+        from importlib.metadata import version
+        backend["vllm"] = version("vllm")
+    tuned = [i for i in items if i["model"] == "tuned"]
+    out = {**code, "generation": backend, "data_dir": str(data_dir) if data_dir else None,
+           "tasks": {r.task.name: {"run_as": r.name, "content_hash": r.content_hash,
+                                   "items_hash": items_hash([i for i in tuned if i["task"] == r.task.name])}
+                     for r in evals.ready}}
+    if base is not None:
+        out |= {"base_fingerprint": base.fingerprint, "dtype": base.dtype,
+                "device": "cpu" if base.device == "cpu" else torch.cuda.get_device_name(),
+                "start_token": {"id": base.start_token_id, "why": base.start_token_reason}}
+    return out
+
+
+def build_record(*, kind: str, run_id: str, spec: dict, provenance: dict, metrics: dict, items: list[dict],
+                 training: dict | None = None, wall_seconds: float | None = None) -> tuple[dict, str]:
+    """The result record and its per-item file's text: one builder for `bench run` and `bench eval`."""
+    text = items_text(items)
+    record = {"schema_version": SCHEMA_VERSION, "kind": kind, "run_id": run_id, "spec": spec,
+              "provenance": provenance, **metrics, "items": "items.jsonl",
+              "items_sha256": hashlib.sha256(text.encode()).hexdigest()}
+    if training is not None:
+        record["training"] = training
+    if wall_seconds is not None:
+        record["wall_seconds"] = round(wall_seconds, 2)
+    return record, text
 
 
 def write_run(run_dir: Path, record: dict, text: str, model=None, tokenizer=None) -> None:
@@ -204,97 +277,31 @@ def load_record(run_dir: Path) -> dict:
     return record
 
 
-def run(method_name: str, overrides: dict[str, str], model: str = "micro", target: str | None = None,
-        suite_names: list[str] | None = None, seed: int = 0, out: Path = Path("runs"),
-        eval_settings: EvalSettings = EvalSettings(), kl: KLSettings = KLSettings(),
-        budget: dict[str, str] | None = None, save_model: bool = False, data_dir: Path | None = None,
-        train_file: Path | None = None, placement: Placement = Placement()) -> list[tuple[dict, Path]]:
+def run(request: RunRequest) -> list[tuple[dict, Path]]:
     """Run one (method, model, target, suites, seed): train once, then evaluate every variant the method
     asks for (one for most methods; WiSE-FT's alpha grid). Returns (record, run folder) per variant;
     finished ones are reused."""
-    from transformers import set_seed
-
-    from bench.method import Context, build_method, trainable_count
-    from bench.training import train, trainable_names
-
     start = time.perf_counter()
-    code = versions()              # before any work: the commit whose code is running
-    method = build_method(method_name, overrides)
-    tgt, suite_list = resolve_target_and_suites(target or DEFAULT_TARGET, suite_names)
-    budget_ = tgt.budget.updated(budget or {})
-    p = plan(tgt, suite_list, data_dir)
-    if train_file is not None and not Path(train_file).is_file():
-        raise UserError(f"--train-file {train_file}: no such file.")
-    pairs = tgt.train_pairs(data_dir, train_file)          # fails early, with a clear message, when absent
-    device, dtype = placement.resolved()
-    variants = method.variants()
-    specs = [RunSpec(method_name, model, tgt.name, tuple(s.name for s in suite_list), seed, v.params(),
-                     budget_.to_dict(), eval_settings.to_dict(), asdict(kl), stable_hash([p.content_hash, pairs], 16),
-                     {"device": device.split(":")[0], "dtype": str(dtype).removeprefix("torch.")}) for v in variants]
-    dirs = [Path(out) / s.run_id for s in specs]
-    if all((d / "result.json").exists() for d in dirs):
-        for d in dirs:
-            _log(f"already done: {d}")
-        return [(load_record(d), d) for d in dirs]
-
-    _log(f"loading {model}")
-    base = resolve_model(model, placement)
-    ctx = Context(base, tgt, seed, pairs, data_dir, budget_.examples, eval_settings.backend)
-    set_seed(seed)
-    _log(f"{method_name}: building the training mixture")
-    mixture = method.mixture(ctx)
-    rows = [r for part in mixture.values() for r in part]
-    if not rows:
-        raise UserError(f"Method {method_name!r} produced no training data.")
-    tuned = base.trainable_copy()
-    try:
-        tuned = method.trainable(tuned) or tuned
-    except ValueError as e:
-        raise UserError(f"Method {method_name!r} on {model}: {e}.") from None
-    n_trainable = trainable_count(tuned)
-    if n_trainable == 0:
-        raise UserError(f"Method {method_name!r} leaves no parameter of {model} trainable (its selection matches "
-                        "none of this model's parameter names).")
-    trains = trainable_names(tuned)
-    n_base = sum(p.numel() for p in base.model.parameters())
-    set_seed(seed)
-    _log(f"{method_name}: training on {len(rows)} examples ({n_trainable / n_base:.1%} of the parameters train)")
-    stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), budget_, seed, base.tokenizer.pad_token_id)
-    gen_backend = {"backend": eval_settings.backend}
-    if eval_settings.backend == "vllm":
-        from importlib.metadata import version
-        gen_backend["vllm"] = version("vllm")
+    run_plan = plan_run(request)
+    if run_plan.done:
+        for d in run_plan.dirs:
+            log(f"already done: {d}")
+        return [(load_record(d), d) for d in run_plan.dirs]
+    prepared = prepare(run_plan)
+    trained = train_stage(prepared)
     results = []
-    for i, (variant, spec, run_dir) in enumerate(zip(variants, specs, dirs)):
+    for i, (spec, run_dir) in enumerate(zip(run_plan.specs, run_plan.dirs)):
         if (run_dir / "result.json").exists():
             results.append((load_record(run_dir), run_dir))
             continue
-        if len(variants) > 1:
-            _log(f"{method_name}: variant {i + 1}/{len(variants)}: {variant.params()}")
-        final = variant.finalize(copy.deepcopy(tuned) if i < len(variants) - 1 else tuned, base.model)
-        metrics, items = assess(base, final, base.tokenizer, p, eval_settings, kl)
-        text = items_text(items)
-        record = {
-            "schema_version": SCHEMA_VERSION, "kind": "run", "run_id": spec.run_id, "spec": asdict(spec),
-            "provenance": {**code, "base_fingerprint": base.fingerprint,
-                           "device": "cpu" if base.device == "cpu" else torch.cuda.get_device_name(),
-                           "dtype": base.dtype, "generation": gen_backend,
-                           "data_dir": str(data_dir) if data_dir else None,
-                           "tasks": {r.task.name: {"run_as": r.name, "content_hash": r.content_hash,
-                                                   "items_hash": items_hash([i for i in items if i["task"] == r.task.name
-                                                                             and i["model"] == "tuned"])}
-                                     for r in p.ready},
-                           "start_token": {"id": base.start_token_id, "why": base.start_token_reason}},
-            **metrics,
-            "training": {**stats, "trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,
-                         "trainable_tensors": trains, "shared_with": [s.run_id for s in specs if s is not spec],
-                         "target_pairs": len(ctx.target_pairs),
-                         "mixture": {k: {"examples": len(v), "tokens": sum(len(r["input_ids"]) for r in v)}
-                                     for k, v in mixture.items()}, **ctx.notes},
-            "items": "items.jsonl",
-            "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "wall_seconds": round(time.perf_counter() - start, 2),
-        }
-        write_run(run_dir, record, text, *((final, base.tokenizer) if save_model else ()))
+        metrics, items, final = evaluate_variant(prepared, trained, i)
+        training = {**trained.stats, "shared_with": [s.run_id for s in run_plan.specs if s is not spec],
+                    **prepared.ctx.notes}
+        record, text = build_record(
+            kind="run", run_id=spec.run_id, spec=asdict(spec), metrics=metrics, items=items, training=training,
+            provenance=provenance(code=run_plan.code, base=prepared.base, evals=run_plan.evals, items=items,
+                                  eval_settings=request.eval, data_dir=request.data_dir),
+            wall_seconds=time.perf_counter() - start)
+        write_run(run_dir, record, text, *((final, prepared.base.tokenizer) if request.save_model else ()))
         results.append((record, run_dir))
     return results

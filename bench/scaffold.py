@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
 from bench.errors import UserError
 
-METHOD = '''from bench.losses import logits, shifted_cross_entropy
+METHOD = '''from bench.data import IGNORE
+from bench.losses import logits, shifted_cross_entropy
 from bench.method import Method, register
 
 
@@ -17,8 +19,9 @@ class {cls}(Method):
     Source: the paper or repository this method comes from (z-loss: Chowdhery et al., PaLM, arXiv 2204.02311)."""
 
     # Hyperparameters: typed fields with defaults, set with `bench run --method {name} --set lam=0.5`
-    # and recorded in the result. Hooks to override (methods/README.md): mixture, loss, trainable,
-    # finalize, variants. `smoke` holds --set values that keep the conformance test's tiny run tiny.
+    # and recorded in the result. Hooks to override (methods/README.md): prepare, mixture, loss,
+    # trainable, finalize, variants. `smoke` holds the --set values of the cheapest run that still
+    # exercises every code path (the conformance test runs it).
     lam: float = 1e-4
 
     def __post_init__(self):
@@ -27,7 +30,7 @@ class {cls}(Method):
 
     def loss(self, model, batch, ctx):
         out = logits(model, batch)
-        mask = batch["labels"][:, 1:] != -100
+        mask = batch["labels"][:, 1:] != IGNORE
         log_z = out[:, :-1].float().logsumexp(-1)[mask]
         return shifted_cross_entropy(out, batch["labels"]) + self.lam * (log_z ** 2).mean()
 '''
@@ -36,6 +39,7 @@ TEST = '''"""What is specific to {name}; tests/test_conformance.py already runs 
 
 import torch
 
+from bench.data import IGNORE
 from bench.losses import cross_entropy
 from bench.method import build_method
 
@@ -45,7 +49,7 @@ def test_{name}_loss_is_cross_entropy_plus_its_term(micro_batch):
     with torch.no_grad():
         assert torch.allclose(build_method("{name}", {{"lam": "0"}}).loss(model, batch, ctx), cross_entropy(model, batch))
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-        log_z = torch.logsumexp(logits.float(), -1)[batch["labels"][:, 1:] != -100]
+        log_z = torch.logsumexp(logits.float(), -1)[batch["labels"][:, 1:] != IGNORE]
         expected = cross_entropy(model, batch) + 0.5 * (log_z ** 2).mean()
         assert torch.allclose(build_method("{name}", {{"lam": "0.5"}}).loss(model, batch, ctx), expected)
 '''
@@ -59,7 +63,7 @@ def new_method(name: str, root: Path | None = None) -> list[Path]:
                         "letter (it is the file name and the --method value), e.g. my_method.")
     if name in methods.names():
         raise UserError(f"A method named {name!r} is already registered; pick another name.")
-    import methods as package
+    package = importlib.import_module(methods.package)      # the registry's package, found by name
     root = Path(root) if root else Path(package.__file__).resolve().parents[1]
     files = {root / "methods" / f"{name}.py": METHOD.format(name=name, cls=_camel(name)),
              root / "tests" / f"test_method_{name}.py": TEST.format(name=name)}

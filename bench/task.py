@@ -13,15 +13,16 @@ available is reported as missing, and a suite's average says which tasks it cove
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.budget import Budget
 from bench.errors import UserError
 from bench.registry import Registry
 from bench.store import cache_dir, hash_files, stable_hash
-from bench.budget import Budget
 
 DATA_PLACEHOLDER = "@DATA@"
 
@@ -40,7 +41,6 @@ class EvalTask:
     # "generate": sample answers, check them with math-verify; "likelihood": mean log-probability per
     # token of the reference response (teacher-forced, in the training format).
     scoring: str = "generate"
-    binary: bool = True        # per-item score is right/wrong (else a real number, higher is better)
 
     @property
     def generative(self) -> bool:
@@ -70,10 +70,11 @@ class Target:
     train_pairs: Callable[[Path | None, Path | None], list[dict]]
     budget: Budget = field(default_factory=Budget)
     default_suites: tuple[str, ...] = ()
-    default_model: str = "micro"
     chat: bool = False             # format training pairs with the model's chat template, if it has one
     # the target's answer class for the distribution-shift probe: (name, predicate on a token's text)
     answer_class: tuple[str, Callable[[str], bool]] | None = None
+    # the registered corpus that stands in for a base model's pretraining data when its source has none
+    replay_corpus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,23 @@ class Preset:
     eval: dict = field(default_factory=dict)        # EvalSettings fields
     kl: dict = field(default_factory=dict)          # KLSettings fields
     needs_data: bool = False                        # reads --data-dir when offline
+    default: bool = False                           # what `bench run` uses when no model, target or preset is named
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """General text that stands in for a model's pretraining data (replay, EWC's corpus Fisher)."""
+
+    name: str
+    description: str
+    # (data dir, n, rng) -> (n documents, facts for the record); a UserError when its files are absent
+    documents: Callable[[Path | None, int, random.Random], tuple[list[str], dict]]
 
 
 suites: Registry[Suite] = Registry("suite", "tasks")
 targets: Registry[Target] = Registry("target", "tasks")
 presets: Registry[Preset] = Registry("preset", "tasks")
+corpora: Registry[Corpus] = Registry("corpus", "tasks")
 
 
 def register_suite(suite: Suite) -> Suite:
@@ -109,6 +122,19 @@ def register_target(target: Target) -> Target:
 def register_preset(preset: Preset) -> Preset:
     presets.add(preset.name, preset)
     return preset
+
+
+def register_corpus(corpus: Corpus) -> Corpus:
+    corpora.add(corpus.name, corpus)
+    return corpus
+
+
+def default_preset() -> Preset:
+    """The one preset registered as the default."""
+    chosen = [p for _, p in presets.items() if p.default]
+    if len(chosen) != 1:
+        raise RuntimeError(f"exactly one preset must be the default; found {[p.name for p in chosen]}")
+    return chosen[0]
 
 
 # ---------------------------------------------------------------------------------------- resolution

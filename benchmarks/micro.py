@@ -33,7 +33,7 @@ def kl_scoring_ratio(repeats: int = 5) -> dict:
     import torch
 
     from bench.kl import KLSettings, base_samples, score_pair
-    from bench.micro import base_model
+    from tasks.micro.world import base_model
 
     h = base_model()
     tuned = h.trainable_copy().eval()

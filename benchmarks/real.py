@@ -115,8 +115,8 @@ def bench_scoring(model, eos, pad, n: int, length: int, batch: int) -> dict:
 
 
 def bench_training(model, pad, n: int, length: int, batch: int, checkpointing: bool) -> dict:
-    from bench.losses import cross_entropy
     from bench.budget import Budget
+    from bench.losses import cross_entropy
     from bench.training import train
     m = type(model)(model.config).to(device=next(model.parameters()).device, dtype=next(model.parameters()).dtype)
     m.load_state_dict(model.state_dict())

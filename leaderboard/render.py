@@ -124,10 +124,8 @@ def legend(track: Track) -> list[str]:
 
 def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
     """Shell commands that recreate the track's runs and its published files."""
-    from bench.evaluation import EvalSettings
-    from bench.kl import KLSettings
-    from bench.runner import DEFAULT_TARGET
-    from bench.task import presets, targets
+    from bench.settings import FLAGS, EvalSettings, KLSettings
+    from bench.task import default_preset, presets, targets
 
     spec = track.first.spec
     tgt = targets.get(spec["target"]) if spec["target"] in targets.names() else None
@@ -136,26 +134,21 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
         if (p.model, p.target, tuple(p.suites)) == (spec["model"], spec["target"], tuple(spec["suites"])) \
                 and targets.get(p.target).budget.updated(p.budget).to_dict() == spec["budget"] \
                 and EvalSettings(**p.eval).to_dict() == spec["eval"] and asdict(KLSettings(**p.kl)) == spec["kl"]:
-            common = [f"--preset {p.name}"] + (["--data-dir DATA"] if p.needs_data else [])
+            common = ([] if p.default else [f"--preset {p.name}"]) + (["--data-dir DATA"] if p.needs_data else [])
             break
     else:
-        if spec["model"] != "micro":
+        fallback = default_preset()
+        if spec["model"] != fallback.model:
             common.append(f"--model {spec['model']}")
-        if spec["target"] != DEFAULT_TARGET:
+        if spec["target"] != fallback.target:
             common.append(f"--target {spec['target']}")
         if tgt is None or tuple(spec["suites"]) != tuple(tgt.default_suites):
             common += [f"--suite {s}" for s in spec["suites"]]
         default_budget = tgt.budget.to_dict() if tgt else {}
         common += [f"--budget {k}={v}" for k, v in sorted(spec["budget"].items()) if default_budget.get(k) != v]
-        ev, dflt = spec["eval"], EvalSettings().to_dict()
-        for key, flag in (("limit", "--limit"), ("backend", "--backend"), ("max_new_tokens", "--max-new-tokens"),
-                          ("temperature", "--temperature"), ("samples_per_problem", "--samples-per-problem"),
-                          ("batch_size", "--eval-batch-size")):
-            if ev[key] != dflt[key]:
-                common.append(f"{flag} {ev[key]}")
-        for key, flag in (("samples", "--kl-samples"), ("max_new_tokens", "--kl-max-new-tokens")):
-            if spec["kl"][key] != asdict(KLSettings())[key]:
-                common.append(f"{flag} {spec['kl'][key]}")
+        defaults = {"eval": EvalSettings().to_dict(), "kl": asdict(KLSettings())}
+        common += [f"{f.flag} {spec[f.section][f.key]}" for f in FLAGS
+                   if spec[f.section][f.key] != defaults[f.section][f.key]]
     out = []
     for r in track.rows:
         sets = "".join(f" --set {kv}" for kv in r.setting.split())

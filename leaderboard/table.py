@@ -21,7 +21,11 @@ from bench.errors import UserError
 from bench.schema import load_run_folder
 from bench.store import stable_hash
 from leaderboard.stats import (
-    Interval, holm, minimum_detectable_effect, paired_bootstrap_ci, paired_permutation_test,
+    Interval,
+    holm,
+    minimum_detectable_effect,
+    paired_bootstrap_ci,
+    paired_permutation_test,
 )
 
 N_RESAMPLES = 10_000
@@ -242,7 +246,7 @@ def _weighted_delta(d: np.ndarray, tasks: list[str], weights: dict[str, float]) 
     return float(sum(w * d[[i for i, t in enumerate(tasks) if t == task]].mean() for task, w in weights.items()))
 
 
-def build_tracks(runs: list[Run], baseline: str = "naive_sft", n_resamples: int = N_RESAMPLES) -> list[Track]:
+def build_tracks(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) -> list[Track]:
     groups: dict[tuple, list[Run]] = {}
     for r in runs:
         key = (r.record["provenance"]["base_fingerprint"], r.spec["target"], tuple(r.spec["suites"]))

@@ -20,13 +20,12 @@ class EWC(Method):
         if self.lam < 0 or self.fisher_samples < 1 or self.fisher_data not in ("samples", "corpus"):
             raise ValueError("needs lam >= 0, fisher_samples >= 1 and fisher_data 'samples' or 'corpus'")
 
-    def mixture(self, ctx):
+    def prepare(self, ctx):
         refs = (ctx.context_free_samples(self.fisher_samples, 1.0, self.max_new_tokens) if self.fisher_data == "samples"
                 else ctx.pretraining_text(self.fisher_samples))
         self.fisher = diagonal_fisher(ctx.base.model, refs, ctx.tokenizer.pad_token_id)
         total = sum(float(f.sum()) for f in self.fisher.values())
         ctx.notes["ewc"] = {"fisher_sequences": len(refs), "fisher_data": self.fisher_data, "fisher_trace": total}
-        return {"target": ctx.target_examples}
 
     def loss(self, model, batch, ctx):
         start = ctx.base_parameters

@@ -1,7 +1,7 @@
 import torch
 
-from bench.data import Collator
-from bench.losses import cross_entropy, kl_per_position, masked_mean
+from bench.data import IGNORE, Collator
+from bench.losses import cross_entropy, kl_per_position, logits, masked_mean
 from bench.method import Method, register
 
 
@@ -22,7 +22,7 @@ class ExplicitKL(Method):
         if self.lam < 0 or self.samples < 1 or self.batch_size < 1:
             raise ValueError("needs lam >= 0, samples >= 1 and batch_size >= 1")
 
-    def mixture(self, ctx):
+    def prepare(self, ctx):
         refs = ctx.context_free_samples(self.samples, 1.0, self.max_new_tokens)
         collate = Collator(ctx.tokenizer.pad_token_id)
         rng = ctx.rng("explicit_kl")
@@ -36,16 +36,13 @@ class ExplicitKL(Method):
                     yield collate([refs[i] for i in order[s:s + size]])
 
         self._refs = batches()
-        return {"target": ctx.target_examples}
 
     def loss(self, model, batch, ctx):
         ce = cross_entropy(model, batch)
         if self.lam == 0:
             return ce
         ref = {k: v.to(batch["input_ids"].device) for k, v in next(self._refs).items()}
-        logits = model(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"]).logits[:, :-1]
         with torch.no_grad():
-            base_logits = ctx.frozen_base(input_ids=ref["input_ids"],
-                                          attention_mask=ref["attention_mask"]).logits[:, :-1]
-        kl = kl_per_position(base_logits, logits, self.direction)
-        return ce + self.lam * masked_mean(kl, ref["labels"][:, 1:] != -100)
+            base_logits = logits(ctx.frozen_base, ref)
+        kl = kl_per_position(base_logits[:, :-1], logits(model, ref)[:, :-1], self.direction)
+        return ce + self.lam * masked_mean(kl, ref["labels"][:, 1:] != IGNORE)

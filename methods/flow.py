@@ -1,6 +1,6 @@
 import torch
 
-from bench.data import Collator
+from bench.data import IGNORE, Collator
 from bench.losses import logits, token_nll
 from bench.method import Method, register
 
@@ -16,18 +16,19 @@ class Flow(Method):
         if self.batch_size < 1:
             raise ValueError("needs batch_size >= 1")
 
-    def mixture(self, ctx):
-        examples = ctx.target_examples
-        losses = base_losses(ctx.base.model, examples, ctx.tokenizer.pad_token_id, self.batch_size)
+    def prepare(self, ctx):
+        losses = base_losses(ctx.base.model, ctx.target_examples, ctx.tokenizer.pad_token_id, self.batch_size)
         tau = float(losses.median())
-        weights = torch.exp(-losses / tau).nan_to_num(0.0)
-        ctx.notes["flow"] = {"tau": tau, "weight_min": float(weights.min()), "weight_max": float(weights.max()),
+        self.weights = torch.exp(-losses / tau).nan_to_num(0.0).tolist()
+        ctx.notes["flow"] = {"tau": tau, "weight_min": min(self.weights), "weight_max": max(self.weights),
                              "normalisation": "sum_i w_i * sum_t nll_it / response tokens in the batch"}
-        return {"target": [{**e, "weight": float(w)} for e, w in zip(examples, weights)]}
+
+    def mixture(self, ctx):
+        return {"target": [{**e, "weight": w} for e, w in zip(ctx.target_examples, self.weights)]}
 
     def loss(self, model, batch, ctx):
         nll = token_nll(logits(model, batch), batch["labels"])
-        tokens = (batch["labels"][:, 1:] != -100).sum().clamp(min=1)
+        tokens = (batch["labels"][:, 1:] != IGNORE).sum().clamp(min=1)
         return (batch["weight"].to(nll.dtype) * nll.sum(1)).sum() / tokens
 
 
@@ -39,5 +40,5 @@ def base_losses(model, examples, pad_id, batch_size):
     for s in range(0, len(examples), batch_size):
         batch = {k: v.to(device) for k, v in collate(examples[s:s + batch_size]).items()}
         nll = token_nll(logits(model, batch), batch["labels"])
-        out.append(nll.sum(1) / (batch["labels"][:, 1:] != -100).sum(1).clamp(min=1))
+        out.append(nll.sum(1) / (batch["labels"][:, 1:] != IGNORE).sum(1).clamp(min=1))
     return torch.cat(out).cpu()

@@ -1,5 +1,6 @@
 import torch
 
+from bench.data import IGNORE
 from bench.losses import kl_per_position, logits, masked_mean, shifted_cross_entropy
 from bench.method import Method, register
 
@@ -23,4 +24,4 @@ class LwF(Method):
         t = self.temperature
         kl = kl_per_position(ref[:, :-1] / t, out[:, :-1] / t, "forward")
         return shifted_cross_entropy(out, batch["labels"]) + \
-            self.lam * t * t * masked_mean(kl, batch["labels"][:, 1:] != -100)
+            self.lam * t * t * masked_mean(kl, batch["labels"][:, 1:] != IGNORE)

@@ -5,3 +5,5 @@ from bench.method import Method, register
 class NaiveSFT(Method):
     """Fine-tune on the target only; cross-entropy on response tokens.
     Source: the standard supervised fine-tuning baseline (reference arm for every comparison)."""
+
+    reference = True

@@ -22,7 +22,7 @@ def isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def micro_base(isolated_cache):
-    from bench.micro import base_model
+    from tasks.micro.world import base_model
     return base_model()
 
 

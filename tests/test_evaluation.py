@@ -7,8 +7,8 @@ import torch
 
 from bench import evaluation
 from bench.evaluation import EvalSettings, evaluate
-from bench.micro import build_world
 from bench.task import resolve, suites, targets
+from tasks.micro.world import build_world
 
 
 @torch.no_grad()

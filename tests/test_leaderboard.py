@@ -118,7 +118,7 @@ def exact_sign_flip(x, y):
 
 def test_rows_match_an_independent_computation(runs):
     from statsmodels.stats.multitest import multipletests
-    (track,) = build_tracks(load_runs(runs))
+    (track,) = build_tracks(load_runs(runs), "naive_sft")
     rows = {r.method: r for r in track.rows}
     assert [r.method for r in track.rows][0] == "naive_sft"
     assert rows["naive_sft"].seeds == [0, 1, 2] and rows["pretrain_replay"].seeds == [0]
@@ -151,7 +151,7 @@ def test_rows_match_an_independent_computation(runs):
 
 def test_minimum_detectable_effect_under_the_table(runs):
     from leaderboard.stats import minimum_detectable_effect
-    (track,) = build_tracks(load_runs(runs))
+    (track,) = build_tracks(load_runs(runs), "naive_sft")
     idx = slice(8, 12)                                             # suite s2 = task c, the last 4 items
     var = np.mean([np.var(np.mean([preserved(s) for s in seeds], axis=0)[idx] - preserved(BASE)[idx], ddof=1)
                    for seeds in (NAIVE, CF, REPLAY)])
@@ -207,7 +207,7 @@ def test_latex_html_csv(capsys, runs, tmp_path):
     import pandas as pd
     code, out, _ = bench(capsys, "leaderboard", "--runs", runs, "--format", "csv")
     frame = pd.read_csv(io.StringIO(out)).set_index("method")
-    (track,) = build_tracks(load_runs(runs))
+    (track,) = build_tracks(load_runs(runs), "naive_sft")
     for r in track.rows:
         assert frame.loc[r.method, "suite_average"] == pytest.approx(r.average.estimate, rel=1e-5)
         assert frame.loc[r.method, "suite_average_low"] == pytest.approx(r.average.low, rel=1e-5, abs=1e-9)
@@ -257,7 +257,7 @@ def test_mixing_different_settings_is_refused(capsys, runs):
 
 def test_a_different_target_is_a_separate_track(capsys, runs):
     write_run(runs, "naive_sft", 0, NAIVE[0], target="toy-other")
-    assert len(build_tracks(load_runs(runs))) == 2
+    assert len(build_tracks(load_runs(runs), "naive_sft")) == 2
     code, out, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", runs.parent / "pub")
     assert code == 0, err
     assert (runs.parent / "pub" / "toy-toy-target.md").exists() and (runs.parent / "pub" / "toy-toy-other.md").exists()

@@ -9,8 +9,8 @@ from bench.data import IGNORE, Collator
 from bench.errors import UserError
 from bench.losses import cross_entropy
 from bench.method import Context, build_method, methods, parse_sets
-from bench.micro import build_world
 from bench.task import targets
+from tasks.micro.world import build_world
 
 CORE = ["naive_sft", "context_free", "contextual_synthetic", "pretrain_replay", "explicit_kl"]
 

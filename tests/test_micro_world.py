@@ -1,4 +1,4 @@
-from bench.micro import CIPHER_TEST, CIPHER_TRAIN, REASONING_KINDS, build_tokenizer, build_world
+from tasks.micro.world import CIPHER_TEST, CIPHER_TRAIN, REASONING_KINDS, build_tokenizer, build_world
 
 
 def test_world_is_deterministic():

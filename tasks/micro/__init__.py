@@ -1,0 +1,45 @@
+"""The micro world: its base model (shipped, or pretrained from scratch), target, preserved suites and the
+default preset (what `bench run` uses with no --model, --target or --preset). The world itself: world.py."""
+
+from pathlib import Path
+
+from bench.budget import Budget
+from bench.sources import ModelSource, register_source
+from bench.task import EvalTask, Preset, Suite, Target, register_preset, register_suite, register_target
+from tasks.micro import world
+
+HERE = Path(__file__).parent
+
+
+def _docs(n: int, seed: int) -> list[str]:
+    """Fresh pretraining-distribution documents (replay, EWC's corpus Fisher)."""
+    return world.build_world().documents(n, seed)
+
+
+register_source(ModelSource(
+    "micro", "the micro world's 3-layer Llama (~0.4M parameters), shipped with the benchmark (tasks/micro/base)",
+    world.base_model, pretraining_docs=_docs, files=lambda: world.SHIPPED))
+register_source(ModelSource(
+    "micro-scratch", "the micro base model pretrained from scratch on this machine (~30 s once, then cached); "
+    "equal to `micro` where the arithmetic matches", world.scratch_model, pretraining_docs=_docs,
+    files=lambda: world.SHIPPED))
+
+register_suite(Suite(
+    "micro-zeroshot", "micro world: facts about invented people, 4-way multiple choice by log-likelihood",
+    (EvalTask("fb_micro_zeroshot", "acc"),), HERE))
+
+register_suite(Suite(
+    "micro-reasoning", "micro world: two-hop questions answered step by step by generation, exact match",
+    (EvalTask("fb_micro_reasoning", "exact_match", "extract"),), HERE))
+
+register_target(Target(
+    "micro-cipher", "micro world: a word cipher the base model has never seen (train 2000, test 250)",
+    (EvalTask("fb_micro_cipher", "exact_match"),), HERE,
+    train_pairs=lambda data_dir, train_file: world.build_world().cipher_pairs("train"),
+    budget=Budget(epochs=6, lr=1e-3, batch_size=32),
+    default_suites=("micro-zeroshot", "micro-reasoning"),
+    answer_class=("cipher words", lambda text: text.strip() in set(world.build_world().cipher.values()))))
+
+register_preset(Preset(
+    "micro", "the embedded micro world: offline, CPU, seconds per run", model="micro", target="micro-cipher",
+    suites=("micro-zeroshot", "micro-reasoning"), default=True))
