@@ -27,7 +27,7 @@ class Budget:
 
     def updated(self, overrides: dict) -> Budget:
         """A copy with `--budget key=value` overrides applied (typed like the fields; finite numbers only)."""
-        new = replace(self, **typed_fields(Budget, overrides, "--budget", "The training budget"))
+        new = replace(self, **typed_fields(Budget, overrides, "--budget", "The training budget", noun="field"))
         if new.epochs <= 0 or new.lr <= 0 or new.batch_size < 1 or new.examples < 0 or new.warmup_ratio < 0 \
                 or new.weight_decay < 0 or new.max_grad_norm <= 0:
             raise UserError("--budget needs epochs > 0, lr > 0, batch_size >= 1, examples >= 0, warmup_ratio >= 0, "

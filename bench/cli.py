@@ -207,13 +207,15 @@ def cmd_methods(args) -> None:
     if args.name:
         raise UserError(f"Unexpected {args.name!r}: `bench methods` lists methods; `bench methods new NAME` adds one.")
     from bench.sources import locate
-    locate(args.model)
+    from bench.task import default_preset
+    model_name = args.model or default_preset().model
+    locate(model_name)
 
     from tabulate import tabulate
 
     from bench.method import methods, trainable_share
     from bench.sources import skeleton
-    model = skeleton(args.model, args.trust_remote_code)      # architecture only: no weights are read
+    model = skeleton(model_name, args.trust_remote_code)      # architecture only: no weights are read
     rows = []
     for name, cls in methods.items():
         try:
@@ -221,7 +223,7 @@ def cmd_methods(args) -> None:
         except ValueError as e:
             share = f"n/a: {e}"
         rows.append([name, cls.summary(), cls.source(), cls.cost, share])
-    print(tabulate(rows, headers=["method", "summary", "source", "cost", f"trains (of {args.model})"],
+    print(tabulate(rows, headers=["method", "summary", "source", "cost", f"trains (of {model_name})"],
                    tablefmt="simple", maxcolwidths=[None, 56, 44, None, 26]))
 
 
@@ -316,8 +318,7 @@ def parser() -> argparse.ArgumentParser:
     me = sub.add_parser("methods", help="list registered methods (new NAME: start a new one from a template)")
     me.add_argument("action", nargs="?", choices=["new"], help="new: write methods/NAME.py and its test")
     me.add_argument("name", nargs="?", help="the new method's name (with `new`)")
-    _model_args(me, "--model", "the model whose trainable share is shown (default: micro)")
-    me.set_defaults(model="micro")
+    _model_args(me, "--model", "the model whose trainable share is shown (default: the default preset's)")
     me.add_argument("--root", default=None, help="new: the project folder holding methods/ and tests/ "
                     "(default: this checkout)")
     me.set_defaults(fn=cmd_methods)

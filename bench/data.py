@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 IGNORE = -100
 
@@ -53,6 +56,7 @@ def truncate(example: dict, max_tokens: int) -> dict:
 def pad(rows: list[list[int]], value: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
     """Token lists stacked into one (rows, longest) tensor filled with `value`, and the attention mask (1 on
     real tokens). Left padding ends every row in the last column (generation, next-token probes)."""
+    import torch      # here, so that encoding examples (and naming a method) does not load torch
     width = max(map(len, rows))
     ids = torch.full((len(rows), width), value, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -61,17 +65,6 @@ def pad(rows: list[list[int]], value: int, side: str = "right") -> tuple[torch.T
         ids[i, cols] = torch.tensor(r, dtype=torch.long)
         mask[i, cols] = 1
     return ids, mask
-
-
-class ListDataset(torch.utils.data.Dataset):
-    def __init__(self, rows: list[dict]):
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> dict:
-        return self.rows[i]
 
 
 class Collator:
@@ -84,5 +77,6 @@ class Collator:
     def __call__(self, rows: list[dict]) -> dict:
         ids, mask = pad([r["input_ids"] for r in rows], self.pad_id)
         labels, _ = pad([r["labels"] for r in rows], IGNORE)
+        import torch
         extra = {k: torch.tensor([float(r[k]) for r in rows]) for k in rows[0] if k not in ("input_ids", "labels")}
         return {"input_ids": ids, "attention_mask": mask, "labels": labels, **extra}

@@ -34,8 +34,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 from bench.data import encode_pair, encode_prompt, encode_text, sequence_example, truncate
 from bench.errors import UserError
-from bench.generation import Sampling, cached_sample
-from bench.losses import cross_entropy
 from bench.registry import Registry
 from bench.settings import typed_fields
 from bench.task import corpora
@@ -86,6 +84,7 @@ class Context:
         return random.Random(f"{self.seed}:{salt}")
 
     def _sample(self, prompts: list[list[int]], temperature: float, max_new_tokens: int, desc: str):
+        from bench.generation import Sampling, cached_sample
         return cached_sample(self.base, prompts, Sampling(temperature, max_new_tokens), self.seed, desc=desc,
                              backend_name=self.backend)
 
@@ -133,6 +132,7 @@ class Method:
         return {"target": ctx.target_examples}
 
     def loss(self, model, batch: dict, ctx: Context):
+        from bench.losses import cross_entropy     # torch loads when a method is used, not when it is named
         return cross_entropy(model, batch)
 
     def trainable(self, model):
@@ -236,7 +236,7 @@ def reference_method() -> str:
 def build_method(name: str, overrides: dict[str, str]) -> Method:
     """The registered method `name` with its `--set` overrides, each checked and typed like its field."""
     cls = methods.get(name)
-    kwargs = typed_fields(cls, overrides, "--set", f"Method {name!r}")
+    kwargs = typed_fields(cls, overrides, "--set", f"Method {name!r}", noun="hyperparameter")
     try:
         return cls(**kwargs)
     except ValueError as e:

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench import threads
 from bench.budget import Budget
 from bench.errors import UserError
 from bench.method import Method, build_method
@@ -235,7 +236,7 @@ def provenance(*, code: dict, base: ModelHandle | None, evals: Plan, items: list
         from importlib.metadata import version
         backend["vllm"] = version("vllm")
     tuned = [i for i in items if i["model"] == "tuned"]
-    out = {**code, "generation": backend, "data_dir": str(data_dir) if data_dir else None,
+    out = {**code, "generation": backend, "data_dir": str(data_dir) if data_dir else None, "threads": threads.current(),
            "tasks": {r.task.name: {"run_as": r.name, "content_hash": r.content_hash,
                                    "items_hash": items_hash([i for i in tuned if i["task"] == r.task.name])}
                      for r in evals.ready}}

@@ -156,7 +156,7 @@ def parse_pairs(items: list[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-def typed_fields(cls, overrides: dict, flag: str, owner: str) -> dict:
+def typed_fields(cls, overrides: dict, flag: str, owner: str, noun: str = "setting") -> dict:
     """Overrides of a dataclass's fields, each coerced to its field's type; unknown keys are a UserError with a
     "did you mean". Values that are not strings (presets) are coerced through their text."""
     known = {f.name: f.type for f in fields(cls)}
@@ -164,6 +164,7 @@ def typed_fields(cls, overrides: dict, flag: str, owner: str) -> dict:
     for key, value in overrides.items():
         if key not in known:
             accepted = ", ".join(sorted(known)) or "none"
-            raise UserError(f"{owner} has no setting {key!r} ({flag}).{did_you_mean(key, known)} Accepted: {accepted}.")
+            raise UserError(f"{owner} has no {noun} {key!r} ({flag} {key}=...).{did_you_mean(key, known)} "
+                            f"Accepted: {accepted}.")
         out[key] = coerce(str(value), known[key], f"{flag} {key}={value}: {owner}'s {key}")
     return out

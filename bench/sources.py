@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench import threads
 from bench.errors import UserError, did_you_mean
 from bench.registry import Registry
 
@@ -28,6 +29,7 @@ class ModelSource:
     pretraining_docs: Callable[[int, int], list[str]] | None = None
     # where its files are, without loading them: a folder, a .gguf file, or a hub id (for its architecture)
     files: Callable[[], Path | str] | None = None
+    threads: int | None = None      # CPU threads it runs fastest with, when fewer than the cores (bench.threads)
 
 
 sources: Registry[ModelSource] = Registry("model", "tasks")
@@ -112,6 +114,7 @@ def resolve_model(name: str, placement: Placement | None = None) -> ModelHandle:
 
     placement = placement or Placement()
     kind, what = locate(name)
+    threads.prefer(what.threads if kind == "source" else None)
     if kind == "source":
         handle = what.load(placement)
         handle.pretraining_docs = what.pretraining_docs

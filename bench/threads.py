@@ -1,9 +1,10 @@
 """How many CPU threads torch uses: explicit, and set in one place for every entry point (CLI, tests, workers).
 
-Default: the cores this process may run on (its CPU affinity, so a worker pinned to one core uses one
-thread), overridden by `--threads N` or $FORGETBENCH_THREADS. OpenMP threads wait passively (they sleep
-instead of spinning at a barrier): with another busy process on the machine, spinning threads steal the
-cores the working ones need, and a run on 2 cores became 15-40x slower (BENCHMARKS.md).
+Order: `--threads N`, else $FORGETBENCH_THREADS, else the model source's own count (the micro model: 1, its
+matrices are too small to gain from a second thread), else the cores this process may run on (its CPU
+affinity, so a worker pinned to one core uses one thread). Several threads wait passively at OpenMP
+barriers: a spinning thread steals the core a working one needs when another process is busy, and a run on 2
+cores became 15-40x slower (BENCHMARKS.md has the measurements). The count used is in every record.
 """
 
 from __future__ import annotations
@@ -19,10 +20,32 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+_explicit = False
+
+
 def configure(threads: int | None = None) -> int:
     """Set the thread count (and passive OpenMP waiting) for this process; returns the count. Environment
     variables take effect for a torch imported later; an already imported torch is set directly."""
+    global _explicit
+    _explicit = bool(threads or os.environ.get("FORGETBENCH_THREADS"))
     n = threads or int(os.environ.get("FORGETBENCH_THREADS") or 0) or available_cores()
+    _set(n)
+    return n
+
+
+def prefer(n: int | None) -> None:
+    """The thread count for the model about to load (None: the cores), unless the user chose one (`--threads`,
+    $FORGETBENCH_THREADS)."""
+    if not _explicit:
+        _set(min(n or available_cores(), available_cores()))
+
+
+def current() -> int:
+    import torch
+    return torch.get_num_threads()
+
+
+def _set(n: int) -> None:
     if n < 1:
         raise ValueError(f"threads must be at least 1, not {n}")
     # OpenMP reads these when its runtime starts (on torch's import): they must be set before it.
@@ -31,4 +54,3 @@ def configure(threads: int | None = None) -> int:
         os.environ[var] = str(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
-    return n

@@ -19,7 +19,7 @@ import transformers
 from transformers import Trainer, TrainingArguments
 
 from bench.budget import Budget
-from bench.data import Collator, ListDataset
+from bench.data import Collator
 
 
 def trainable_names(model) -> list[str]:
@@ -67,7 +67,7 @@ def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: B
             report_to=[], logging_strategy="no", dataloader_num_workers=0, use_cpu=next(model.parameters()).device.type == "cpu",
             remove_unused_columns=False, disable_tqdm=False, bf16=bf16,
         )
-        trainer = HookTrainer(model=model, args=args, train_dataset=ListDataset(rows),
+        trainer = HookTrainer(model=model, args=args, train_dataset=rows,
                               data_collator=Collator(pad_id), loss_fn=loss_fn)
         if not shuffle:
             trainer._get_train_sampler = lambda *a, **k: torch.utils.data.SequentialSampler(trainer.train_dataset)

@@ -10,6 +10,7 @@ class ExplicitKL(Method):
     """Cross-entropy on the target plus lambda * exact KL to the frozen base on context-free samples.
     Source: KL retain loss as in open-unlearning (locuslab); forward direction as in arXiv 2505.13811."""
 
+    smoke = {"samples": "32"}
     lam: float = 1.0
     direction: str = "forward"     # forward: KL(base || tuned); reverse: KL(tuned || base)
     samples: int = 2000            # context-free reference sequences, drawn once and cycled

@@ -4,26 +4,30 @@ from pathlib import Path
 for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ[var] = "1"
 
+from bench import threads  # noqa: E402
+
+threads.configure()         # the same thread settings as the CLI, before anything imports torch
+
 import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
-def isolated_cache(tmp_path_factory):
-    """One cache for the whole session: the micro base model is pretrained once, in a temp folder."""
-    path = tmp_path_factory.mktemp("forgetbench-cache")
+def session_cache(tmp_path_factory):
+    """One cache for the whole session: $FORGETBENCH_CACHE when set (entries are content-addressed and checked,
+    so a user's cache is safe to share), else a temporary folder."""
     old = os.environ.get("FORGETBENCH_CACHE")
+    path = Path(old) if old else tmp_path_factory.mktemp("forgetbench-cache")
     os.environ["FORGETBENCH_CACHE"] = str(path)
     yield path
     if old is None:
         os.environ.pop("FORGETBENCH_CACHE", None)
-    else:
-        os.environ["FORGETBENCH_CACHE"] = old
 
 
 @pytest.fixture(scope="session")
-def micro_base(isolated_cache):
-    from tasks.micro.world import base_model
-    return base_model()
+def micro_base(session_cache):
+    """The shipped micro base model, loaded once."""
+    from bench.sources import resolve_model
+    return resolve_model("micro")
 
 
 @pytest.fixture()
@@ -92,6 +96,6 @@ def micro_batch(micro_base):
     from bench.data import Collator
     from bench.method import Context
     from bench.task import targets
-    ctx = Context(micro_base, targets.get("micro-cipher"), seed=0)
+    ctx = Context(base=micro_base, target=targets.get("micro-cipher"), seed=0)
     batch = Collator(micro_base.tokenizer.pad_token_id)(ctx.target_examples[:4])
     return micro_base.trainable_copy(), batch, ctx

@@ -33,10 +33,10 @@ def test_paper_r1_with_local_data_stops_at_the_hub_only_training_data(data_dir, 
 
 
 def test_paper_presets_name_the_papers_models():
-    from bench.models import ALIASES
+    from bench.sources import sources
     from bench.task import presets
-    assert ALIASES[presets.get("paper-olmo").model].hub == "allenai/OLMo-1B-hf"
-    assert ALIASES[presets.get("paper-r1").model].hub == "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
+    assert sources.get(presets.get("paper-olmo").model).hub == "allenai/OLMo-1B-hf"
+    assert sources.get(presets.get("paper-r1").model).hub == "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
     assert (presets.get("paper-olmo").target, presets.get("paper-r1").target) == ("metamathqa", "medreason")
 
 

@@ -44,18 +44,18 @@ def test_folder_without_safetensors(capsys, tmp_path):
           match=["no *.safetensors", "pytorch_model.bin"])
 
 
-def test_unreadable_model_folder(capsys, tmp_path, isolated_cache, micro_base):
+def test_unreadable_model_folder(capsys, tmp_path):
     import shutil
-    for f in (isolated_cache / "micro").glob("*/*.json"):
+
+    from tasks.micro.world import SHIPPED
+    for f in SHIPPED.glob("*.json"):
         shutil.copy(f, tmp_path)
     (tmp_path / "model.safetensors").write_text("garbage")
     fails(capsys, "kl", "--base", "micro", "--model", str(tmp_path), "--samples", "4",
           match=["Could not load the model folder", "unreadable or corrupt"])
 
 
-def test_corrupt_cached_file(capsys, fresh_cache, micro_base, isolated_cache, tmp_path):
-    import shutil
-    shutil.copytree(isolated_cache / "micro", fresh_cache / "micro")    # the pretrained base, not its evaluations
+def test_corrupt_cached_file(capsys, fresh_cache, tmp_path):
     assert main(["run", "--method", "naive_sft", "--out", str(tmp_path / "r1"), *SMALL]) == 0
     capsys.readouterr()
     cached = sorted((fresh_cache / "evals").glob("*.json"))

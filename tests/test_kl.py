@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from bench.generation import Sampling, sample
+from bench.generation import HFBackend, Sampling
 from bench.kl import ratio_se, score_pair, summarize
 
 BOS, EOS, PAD = 0, 1, 1   # pad == eos on purpose: masks must come from the first EOS, not the pad id
@@ -88,7 +88,7 @@ def test_estimates_agree_with_exact_kl(pair):
     truth = exact_kl(p, q)
     assert truth > 0.05
     n = 4000
-    gen = sample(p, [[BOS]] * n, Sampling(1.0, L, batch_size=500), seed=3, tokenizer=TOK)
+    gen = HFBackend(p, TOK).generate([[BOS]] * n, Sampling(1.0, L, batch_size=500), seed=3)
     assert all(len(g) <= L for g in gen)
     s = summarize(score_pair(p, q, [[BOS]] * n, gen, PAD, batch_size=500))
     for key in ("sequence", "token_exact"):
@@ -100,7 +100,7 @@ def test_estimates_agree_with_exact_kl(pair):
 
 def test_kl_of_a_model_with_itself_is_zero(pair):
     p, _ = pair
-    gen = sample(p, [[BOS]] * 50, Sampling(1.0, L), seed=0, tokenizer=TOK)
+    gen = HFBackend(p, TOK).generate([[BOS]] * 50, Sampling(1.0, L), seed=0)
     s = score_pair(p, p, [[BOS]] * 50, gen, PAD)
     assert np.allclose(s["sequence"], 0.0) and np.allclose(s["token_exact"], 0.0, atol=1e-7)
 

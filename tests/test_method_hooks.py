@@ -39,7 +39,7 @@ def test_l2sp_penalty(micro_batch):
 def test_ewc_fisher_and_penalty(micro_batch):
     model, batch, ctx = micro_batch
     method = build_method("ewc", {"lam": "2", "fisher_samples": "3"})
-    method.mixture(ctx)
+    method.prepare(ctx)
     refs = ctx.context_free_samples(3, 1.0, 48)
     base = copy.deepcopy(ctx.base.model)
     params = dict(base.named_parameters())
@@ -82,8 +82,9 @@ def test_lwf_distills_on_response_tokens(micro_batch):
 def test_flow_weights_and_loss(micro_batch):
     from bench.method import Context
     model, _, full = micro_batch
-    ctx = Context(full.base, full.target, 0, examples=64)      # 64 target examples keep the by-hand loop short
+    ctx = Context(base=full.base, target=full.target, seed=0, examples=64)      # 64 target examples keep the by-hand loop short
     method = build_method("flow", {})
+    method.prepare(ctx)
     rows = method.mixture(ctx)["target"]
     base = ctx.base.model
     losses = []

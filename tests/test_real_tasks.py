@@ -7,9 +7,10 @@ import pytest
 from conftest import SHARED, needs_shared_data, needs_smollm2
 
 from bench.errors import UserError
-from bench.evaluation import EvalSettings, accuracy, evaluate, subset_indices
-from bench.models import resolve_model
-from bench.runner import plan
+from bench.evaluation import accuracy, evaluate
+from bench.plan import plan
+from bench.settings import EvalSettings, subset_indices
+from bench.sources import resolve_model
 from bench.task import resolve, suites, targets
 
 

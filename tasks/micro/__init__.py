@@ -9,6 +9,9 @@ from bench.task import EvalTask, Preset, Suite, Target, register_preset, registe
 from tasks.micro import world
 
 HERE = Path(__file__).parent
+# One thread: a whole micro run is faster on 1 thread than on 2 (21.7 s vs 26.8 s, BENCHMARKS.md) and no slower
+# when another process takes a core; its matrices (96 wide) are too small to gain from a second thread.
+MICRO_THREADS = 1
 
 
 def _docs(n: int, seed: int) -> list[str]:
@@ -18,11 +21,11 @@ def _docs(n: int, seed: int) -> list[str]:
 
 register_source(ModelSource(
     "micro", "the micro world's 3-layer Llama (~0.4M parameters), shipped with the benchmark (tasks/micro/base)",
-    world.base_model, pretraining_docs=_docs, files=lambda: world.SHIPPED))
+    world.base_model, pretraining_docs=_docs, files=lambda: world.SHIPPED, threads=MICRO_THREADS))
 register_source(ModelSource(
     "micro-scratch", "the micro base model pretrained from scratch on this machine (~30 s once, then cached); "
     "equal to `micro` where the arithmetic matches", world.scratch_model, pretraining_docs=_docs,
-    files=lambda: world.SHIPPED))
+    files=lambda: world.SHIPPED, threads=MICRO_THREADS))
 
 register_suite(Suite(
     "micro-zeroshot", "micro world: facts about invented people, 4-way multiple choice by log-likelihood",
