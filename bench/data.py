@@ -24,7 +24,8 @@ def prompt_text(tokenizer, prompt: str, chat: bool) -> str:
 
 def encode_prompt(tokenizer, prompt: str, chat: bool = False) -> list[int]:
     # a rendered chat template already holds its special tokens; a plain prompt gets the tokenizer's own
-    return tokenizer(prompt_text(tokenizer, prompt, chat), add_special_tokens=not uses_chat(tokenizer, chat))["input_ids"]
+    text = prompt_text(tokenizer, prompt, chat)
+    return tokenizer(text, add_special_tokens=not uses_chat(tokenizer, chat))["input_ids"]
 
 
 def encode_pair(tokenizer, prompt: str, response: str, chat: bool = False) -> dict:
@@ -56,7 +57,7 @@ def truncate(example: dict, max_tokens: int) -> dict:
 def pad(rows: list[list[int]], value: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
     """Token lists stacked into one (rows, longest) tensor filled with `value`, and the attention mask (1 on
     real tokens). Left padding ends every row in the last column (generation, next-token probes)."""
-    import torch      # here, so that encoding examples (and naming a method) does not load torch
+    import torch  # here, so that encoding examples (and naming a method) does not load torch
     width = max(map(len, rows))
     ids = torch.full((len(rows), width), value, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)

@@ -132,7 +132,7 @@ class Method:
         return {"target": ctx.target_examples}
 
     def loss(self, model, batch: dict, ctx: Context):
-        from bench.losses import cross_entropy     # torch loads when a method is used, not when it is named
+        from bench.losses import cross_entropy  # torch loads when a method is used, not when it is named
         return cross_entropy(model, batch)
 
     def trainable(self, model):

@@ -64,7 +64,8 @@ def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: B
             num_train_epochs=budget.epochs, learning_rate=budget.lr, lr_scheduler_type=budget.scheduler,
             warmup_steps=budget.warmup_ratio, weight_decay=budget.weight_decay,
             max_grad_norm=budget.max_grad_norm, seed=seed, data_seed=seed, save_strategy="no",
-            report_to=[], logging_strategy="no", dataloader_num_workers=0, use_cpu=next(model.parameters()).device.type == "cpu",
+            report_to=[], logging_strategy="no", dataloader_num_workers=0,
+            use_cpu=next(model.parameters()).device.type == "cpu",
             remove_unused_columns=False, disable_tqdm=False, bf16=bf16,
         )
         trainer = HookTrainer(model=model, args=args, train_dataset=rows,

@@ -86,7 +86,8 @@ def facts(track: Track) -> list[tuple[str, str]]:
                             + (f", {b['examples']} target examples" if b["examples"] else "")),
         ("evaluation", f"lm-eval {ev['lm_eval']}, {ev['num_fewshot']}-shot, {lim}; generation backend "
                        f"{ev['backend']}, {decoding}, at most {ev['max_new_tokens']} new tokens, "
-                       f"{'chat template' if ev['chat_template'] else 'no chat template'}; batch size {ev['batch_size']}"),
+                       f"{'chat template' if ev['chat_template'] else 'no chat template'}; "
+                       f"batch size {ev['batch_size']}"),
         ("KL(base ‖ tuned)", f"{kl['samples']} samples from the base model at temperature 1, up to "
                               f"{kl['max_new_tokens']} new tokens, seed {kl['seed']}"),
         ("versions", f"forgetbench {prov['forgetbench']} (commit {', '.join(commits)}), torch {prov['torch']}, "

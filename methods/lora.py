@@ -4,7 +4,7 @@ from bench.method import Method, register
 @register("lora")
 class LoRA(Method):
     """Train low-rank adapters (peft LoRA) on the chosen linear layers; base weights frozen, adapters merged after.
-    Source: Hu et al., arXiv 2106.09685; forgetting: Biderman et al., LoRA Learns Less and Forgets Less, arXiv 2405.09673."""
+    Source: Hu et al., arXiv 2106.09685; Biderman et al., LoRA Learns Less and Forgets Less, arXiv 2405.09673."""
 
     rank: int = 8
     alpha: float = 16.0

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from bench.cli import main
 
 
+@pytest.mark.slow
 def test_default_naive_sft_learns_the_target_and_forgets(capsys, tmp_path, micro_base):
     assert main(["run", "--method", "naive_sft", "--out", str(tmp_path), "--kl-samples", "64", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)

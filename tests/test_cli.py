@@ -26,6 +26,7 @@ def run_json(capsys, runs, *extra):
     return json.loads(out)
 
 
+@pytest.mark.slow
 def test_run_prints_a_complete_record(capsys, runs, micro_base):
     rec = run_json(capsys, runs, "--method", "naive_sft")
     assert rec["spec"]["method"] == "naive_sft" and rec["spec"]["model"] == "micro"
@@ -48,6 +49,7 @@ def test_run_prints_a_complete_record(capsys, runs, micro_base):
         assert rec["suites"]["micro-zeroshot"][who] == pytest.approx(sum(mine) / len(mine))
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(capsys, tmp_path):
     a = run_json(capsys, tmp_path / "a", "--method", "context_free", "--set", "ratio=0.25")
     b = run_json(capsys, tmp_path / "b", "--method", "context_free", "--set", "ratio=0.25")
@@ -60,18 +62,21 @@ def test_same_seed_same_numbers(capsys, tmp_path):
     assert c["run_id"] != a["run_id"] and c["kl"] != a["kl"]
 
 
+@pytest.mark.slow
 def test_rerun_reuses_the_finished_record(capsys, runs):
     rec = run_json(capsys, runs, "--method", "naive_sft")
     code, out, err = bench(capsys, "run", "--method", "naive_sft", "--out", str(runs), "--json", *SMALL)
     assert code == 0 and "already done" in err and json.loads(out) == rec
 
 
+@pytest.mark.slow
 def test_human_summary(capsys, runs):
     code, out, _ = bench(capsys, "run", "--method", "naive_sft", "--out", str(runs), *SMALL)
     assert code == 0
     assert "target micro-cipher" in out and "micro-zeroshot" in out and "KL(base || tuned)" in out
 
 
+@pytest.mark.slow
 def test_leaderboard_on_real_runs(capsys, runs, tmp_path):
     base = run_json(capsys, runs, "--method", "naive_sft")
     other = run_json(capsys, runs, "--method", "pretrain_replay", "--set", "ratio=0.5")
@@ -94,8 +99,9 @@ def test_leaderboard_on_real_runs(capsys, runs, tmp_path):
         lines = (runs / rec["run_id"] / "items.jsonl").read_text().splitlines()
         items = [json.loads(x) for x in lines]
         preserved = {t for v in rec["suites"].values() for t in v["average_over"]}
-        was = {(i["task"], i["doc_id"]): i["correct"] for i in items if i["model"] == "base" and i["task"] in preserved}
-        now = {(i["task"], i["doc_id"]): i["correct"] for i in items if i["model"] == "tuned" and i["task"] in preserved}
+        kept = [i for i in items if i["task"] in preserved]
+        was = {(i["task"], i["doc_id"]): i["correct"] for i in kept if i["model"] == "base"}
+        now = {(i["task"], i["doc_id"]): i["correct"] for i in kept if i["model"] == "tuned"}
         forgot = sum(was[k] and not now[k] for k in was) / len(was)
         assert float(row["forgetting"]) == pytest.approx(forgot, rel=1e-5)
     assert 0 < float(rows["pretrain_replay"]["p_holm"]) <= 1 and rows["naive_sft"]["p_holm"] == ""
@@ -106,6 +112,7 @@ def test_leaderboard_on_real_runs(capsys, runs, tmp_path):
     assert "| pretrain_replay (ratio=0.5)" in (dest / "m.md").read_text()
 
 
+@pytest.mark.slow
 def test_eval_and_kl_on_a_saved_checkpoint(capsys, tmp_path):
     rec = run_json(capsys, tmp_path, "--method", "naive_sft", "--save-model")
     ckpt = tmp_path / rec["run_id"] / "model"

@@ -23,12 +23,14 @@ def test_paper_presets_fail_offline_with_a_clear_message(preset, needle, tmp_pat
 
 
 def test_paper_olmo_with_local_suites_stops_at_the_hub_only_training_data(data_dir, tmp_path):
-    r = bench("run", "--preset", "paper-olmo", "--method", "naive_sft", "--data-dir", str(data_dir), "--out", str(tmp_path))
+    r = bench("run", "--preset", "paper-olmo", "--method", "naive_sft", "--data-dir", str(data_dir),
+              "--out", str(tmp_path))
     assert r.returncode == 2 and "MetaMathQA" in r.stderr and "--train-file" in r.stderr, r.stderr
 
 
 def test_paper_r1_with_local_data_stops_at_the_hub_only_training_data(data_dir, tmp_path):
-    r = bench("run", "--preset", "paper-r1", "--method", "naive_sft", "--data-dir", str(data_dir), "--out", str(tmp_path))
+    r = bench("run", "--preset", "paper-r1", "--method", "naive_sft", "--data-dir", str(data_dir),
+              "--out", str(tmp_path))
     assert r.returncode == 2 and "MedReason" in r.stderr, r.stderr
 
 
@@ -66,6 +68,7 @@ def tiny_run(tiny_model, data_dir, out, *extra):
     return json.loads(r.stdout)
 
 
+@pytest.mark.slow
 def test_tiny_model_end_to_end_on_the_real_target_and_suites(tiny_model, data_dir, tmp_path):
     rec = tiny_run(tiny_model, data_dir, tmp_path, "--method", "naive_sft")
     assert rec["target"]["task"] == "gsm8k" and set(rec["target"]["tasks"]) == {"gsm8k", "gsm8k_loglik"}
@@ -84,18 +87,21 @@ def test_tiny_model_end_to_end_on_the_real_target_and_suites(tiny_model, data_di
     assert base_ids == [i["doc_id"] for i in items if i["task"] == "fb_arc_easy" and i["model"] == "tuned"]
 
 
+@pytest.mark.slow
 def test_examples_budget_is_a_fixed_subset_and_changes_the_run(tiny_model, data_dir, tmp_path):
     rec = tiny_run(tiny_model, data_dir, tmp_path, "--method", "naive_sft", "--budget", "examples=3",
                    "--suite", "medqa")
     assert rec["training"]["target_pairs"] == 3 and rec["training"]["mixture"]["target"]["examples"] == 3
 
 
+@pytest.mark.slow
 def test_replay_on_a_real_model_uses_the_local_general_text_corpus(tiny_model, data_dir, tmp_path):
     rec = tiny_run(tiny_model, data_dir, tmp_path, "--method", "pretrain_replay")
     assert rec["training"]["replay_corpus"]["file"] == "corpora/wikitext2/valid.txt"
     assert rec["training"]["mixture"]["replay"]["examples"] == 5
 
 
+@pytest.mark.slow
 def test_metamathqa_offline_trains_from_a_local_file(tiny_model, data_dir, tmp_path):
     f = tmp_path / "mm.jsonl"
     f.write_text(json.dumps({"query": "What is 2+3?", "response": "2+3=5. The answer is: 5"}) + "\n")
@@ -107,6 +113,7 @@ def test_metamathqa_offline_trains_from_a_local_file(tiny_model, data_dir, tmp_p
     assert json.loads(r.stdout)["training"]["target_pairs"] == 1
 
 
+@pytest.mark.slow
 @needs_smollm2
 @needs_shared_data
 def test_smollm2_preset_end_to_end_small(tmp_path):

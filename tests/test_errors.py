@@ -55,6 +55,7 @@ def test_unreadable_model_folder(capsys, tmp_path):
           match=["Could not load the model folder", "unreadable or corrupt"])
 
 
+@pytest.mark.slow
 def test_corrupt_cached_file(capsys, fresh_cache, tmp_path):
     assert main(["run", "--method", "naive_sft", "--out", str(tmp_path / "r1"), *SMALL]) == 0
     capsys.readouterr()
@@ -66,6 +67,7 @@ def test_corrupt_cached_file(capsys, fresh_cache, tmp_path):
     assert str(cached[0]) in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "incomplete", "items"])
 def test_corrupt_result_record_in_leaderboard(capsys, tmp_path, micro_base, damage):
     assert main(["run", "--method", "naive_sft", "--out", str(tmp_path), *SMALL]) == 0
@@ -88,6 +90,7 @@ def test_missing_runs_folder(capsys, tmp_path):
     fails(capsys, "leaderboard", "--runs", str(tmp_path / "nope"), match="does not exist")
 
 
+@pytest.mark.slow
 def test_interrupted_run_leaves_nothing_and_reruns_cleanly(capsys, tmp_path, monkeypatch, micro_base):
     real = runner.write_run
 

@@ -49,11 +49,13 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
                           "lm_eval": "0.4.13"},
                  "kl": {"samples": 8, "max_new_tokens": 4, "seed": 1, "batch_size": 8}, "data": "0" * 16,
                  "placement": {"device": "cpu", "dtype": "float32"}},
-        "provenance": {"forgetbench": "0.1.0", "commit": "c" * 40, "torch": "2", "transformers": "5", "lm_eval": "0.4.13",
+        "provenance": {"forgetbench": "0.1.0", "commit": "c" * 40, "torch": "2", "transformers": "5",
+                       "lm_eval": "0.4.13",
                        "python": "3.11", "base_fingerprint": "f" * 64, "device": "cpu", "dtype": "float32",
                        "generation": {"backend": "hf"},
                        "tasks": {t: {"content_hash": "a" * 16,
-                                     "items_hash": items_hash([i for i in items if i["task"] == t and i["model"] == "tuned"])}
+                                     "items_hash": items_hash([i for i in items
+                                                               if i["task"] == t and i["model"] == "tuned"])}
                                  for t in SIZES}},
         "target": {"name": target, "task": "tgt", **section(base["tgt"], tuned["tgt"]),
                    "tasks": {"tgt": section(base["tgt"], tuned["tgt"])}},
@@ -278,7 +280,8 @@ def test_corrupt_records_are_rejected_by_name(capsys, runs, damage):
     rec_path = folder / "result.json"
     rec = json.loads(rec_path.read_text())
     if damage == "checksum":
-        (folder / "items.jsonl").write_text((folder / "items.jsonl").read_text().replace('"score": 1.0', '"score": 0.0', 1))
+        text = (folder / "items.jsonl").read_text()
+        (folder / "items.jsonl").write_text(text.replace('"score": 1.0', '"score": 0.0', 1))
     elif damage == "old-schema":
         rec["schema_version"] = 1
     elif damage == "missing-section":

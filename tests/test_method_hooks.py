@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from bench.losses import cross_entropy
+from bench.losses import cross_entropy, logits
 from bench.method import build_method, methods
 from bench.training import trainable_names
 
@@ -71,7 +71,7 @@ def test_lwf_distills_on_response_tokens(micro_batch):
     with torch.no_grad():
         got = build_method("lwf", {"lam": str(lam), "temperature": str(t)}).loss(moved, batch, ctx)
         z = moved(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].double()
-        z0 = ctx.base.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].double()
+        z0 = logits(ctx.base.model, batch)[:, :-1].double()
         p0, p = torch.softmax(z0 / t, -1), torch.softmax(z / t, -1)
         kl = (p0 * (p0.log() - p.log())).sum(-1)
         mask = batch["labels"][:, 1:] != -100
@@ -82,7 +82,8 @@ def test_lwf_distills_on_response_tokens(micro_batch):
 def test_flow_weights_and_loss(micro_batch):
     from bench.method import Context
     model, _, full = micro_batch
-    ctx = Context(base=full.base, target=full.target, seed=0, examples=64)      # 64 target examples keep the by-hand loop short
+    # 64 target examples keep the by-hand loop short
+    ctx = Context(base=full.base, target=full.target, seed=0, examples=64)
     method = build_method("flow", {})
     method.prepare(ctx)
     rows = method.mixture(ctx)["target"]
@@ -140,7 +141,8 @@ def test_wise_ft_interpolates_and_grids(micro_batch):
     model, _, ctx = micro_batch
     moved = perturbed(model)
     grid = build_method("wise_ft", {}).variants()
-    assert [v.alpha for v in grid] == ["0.25", "0.5", "0.75", "1"] and [v.params() for v in grid][0] == {"alpha": "0.25"}
+    assert [v.alpha for v in grid] == ["0.25", "0.5", "0.75", "1"]
+    assert [v.params() for v in grid][0] == {"alpha": "0.25"}
     single = build_method("wise_ft", {"alpha": "0.25"})
     assert single.variants() == [single]
     out = single.finalize(copy.deepcopy(moved), ctx.base.model)

@@ -1,3 +1,7 @@
+import os
+
+import pytest
+
 from tasks.micro.world import CIPHER_TEST, CIPHER_TRAIN, REASONING_KINDS, build_tokenizer, build_world
 
 
@@ -37,3 +41,41 @@ def test_tokenizer_covers_the_world():
     ids = tok(text)["input_ids"]
     assert ids[0] == tok.bos_token_id and tok.unk_token_id not in ids
     assert tok.decode(ids, skip_special_tokens=True) == text
+
+
+def test_the_shipped_base_is_checked_by_its_hash(tmp_path, monkeypatch):
+    import shutil
+
+    from bench.errors import UserError
+    from tasks.micro import world
+    assert world.base_model().fingerprint == world.SHIPPED_SHA256
+    damaged = tmp_path / "base"
+    shutil.copytree(world.SHIPPED, damaged)
+    raw = bytearray((damaged / "model.safetensors").read_bytes())
+    raw[-1] ^= 1                                        # one bit of one weight, same size
+    (damaged / "model.safetensors").write_bytes(bytes(raw))
+    monkeypatch.setattr(world, "SHIPPED", damaged)
+    with pytest.raises(UserError, match="damaged or was changed"):
+        world.base_model()
+
+
+def _same_arithmetic() -> bool:
+    import torch
+
+    from tasks.micro.world import SHIPPED_MADE_WITH
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    return torch.__version__ == SHIPPED_MADE_WITH["torch"] and f" {SHIPPED_MADE_WITH['cpu_flag']} " in flags
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _same_arithmetic(), reason="another CPU instruction set or torch version: pretraining "
+                    "gives a slightly different base here, which is why the weights ship")
+def test_pretraining_from_scratch_gives_the_shipped_weights(fresh_cache):
+    from bench.sources import resolve_model
+    from tasks.micro.world import SHIPPED_SHA256
+    assert resolve_model("micro-scratch").fingerprint == SHIPPED_SHA256
+
+
+def test_the_shipped_tokenizer_is_the_worlds_own():
+    from bench.sources import resolve_model
+    assert resolve_model("micro").tokenizer.get_vocab() == build_tokenizer(build_world()).get_vocab()

@@ -58,6 +58,7 @@ def test_wheel_lookup_without_the_wheel_is_none():
     assert wheel_file("no-such-distribution-xyz", "x/y.gguf")() is None
 
 
+@pytest.mark.slow
 @needs_smollm2
 def test_smollm2_alias_loads_the_gguf_once_and_then_from_the_cache(monkeypatch, fresh_cache):
     h = resolve_model("smollm2-135m")
@@ -78,6 +79,7 @@ def test_smollm2_alias_loads_the_gguf_once_and_then_from_the_cache(monkeypatch, 
         assert torch.equal(h.model(x).logits, again.model(x).logits)
 
 
+@pytest.mark.slow
 @needs_smollm2
 def test_a_bare_gguf_gets_its_special_tokens_and_template_from_the_file(tmp_path, fresh_cache):
     src = smollm2_gguf()

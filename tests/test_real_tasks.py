@@ -78,9 +78,9 @@ def _lm_eval_own(pretrained: str, ready, samples=None, extra: str = ""):
     from lm_eval.tasks import TaskManager
 
     tm = TaskManager(include_path=str(ready[0].include), include_defaults=False)
-    return lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={pretrained},dtype=float32,add_bos_token=True,device=cpu"
-                                   + extra, tasks=[r.name for r in ready], task_manager=tm, num_fewshot=0,
-                                   batch_size=4, samples=samples, bootstrap_iters=0, log_samples=False)
+    args = f"pretrained={pretrained},dtype=float32,add_bos_token=True,device=cpu" + extra
+    return lm_eval.simple_evaluate(model="hf", model_args=args, tasks=[r.name for r in ready], task_manager=tm,
+                                   num_fewshot=0, batch_size=4, samples=samples, bootstrap_iters=0, log_samples=False)
 
 
 def test_zero_shot_accuracy_equals_lm_evals_own_result(tiny_model, data_dir):
@@ -93,6 +93,7 @@ def test_zero_shot_accuracy_equals_lm_evals_own_result(tiny_model, data_dir):
         assert accuracy(ours[r.task.name]) == pytest.approx(theirs[r.name][f"{r.task.metric},none"], abs=1e-12), r.name
 
 
+@pytest.mark.slow
 @needs_smollm2
 @needs_shared_data
 def test_smollm2_arc_easy_and_lambada_subsets_equal_lm_evals_own_result():

@@ -9,8 +9,8 @@ import torch
 
 from bench import reasoning
 from bench.data import encode_pair
-from bench.settings import EvalSettings
 from bench.generation import HFBackend, Sampling, VLLMBackend, cut_at_stop
+from bench.settings import EvalSettings
 from bench.sources import resolve_model
 from bench.task import resolve, suites, targets
 from tasks.real import gsm8k_solution
@@ -192,3 +192,8 @@ def test_chat_pairs_take_loss_on_the_assistant_reply_only(tiny):
     assert row["labels"][:n] == [-100] * n
     assert row["labels"][n:] == tok("4", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     assert tok.decode(row["input_ids"]).endswith("<|im_start|>assistant\n4<|im_end|>")
+
+
+def test_targets_train_with_the_instruction_evaluation_uses():
+    import tasks.real
+    assert tasks.real.INSTRUCTION == reasoning.INSTRUCTION

@@ -28,6 +28,7 @@ def test_methods_table_lists_every_method_with_its_trainable_share(capsys, micro
     assert share["attn_only"] == pytest.approx(100 * attn / total, abs=0.05)
 
 
+@pytest.mark.slow
 def test_new_method_from_the_template_runs_and_its_test_passes(capsys, tmp_path, monkeypatch, micro_batch):
     (tmp_path / "methods").mkdir()
     (tmp_path / "tests").mkdir()

@@ -253,6 +253,8 @@ SHIPPED = Path(__file__).parent / "base"
 # The content hash (bench.store.hash_files over weights, config and tokenizer files) of the shipped base model:
 # the published micro leaderboard starts from exactly these weights on every machine.
 SHIPPED_SHA256 = "4aaab16cdabb512c7735cd3aa4d90fad74dece4c10d0be71336a476054960a16"
+# Where pretraining reproduces those bytes: the arithmetic of the machine and libraries that made them.
+SHIPPED_MADE_WITH = {"torch": "2.13.0+cpu", "cpu_flag": "avx512f"}
 
 
 def base_model(placement=None):

