@@ -103,8 +103,8 @@ def _settings(args, preset):
                 given["eval"].pop("task_limits", None)
     ev = given["eval"]
     if "batch_size" not in ev and (getattr(args, "device", None) or "cuda").startswith("cuda"):
-        import torch
-        if torch.cuda.is_available():           # lm-eval's automatic batch size on a GPU
+        from bench.device import cuda_available
+        if cuda_available():                    # lm-eval's automatic batch size on a GPU
             ev["batch_size"] = "auto"
     if ev.get("batch_size") not in (None, "auto"):
         from bench.settings import coerce
@@ -113,7 +113,7 @@ def _settings(args, preset):
 
 
 def _placement(args):
-    from bench.models import Placement
+    from bench.device import Placement
     return Placement(args.device, args.dtype, args.trust_remote_code)
 
 

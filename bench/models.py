@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from bench.device import Placement
 from bench.errors import UserError
 from bench.store import hash_files
 
@@ -70,34 +71,14 @@ def start_token(tokenizer, override: str | None = None) -> tuple[int, str]:
                     "has no start token.")
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Where weights live and in which precision: float32 on CPU, bfloat16 on a GPU by default."""
-
-    device: str | None = None
-    dtype: str | None = None
-    trust_remote_code: bool = False
-
-    def resolved(self) -> tuple[str, torch.dtype]:
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA device is available on this machine.")
-        name = self.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-        if name not in dtypes:
-            raise UserError(f"--dtype {name}: choose one of {', '.join(dtypes)}.")
-        return device, dtypes[name]
-
-
 def _finish(name: str, model, tokenizer, files: list[Path], root: Path | None, placement: Placement,
             start: str | None) -> ModelHandle:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     device, dtype = placement.resolved()
-    model.to(device=device, dtype=dtype).eval()
+    model.to(device=device, dtype=getattr(torch, dtype)).eval()
     sid, why = start_token(tokenizer, start)
-    return ModelHandle(name, model, tokenizer, hash_files(files, root), sid, why,
-                       device=device, dtype=str(dtype).removeprefix("torch."))
+    return ModelHandle(name, model, tokenizer, hash_files(files, root), sid, why, device=device, dtype=dtype)
 
 
 def load_folder(path: Path, name: str | None = None, placement: Placement = Placement(),
@@ -114,8 +95,8 @@ def load_folder(path: Path, name: str | None = None, placement: Placement = Plac
     trust = placement.trust_remote_code
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
-        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype=placement.resolved()[1],
-                                                     trust_remote_code=trust)
+        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, trust_remote_code=trust,
+                                                     dtype=getattr(torch, placement.resolved()[1]))
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
         raise UserError(f"Could not load the model folder {path} (unreadable or corrupt): {e}") from None
     files = weights + [p for p in path.iterdir() if p.suffix in {".json", ".model", ".txt", ".jinja"}]

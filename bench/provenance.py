@@ -25,12 +25,29 @@ def project_commit() -> str | None:
     return top[1] + ("-dirty" if dirty else "")
 
 
+def machine() -> str:
+    """The CPU a run used and its widest vector instruction set: floating-point results can differ between
+    instruction sets (the micro base pretrained on AVX2 and on AVX-512 differs in its last bits)."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+            if name and flags:
+                break
+    except OSError:
+        pass
+    isa = next((f for f in ("avx512f", "avx2", "avx", "neon", "asimd") if f in flags), "")
+    return f"{name} ({isa})" if isa else name
+
+
 def versions() -> dict:
     """Taken when a run starts: the commit whose code is running, and the library versions."""
-    from importlib.metadata import version
+    from importlib.metadata import version  # not the modules' __version__: naming them imports nothing
 
-    import torch
-    import transformers
-    return {"forgetbench": version("forgetbench"), "commit": project_commit(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "lm_eval": version("lm_eval"),
-            "python": platform.python_version()}
+    return {"forgetbench": version("forgetbench"), "commit": project_commit(), "torch": version("torch"),
+            "transformers": version("transformers"), "lm_eval": version("lm_eval"),
+            "python": platform.python_version(), "machine": machine()}

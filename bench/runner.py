@@ -18,12 +18,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import threads
 from bench.budget import Budget
+from bench.device import Placement
 from bench.errors import UserError
 from bench.method import Method, build_method
-from bench.models import ModelHandle, Placement
 from bench.plan import Plan, plan, target_and_suites
 from bench.provenance import versions
 from bench.schema import SCHEMA_VERSION, items_hash, items_text, validate
@@ -31,6 +32,9 @@ from bench.settings import EvalSettings, KLSettings
 from bench.sources import locate, resolve_model
 from bench.store import atomic_dir, atomic_write_json, read_json, stable_hash
 from bench.task import Target
+
+if TYPE_CHECKING:
+    from bench.models import ModelHandle
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def plan_run(request: RunRequest) -> RunPlan:
                      suites=tuple(s.name for s in suite_list), seed=request.seed, params=v.params(),
                      budget=budget.to_dict(), eval=request.eval.to_dict(), kl=asdict(request.kl),
                      data=stable_hash([evals.content_hash, pairs], 16),
-                     placement={"device": device.split(":")[0], "dtype": str(dtype).removeprefix("torch.")})
+                     placement={"device": device.split(":")[0], "dtype": dtype})
              for v in variants]
     return RunPlan(request=request, method=method, variants=variants, target=tgt, evals=evals, budget=budget,
                    pairs=pairs, specs=specs, dirs=[Path(request.out) / s.run_id for s in specs], code=versions())
@@ -185,21 +189,38 @@ def train_stage(prepared: Prepared) -> Trained:
     return Trained(model=tuned, stats=stats)
 
 
+class Stopwatch:
+    """Wall seconds per named stage, for the record (where a run's time goes, and what a sweep will cost)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
+
+
 def measure(base: ModelHandle | None, tuned_model, tokenizer, evals: Plan, settings: EvalSettings,
-            kl: KLSettings | None) -> tuple[dict, list[dict]]:
+            kl: KLSettings | None, watch: Stopwatch | None = None) -> tuple[dict, list[dict]]:
     """The record's metric sections for one tuned model: target and suites (per item, paired with the base
     model when given), KL(base || tuned) and the answer-class probe (with a base model)."""
     from bench import evaluation
 
+    watch = watch or Stopwatch()
     log(f"evaluating on {', '.join(r.name for r in evals.ready)}"
         + (f" (missing: {', '.join(evals.missing)})" if evals.missing else ""))
     metrics, items, prompts = evaluation.assess(base, tuned_model, tokenizer, evals, settings)
+    watch.lap("evaluate")
     if base is not None and kl is not None:
         from bench.kl import estimate
         log(f"estimating KL(base || tuned) on {kl.samples} base samples")
         metrics["kl"] = estimate(base, tuned_model, kl)
+        watch.lap("kl")
     if base is not None and evals.target is not None:
         metrics["answer_class_shift"] = _probe(base, tuned_model, tokenizer, evals, metrics["suites"], prompts)
+        watch.lap("probe")
     return metrics, items
 
 
@@ -213,7 +234,8 @@ def _probe(base: ModelHandle, tuned_model, tokenizer, evals: Plan, suite_section
     return answer_class_shift(base.model, tuned_model, tokenizer, texts, evals.target.answer_class, base.start_token_id)
 
 
-def evaluate_variant(prepared: Prepared, trained: Trained, index: int) -> tuple[dict, list[dict], object]:
+def evaluate_variant(prepared: Prepared, trained: Trained, index: int,
+                     watch: Stopwatch | None = None) -> tuple[dict, list[dict], object]:
     """Finalize variant `index` from the trained model and measure it. The last variant may consume the
     trained model; earlier ones work on a copy."""
     run_plan, base = prepared.run_plan, prepared.base
@@ -222,7 +244,8 @@ def evaluate_variant(prepared: Prepared, trained: Trained, index: int) -> tuple[
         log(f"{run_plan.request.method}: variant {index + 1}/{len(run_plan.variants)}: {variant.params()}")
     last = index == len(run_plan.variants) - 1
     final = variant.finalize(trained.model if last else copy.deepcopy(trained.model), base.model)
-    metrics, items = measure(base, final, base.tokenizer, run_plan.evals, run_plan.request.eval, run_plan.request.kl)
+    metrics, items = measure(base, final, base.tokenizer, run_plan.evals, run_plan.request.eval, run_plan.request.kl,
+                             watch)
     return metrics, items, final
 
 
@@ -248,7 +271,8 @@ def provenance(*, code: dict, base: ModelHandle | None, evals: Plan, items: list
 
 
 def build_record(*, kind: str, run_id: str, spec: dict, provenance: dict, metrics: dict, items: list[dict],
-                 training: dict | None = None, wall_seconds: float | None = None) -> tuple[dict, str]:
+                 training: dict | None = None, wall_seconds: float | None = None,
+                 stage_seconds: dict | None = None) -> tuple[dict, str]:
     """The result record and its per-item file's text: one builder for `bench run` and `bench eval`."""
     text = items_text(items)
     record = {"schema_version": SCHEMA_VERSION, "kind": kind, "run_id": run_id, "spec": spec,
@@ -258,6 +282,8 @@ def build_record(*, kind: str, run_id: str, spec: dict, provenance: dict, metric
         record["training"] = training
     if wall_seconds is not None:
         record["wall_seconds"] = round(wall_seconds, 2)
+    if stage_seconds is not None:
+        record["stage_seconds"] = dict(stage_seconds)
     return record, text
 
 
@@ -283,26 +309,31 @@ def run(request: RunRequest) -> list[tuple[dict, Path]]:
     asks for (one for most methods; WiSE-FT's alpha grid). Returns (record, run folder) per variant;
     finished ones are reused."""
     start = time.perf_counter()
+    watch = Stopwatch()
     run_plan = plan_run(request)
     if run_plan.done:
         for d in run_plan.dirs:
             log(f"already done: {d}")
         return [(load_record(d), d) for d in run_plan.dirs]
+    watch.lap("plan")
     prepared = prepare(run_plan)
+    watch.lap("prepare")
     trained = train_stage(prepared)
+    watch.lap("train")
     results = []
     for i, (spec, run_dir) in enumerate(zip(run_plan.specs, run_plan.dirs)):
         if (run_dir / "result.json").exists():
             results.append((load_record(run_dir), run_dir))
             continue
-        metrics, items, final = evaluate_variant(prepared, trained, i)
+        metrics, items, final = evaluate_variant(prepared, trained, i, watch)
         training = {**trained.stats, "shared_with": [s.run_id for s in run_plan.specs if s is not spec],
                     **prepared.ctx.notes}
         record, text = build_record(
             kind="run", run_id=spec.run_id, spec=asdict(spec), metrics=metrics, items=items, training=training,
             provenance=provenance(code=run_plan.code, base=prepared.base, evals=run_plan.evals, items=items,
                                   eval_settings=request.eval, data_dir=request.data_dir),
-            wall_seconds=time.perf_counter() - start)
+            wall_seconds=time.perf_counter() - start, stage_seconds=watch.seconds)
         write_run(run_dir, record, text, *((final, prepared.base.tokenizer) if request.save_model else ()))
+        watch.lap("write")
         results.append((record, run_dir))
     return results

@@ -14,7 +14,8 @@ from bench.errors import UserError, did_you_mean
 from bench.registry import Registry
 
 if TYPE_CHECKING:
-    from bench.models import ModelHandle, Placement
+    from bench.device import Placement
+    from bench.models import ModelHandle
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def locate(name: str) -> tuple[str, ModelSource | Path | str]:
 
 def resolve_model(name: str, placement: Placement | None = None) -> ModelHandle:
     """Load a registered model name, a local folder, a .gguf file, or a hub id (hub ids need network access)."""
-    from bench.models import Placement, load_folder, load_gguf, load_hub
+    from bench.device import Placement
+    from bench.models import load_folder, load_gguf, load_hub
 
     placement = placement or Placement()
     kind, what = locate(name)

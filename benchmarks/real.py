@@ -43,8 +43,9 @@ def sync():
 
 def load(random_init: bool):
     """(model, eos, pad) on the default device and dtype: bf16 on a GPU, float32 on CPU."""
-    from bench.models import Placement
+    from bench.device import Placement
     device, dtype = Placement().resolved()
+    dtype = getattr(torch, dtype)
     if random_init:
         from transformers import LlamaConfig, LlamaForCausalLM
         torch.manual_seed(0)

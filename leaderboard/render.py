@@ -92,6 +92,8 @@ def facts(track: Track) -> list[tuple[str, str]]:
                               f"{kl['max_new_tokens']} new tokens, seed {kl['seed']}"),
         ("versions", f"forgetbench {prov['forgetbench']} (commit {', '.join(commits)}), torch {prov['torch']}, "
                      f"transformers {prov['transformers']}, lm-eval {prov['lm_eval']}, python {prov['python']}"),
+        ("machines", f"{'; '.join(track.machines)}; the base model's outcomes on all {track.base_items} items agree "
+                     f"across {'them' if len(track.machines) > 1 else 'its runs'} (0 differ)"),
     ]
 
 

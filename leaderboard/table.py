@@ -123,6 +123,8 @@ class Track:
     n_suite: dict[str, int]
     tasks: dict[str, list[str]]        # suite -> the tasks its average is over
     mde: dict[str, float]              # suite (and "average") -> minimum detectable effect
+    machines: list[str] = field(default_factory=list)   # where the runs were made (CPU and instruction set)
+    base_items: int = 0                # the base model's per-item outcomes compared across those machines
     name: str = ""                     # file name stem when published (default: the model's name)
 
     def __post_init__(self):
@@ -180,10 +182,15 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
     tkeys = _item_keys(first, [target_task])
     base = {"target": first.scores("base", tkeys), "preserved": first.scores("base", pkeys),
             "preserved correct": first.scores("base", pkeys, "correct")}
+    # Runs made on different machines belong together when their settings agree, but only if the base model's
+    # per-item outcomes are the same on each: that is the check that the machines compute the same benchmark.
     for r in runs[1:]:
-        if not np.array_equal(r.scores("base", pkeys + tkeys), first.scores("base", pkeys + tkeys)):
-            raise UserError(f"The base model's per-item outcomes differ between {first.path} and {r.path} although "
-                            "their settings agree; the base evaluation is not reproducible here. Rerun both.")
+        differ = int((r.scores("base", pkeys + tkeys) != first.scores("base", pkeys + tkeys)).sum())
+        if differ:
+            raise UserError(f"The base model's per-item outcomes differ between {first.path} and {r.path} on "
+                            f"{differ} of {len(pkeys) + len(tkeys)} items although their settings agree (machines: "
+                            f"{_machine(first)}; {_machine(r)}); the base evaluation is not reproducible across "
+                            "them. Put them in separate --runs folders, or rerun both on one machine.")
     groups: dict[tuple[str, str], list[Run]] = {}
     for r in runs:
         setting = _diff(r.spec["params"], _defaults(r.spec["method"]))
@@ -239,7 +246,11 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
     key = stable_hash({"base": rec["provenance"]["base_fingerprint"], "target": first.spec["target"],
                        "suites": suites}, 10)
     return Track(key, runs, baseline, rows, suites, target_task, len(tkeys), {s: len(keys[s]) for s in suites},
-                 tasks, mde)
+                 tasks, mde, machines=sorted({_machine(r) for r in runs}), base_items=len(pkeys) + len(tkeys))
+
+
+def _machine(run: Run) -> str:
+    return run.record["provenance"].get("machine") or "unrecorded machine"
 
 
 def _weighted_delta(d: np.ndarray, tasks: list[str], weights: dict[str, float]) -> float:

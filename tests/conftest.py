@@ -99,3 +99,24 @@ def micro_batch(micro_base):
     ctx = Context(base=micro_base, target=targets.get("micro-cipher"), seed=0)
     batch = Collator(micro_base.tokenizer.pad_token_id)(ctx.target_examples[:4])
     return micro_base.trainable_copy(), batch, ctx
+
+
+@pytest.fixture(scope="module")
+def ctx(micro_base):
+    """A method Context on the micro-cipher target, shared by one test module."""
+    from bench.method import Context
+    from bench.task import targets
+    return Context(base=micro_base, target=targets.get("micro-cipher"), seed=0)
+
+
+def perturbed(model, scale=0.01, seed=0):
+    """A copy of the model with every weight moved a little (so penalties and KL terms are not zero)."""
+    import copy
+
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in out.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+    return out

@@ -8,8 +8,8 @@ import torch
 from conftest import needs_smollm2, smollm2_gguf
 
 from bench import models
+from bench.device import Placement
 from bench.errors import UserError
-from bench.models import Placement
 from bench.sources import resolve_model
 
 
@@ -36,7 +36,7 @@ def test_an_alias_without_any_local_copy_says_how_to_install_one(monkeypatch):
 
 
 def test_placement_defaults_and_errors(tiny_model):
-    assert Placement().resolved() == ("cpu", torch.float32) or torch.cuda.is_available()
+    assert Placement().resolved() == ("cpu", "float32") or torch.cuda.is_available()
     h = resolve_model(str(tiny_model), Placement(dtype="bfloat16"))
     assert next(h.model.parameters()).dtype == torch.bfloat16 and h.dtype == "bfloat16"
     with pytest.raises(UserError, match="--dtype float8"):

@@ -259,7 +259,8 @@ SHIPPED_MADE_WITH = {"torch": "2.13.0+cpu", "cpu_flag": "avx512f"}
 
 def base_model(placement=None):
     """The shipped micro base model (tasks/micro/base), checked against its published hash."""
-    from bench.models import Placement, load_folder
+    from bench.device import Placement
+    from bench.models import load_folder
 
     handle = load_folder(SHIPPED, name="micro", placement=placement or Placement())
     if handle.fingerprint != SHIPPED_SHA256:
@@ -273,7 +274,8 @@ def scratch_model(placement=None, seed: int = WORLD_SEED):
     """The micro base model pretrained from scratch on this machine (cached by world version and seed). Its
     weights equal the shipped ones only where the floating-point arithmetic matches the machine that made those
     (same CPU instruction set and library versions); `matches_shipped` says which."""
-    from bench.models import Placement, load_folder
+    from bench.device import Placement
+    from bench.models import load_folder
     from bench.store import atomic_dir, cache_dir
 
     folder = cache_dir() / "micro" / f"v{WORLD_VERSION}-seed{seed}"
