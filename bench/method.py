@@ -227,10 +227,7 @@ def register(name: str, cost: str = "cheap"):
 
 def reference_method() -> str:
     """The registered reference arm (the baseline the leaderboard's tests compare against)."""
-    chosen = [n for n, cls in methods.items() if cls.reference]
-    if len(chosen) != 1:
-        raise RuntimeError(f"exactly one method must set reference = True; found {chosen}")
-    return chosen[0]
+    return methods.the_one("reference")
 
 
 def build_method(name: str, overrides: dict[str, str]) -> Method:

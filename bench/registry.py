@@ -61,3 +61,10 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         return [(n, self.get(n)) for n in self.names()]
+
+    def the_one(self, flag: str) -> str:
+        """The name of the single entry whose attribute `flag` is true (a registry contract: exactly one)."""
+        chosen = [n for n, obj in self.items() if getattr(obj, flag)]
+        if len(chosen) != 1:
+            raise RuntimeError(f"exactly one {self.kind} must set {flag}; found {chosen}")
+        return chosen[0]

@@ -131,10 +131,7 @@ def register_corpus(corpus: Corpus) -> Corpus:
 
 def default_preset() -> Preset:
     """The one preset registered as the default."""
-    chosen = [p for _, p in presets.items() if p.default]
-    if len(chosen) != 1:
-        raise RuntimeError(f"exactly one preset must be the default; found {[p.name for p in chosen]}")
-    return chosen[0]
+    return presets.get(presets.the_one("default"))
 
 
 # ---------------------------------------------------------------------------------------- resolution

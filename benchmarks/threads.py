@@ -1,9 +1,10 @@
 """Thread settings vs a busy machine: micro training steps per second, alone and beside a competing process.
 
-    python benchmarks/threads.py [--steps 60] [--out benchmarks/threads.json]
+    python benchmarks/threads.py [--steps 60] [--model micro|smollm2-135m] [--out benchmarks/threads-MODEL.json]
 
 Each configuration runs in a fresh process (OpenMP reads its settings when it starts): the same fixed workload
-(forward + backward + AdamW on the shipped micro base model, batch 32 of micro-cipher examples), timed alone
+(forward + backward + AdamW, batch 32 of micro-cipher examples on the micro model, or batch 4 of 128 tokens on
+SmolLM2-135M), timed alone
 and then while one competing process keeps one core busy (a spinning Python loop, like a second job on a
 2-core machine). The ratio busy / alone is the slowdown a run suffers when another process takes a core.
 """
@@ -29,11 +30,15 @@ from bench.data import Collator
 from bench.losses import cross_entropy
 from bench.task import targets
 from bench.method import Context
-from tasks.micro.world import base_model
-base = base_model()
-ctx = Context(base=base, target=targets.get("micro-cipher"), seed=0)
-rows = ctx.target_examples[:32]
-batch = Collator(base.tokenizer.pad_token_id)(rows)
+from bench.sources import resolve_model
+base = resolve_model(sys.argv[2])
+threads.configure(int(os.environ["FB_BENCH_THREADS"]))   # the model's own preference does not apply here
+if sys.argv[2] == "micro":
+    ctx = Context(base=base, target=targets.get("micro-cipher"), seed=0)
+    batch = Collator(base.tokenizer.pad_token_id)(ctx.target_examples[:32])
+else:
+    ids = torch.randint(100, 40000, (4, 128), generator=torch.Generator().manual_seed(0))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
 model = base.trainable_copy()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 def step():
@@ -58,8 +63,8 @@ CONFIGS = {
 }
 
 
-def seconds_per_step(env: dict, steps: int) -> float:
-    out = subprocess.run([sys.executable, "-c", WORKLOAD, str(steps)], env={**os.environ, **env}, cwd=ROOT,
+def seconds_per_step(env: dict, steps: int, model: str) -> float:
+    out = subprocess.run([sys.executable, "-c", WORKLOAD, str(steps), model], env={**os.environ, **env}, cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -67,15 +72,18 @@ def seconds_per_step(env: dict, steps: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "threads.json"))
+    ap.add_argument("--model", default="micro")
+    ap.add_argument("--configs", default="", help="comma-separated substrings of the configurations to run")
+    ap.add_argument("--out", default=None, help="default: benchmarks/threads-MODEL.json")
     args = ap.parse_args()
     results = {}
-    for name, env in CONFIGS.items():
-        alone = seconds_per_step(env, args.steps)
+    chosen = {n: e for n, e in CONFIGS.items() if not args.configs or any(c in n for c in args.configs.split(","))}
+    for name, env in chosen.items():
+        alone = seconds_per_step(env, args.steps, args.model)
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
             time.sleep(0.5)
-            busy = seconds_per_step(env, args.steps)
+            busy = seconds_per_step(env, args.steps, args.model)
         finally:
             hog.kill()
             hog.wait()
@@ -86,7 +94,9 @@ def main() -> None:
     fastest = min(r["alone_s_per_step"] for r in results.values())
     for r in results.values():
         r["alone_vs_fastest"] = round(r["alone_s_per_step"] / fastest, 2)
-    Path(args.out).write_text(json.dumps({"cores": os.cpu_count(), "steps": args.steps, "results": results},
+    out = Path(args.out or ROOT / "benchmarks" / f"threads-{args.model}.json")
+    out.write_text(json.dumps({"cores": os.cpu_count(), "model": args.model, "steps": args.steps,
+                                          "results": results},
                                          indent=1) + "\n")
 
 

@@ -238,18 +238,15 @@ def medreason_pair(r: dict) -> dict:
 
 GSM8K_LIKELIHOOD = EvalTask("gsm8k_loglik", "mean_logprob", hub="openai/gsm8k", needs=("gsm8k/test.jsonl",),
                             problems=_gsm8k("test"), scoring="likelihood")
+MATH = {"budget": Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
+        "default_suites": ("zeroshot",), "chat": True, "answer_class": ("numbers", is_number),
+        "replay_corpus": "wikitext2"}
 register_target(Target(
     "gsm8k", "GSM8K: SFT on the train split (7,473), eval on test: pass@1 by generation (math-verify) and the "
-    "reference solution's log-likelihood per token", (GSM8K_TEST, GSM8K_LIKELIHOOD), None, gsm8k_pairs,
-    budget=Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
-    default_suites=("zeroshot",), chat=True, answer_class=("numbers", is_number),
-    replay_corpus="wikitext2"))
+    "reference solution's log-likelihood per token", (GSM8K_TEST, GSM8K_LIKELIHOOD), None, gsm8k_pairs, **MATH))
 register_target(Target(
     "metamathqa", "MetaMathQA (hub; offline only with --train-file): math SFT, eval on GSM8K test",
-    (GSM8K_TEST,), None, metamathqa_pairs,
-    budget=Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
-    default_suites=("zeroshot",), chat=True, answer_class=("numbers", is_number),
-    replay_corpus="wikitext2"))
+    (GSM8K_TEST,), None, metamathqa_pairs, **MATH))
 register_target(Target(
     "medreason", "MedReason (hub; offline only with --train-file): medical reasoning SFT, eval on MedQA",
     (MEDQA,), HERE, medreason_pairs,
