@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 # Offline by default: datasets are local files and the hub may be unreachable. Set these to 0 to go online.
@@ -219,7 +220,9 @@ def cmd_methods(args) -> None:
     rows = []
     for name, cls in methods.items():
         try:
-            share = f"{trainable_share(cls(), model):.1%}"
+            with warnings.catch_warnings():     # libraries' deprecation notices are not this table's business
+                warnings.simplefilter("ignore", FutureWarning)
+                share = f"{trainable_share(cls(), model):.1%}"
         except ValueError as e:
             share = f"n/a: {e}"
         rows.append([name, cls.summary(), cls.source(), cls.cost, share])

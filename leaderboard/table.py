@@ -203,7 +203,7 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
     rows = []
     for method, setting in order:
         members = sorted(groups[(method, setting)], key=lambda r: r.spec["seed"])
-        row = Row(method, setting, members)
+        row = Row(method=method, setting=setting, runs=members)
         tuned_t = np.stack([r.scores("tuned", tkeys) for r in members])
         row.target_score = float(tuned_t.mean())
         row.target_gain = paired_bootstrap_ci(tuned_t, base["target"], **boot)
@@ -245,8 +245,9 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
         mde[s] = minimum_detectable_effect(sd, len(idx))
     key = stable_hash({"base": rec["provenance"]["base_fingerprint"], "target": first.spec["target"],
                        "suites": suites}, 10)
-    return Track(key, runs, baseline, rows, suites, target_task, len(tkeys), {s: len(keys[s]) for s in suites},
-                 tasks, mde, machines=sorted({_machine(r) for r in runs}), base_items=len(pkeys) + len(tkeys))
+    return Track(key=key, runs=runs, baseline=baseline, rows=rows, suites=suites, target_task=target_task,
+                 n_target=len(tkeys), n_suite={s: len(keys[s]) for s in suites}, tasks=tasks, mde=mde,
+                 machines=sorted({_machine(r) for r in runs}), base_items=len(pkeys) + len(tkeys))
 
 
 def _machine(run: Run) -> str:

@@ -18,6 +18,7 @@ def bench(capsys, *argv):
 def test_methods_table_lists_every_method_with_its_trainable_share(capsys, micro_base):
     code, out, err = bench(capsys, "methods")
     assert code == 0, err
+    assert "Loading weights" not in err and "Warning" not in err      # architecture only, and quiet
     lines = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip() and not line.startswith(" ")}
     assert set(methods.names()) <= set(lines) and len(methods.names()) >= 15
     assert "100.0%" in lines["naive_sft"] and "moderate" in lines["explicit_kl"]
