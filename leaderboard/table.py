@@ -251,7 +251,11 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
 
 
 def _machine(run: Run) -> str:
-    return run.record["provenance"].get("machine") or "unrecorded machine"
+    """The CPU and the thread count: either can change the last bits of a run (summation order)."""
+    prov = run.record["provenance"]
+    threads = prov.get("threads")
+    return (prov.get("machine") or "unrecorded machine") + (f", {threads} thread{'s' * (threads != 1)}"
+                                                            if threads else "")
 
 
 def _weighted_delta(d: np.ndarray, tasks: list[str], weights: dict[str, float]) -> float:

@@ -50,7 +50,7 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
                  "kl": {"samples": 8, "max_new_tokens": 4, "seed": 1, "batch_size": 8}, "data": "0" * 16,
                  "placement": {"device": "cpu", "dtype": "float32"}},
         "provenance": {"forgetbench": "0.1.0", "commit": "c" * 40, "torch": "2", "transformers": "5",
-                       "lm_eval": "0.4.13", "machine": machine,
+                       "lm_eval": "0.4.13", "machine": machine, "threads": 1,
                        "python": "3.11", "base_fingerprint": "f" * 64, "device": "cpu", "dtype": "float32",
                        "generation": {"backend": "hf"},
                        "tasks": {t: {"content_hash": "a" * 16,
@@ -271,16 +271,17 @@ def test_base_outcomes_must_agree(capsys, runs):
     other = copy.deepcopy(BASE)
     other["a"] = [1, 1, 1, 1, 1]
     write_run(runs, "lwf", 0, CF[0], base=other, machine="CPU B (avx512f)")
-    refuse(capsys, runs, "base model's per-item outcomes differ", "on 1 of 18 items", "CPU B (avx512f)")
+    refuse(capsys, runs, "base model's per-item outcomes differ", "on 1 of 18 items", "CPU B (avx512f), 1 thread")
 
 
 def test_runs_from_another_machine_join_the_track_when_the_base_agrees(capsys, runs):
     write_run(runs, "lwf", 0, CF[0], machine="CPU B (avx512f)")
     (track,) = build_tracks(load_runs(runs), "naive_sft")
-    assert track.machines == ["CPU A (avx2)", "CPU B (avx512f)"] and track.base_items == 18
+    assert track.machines == ["CPU A (avx2), 1 thread", "CPU B (avx512f), 1 thread"] and track.base_items == 18
     code, out, err = bench(capsys, "leaderboard", "--runs", runs)
     assert code == 0, err
-    assert "CPU A (avx2); CPU B (avx512f); the base model's outcomes on all 18 items agree across them" in out
+    assert ("CPU A (avx2), 1 thread; CPU B (avx512f), 1 thread; the base model's outcomes on all 18 items agree "
+            "across them") in out
 
 
 @pytest.mark.parametrize("damage", ["checksum", "old-schema", "missing-section", "bad-type", "missing-items"])

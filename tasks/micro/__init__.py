@@ -9,8 +9,8 @@ from bench.task import EvalTask, Preset, Suite, Target, register_preset, registe
 from tasks.micro import world
 
 HERE = Path(__file__).parent
-# One thread: a whole micro run is faster on 1 thread than on 2 (21.7 s vs 26.8 s, BENCHMARKS.md) and no slower
-# when another process takes a core; its matrices (96 wide) are too small to gain from a second thread.
+# One thread: a micro run takes 1.16x as long as on two spinning threads on an idle machine, and no longer when
+# another process takes a core (two spinning threads: 2.8x; two passive ones: 3.7x slower per step even alone).
 MICRO_THREADS = 1
 
 
