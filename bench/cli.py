@@ -244,16 +244,16 @@ def cmd_tasks(args) -> None:
     print(tabulate(rows, headers=["kind", "name", "description"], tablefmt="simple", maxcolwidths=[None, None, 90]))
 
 
-def _value(kind, flag: str):
-    """An argparse type: the one coercion of bench.settings (finite numbers), never negative."""
+def _value(kind, flag: str, minimum: float = 0):
+    """An argparse type: the one coercion of bench.settings (finite numbers), at least `minimum`."""
     def parse(text: str):
         from bench.settings import coerce
         try:
             value = coerce(text, kind, flag)
         except UserError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
-        if kind in (int, float) and value < 0:
-            raise argparse.ArgumentTypeError(f"{flag} must not be negative, got {text}")
+        if kind in (int, float) and value < minimum:
+            raise argparse.ArgumentTypeError(f"{flag} must be at least {minimum}, got {text}")
         return value
     return parse
 
@@ -330,7 +330,7 @@ def parser() -> argparse.ArgumentParser:
     for entry in entry_points(group="forgetbench.commands"):     # e.g. `bench leaderboard`, from its own package
         entry.load()(sub)
     for command in sub.choices.values():
-        command.add_argument("--threads", type=_value(int, "--threads"), default=None,
+        command.add_argument("--threads", type=_value(int, "--threads", minimum=1), default=None,
                              help="CPU threads for torch (default: the cores this process may use, or "
                              "$FORGETBENCH_THREADS)")
     return p
@@ -338,7 +338,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    threads.configure(args.threads or None)     # before anything imports torch
+    threads.configure(args.threads)             # before anything imports torch
     try:
         args.fn(args)
     except UserError as e:

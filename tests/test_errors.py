@@ -32,9 +32,20 @@ def fails(capsys, *argv, match):
     (["run", "--method", "context_free", "--set", "ratio=-1"], "ratio >= 0"),
     (["run", "--method", "naive_sft", "--budget", "epoch=1"], "Did you mean 'epochs'"),
     (["kl", "--base", "micro", "--model", "nothing.gguf"], "does not exist"),
+    (["run", "--method", "naive_sft", "--budget", "lr=nan"], "must be a finite number"),
+    (["run", "--method", "context_free", "--set", "ratio=inf"], "must be a finite number"),
+    (["run", "--method", "naive_sft", "--eval-batch-size", "0"], "--eval-batch-size 0"),
 ])
 def test_bad_input(capsys, argv, match):
     fails(capsys, *argv, match=match)
+
+
+@pytest.mark.parametrize("argv", [["run", "--method", "naive_sft", "--threads", "0"],
+                                  ["run", "--method", "naive_sft", "--temperature", "nan"]])
+def test_bad_numbers_stop_at_the_command_line(capsys, argv):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and "Traceback" not in capsys.readouterr().err
 
 
 def test_folder_without_safetensors(capsys, tmp_path):
