@@ -27,6 +27,20 @@ def _save(fig) -> dict[str, bytes]:
     return out
 
 
+MARKERS = "osD^vP*Xh<>p"
+
+
+def style(i: int) -> dict:
+    """Row i's colour and marker: 20 colours x 11 markers, so every row of a track looks different (and the
+    same in both plots)."""
+    import matplotlib
+    return {"color": matplotlib.colormaps["tab20"](i % 20), "marker": MARKERS[(i // 2) % len(MARKERS)]}
+
+
+def _legend_outside(ax) -> None:
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
+
+
 def pareto(points: list[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats on both coordinates (higher is better), by x."""
     keep = [i for i, (x, y) in enumerate(points)
@@ -40,15 +54,15 @@ def frontier(track: Track) -> dict[str, bytes]:
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     rows = track.rows
     pts = [(100 * r.target_gain.estimate, 100 * r.average.estimate) for r in rows]
-    for r, (x, y) in zip(rows, pts):
+    for i, (r, (x, y)) in enumerate(zip(rows, pts)):
         g, a = r.target_gain, r.average
+        st = style(i)
         ax.errorbar(x, y, xerr=[[x - 100 * g.low], [100 * g.high - x]], yerr=[[y - 100 * a.low], [100 * a.high - y]],
-                    fmt="o", capsize=3, ms=5)
-        ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+                    fmt=st["marker"], color=st["color"], capsize=3, ms=5, label=r.label)
     best = pareto(pts)
     if len(best) > 1:
         ax.plot([pts[i][0] for i in best], [pts[i][1] for i in best], "--", color="grey", lw=1, label="Pareto frontier")
-        ax.legend(loc="lower left", fontsize=8)
+    _legend_outside(ax)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel(f"target gain on {track.target_task} (points, tuned − base)")
     ax.set_ylabel("preserved suites: mean Δ (points, tuned − base)")
@@ -68,7 +82,8 @@ def forgetting_vs_kl(track: Track) -> dict[str, bytes]:
     for i, r in enumerate(track.rows):
         kl = [run.record["kl"]["token_exact"]["mean"] for run in r.runs]
         drop = [-100 * _average_delta(run) for run in r.runs]
-        ax.scatter(kl, drop, label=r.label, color=f"C{i % 10}", s=22)
+        st = style(i)
+        ax.scatter(kl, drop, label=r.label, color=st["color"], marker=st["marker"], s=24)
         xs += kl
         ys += drop
     if len(xs) >= 3 and np.ptp(xs) > 0 and np.ptp(ys) > 0:
@@ -83,7 +98,7 @@ def forgetting_vs_kl(track: Track) -> dict[str, bytes]:
     ax.set_ylabel("forgetting: preserved-suite average drop (points)")
     ax.set_title(f"Forgetting vs KL — {stat}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    _legend_outside(ax)
     out = _save(fig)
     plt.close(fig)
     return out
