@@ -170,7 +170,7 @@ def cmd_eval(args) -> None:
     code = versions()
     tuned = resolve_model(args.model, _placement(args))
     base = resolve_model(args.base, _placement(args)) if args.base else None
-    metrics, items = measure(base, tuned.model, tuned.tokenizer, evals, ev, kl if base else None)
+    metrics, items = measure(base, tuned.model, tuned.tokenizer, evals=evals, settings=ev, kl=kl if base else None)
     spec = {"model": args.model, "base": args.base, "target": tgt.name if tgt else None,
             "suites": [s.name for s in suite_list], "eval": ev.to_dict()}
     prov = provenance(code=code, base=base, evals=evals, items=items, eval_settings=ev, data_dir=data_dir)

@@ -34,6 +34,7 @@ from bench.store import atomic_dir, atomic_write_json, read_json, stable_hash
 from bench.task import Target
 
 if TYPE_CHECKING:
+    from bench.method import Context
     from bench.models import ModelHandle
 
 
@@ -102,7 +103,7 @@ class RunPlan:
 class Prepared:
     run_plan: RunPlan
     base: ModelHandle
-    ctx: object                     # bench.method.Context
+    ctx: Context
     mixture: dict[str, list[dict]]
 
 
@@ -202,7 +203,7 @@ class Stopwatch:
         self._last = now
 
 
-def measure(base: ModelHandle | None, tuned_model, tokenizer, evals: Plan, settings: EvalSettings,
+def measure(base: ModelHandle | None, tuned_model, tokenizer, *, evals: Plan, settings: EvalSettings,
             kl: KLSettings | None, watch: Stopwatch | None = None) -> tuple[dict, list[dict]]:
     """The record's metric sections for one tuned model: target and suites (per item, paired with the base
     model when given), KL(base || tuned) and the answer-class probe (with a base model)."""
@@ -234,7 +235,7 @@ def _probe(base: ModelHandle, tuned_model, tokenizer, evals: Plan, suite_section
     return answer_class_shift(base.model, tuned_model, tokenizer, texts, evals.target.answer_class, base.start_token_id)
 
 
-def evaluate_variant(prepared: Prepared, trained: Trained, index: int,
+def evaluate_variant(prepared: Prepared, trained: Trained, index: int, *,
                      watch: Stopwatch | None = None) -> tuple[dict, list[dict], object]:
     """Finalize variant `index` from the trained model and measure it. The last variant may consume the
     trained model; earlier ones work on a copy."""
@@ -244,8 +245,8 @@ def evaluate_variant(prepared: Prepared, trained: Trained, index: int,
         log(f"{run_plan.request.method}: variant {index + 1}/{len(run_plan.variants)}: {variant.params()}")
     last = index == len(run_plan.variants) - 1
     final = variant.finalize(trained.model if last else copy.deepcopy(trained.model), base.model)
-    metrics, items = measure(base, final, base.tokenizer, run_plan.evals, run_plan.request.eval, run_plan.request.kl,
-                             watch)
+    metrics, items = measure(base, final, base.tokenizer, evals=run_plan.evals, settings=run_plan.request.eval,
+                             kl=run_plan.request.kl, watch=watch)
     return metrics, items, final
 
 
@@ -325,7 +326,7 @@ def run(request: RunRequest) -> list[tuple[dict, Path]]:
         if (run_dir / "result.json").exists():
             results.append((load_record(run_dir), run_dir))
             continue
-        metrics, items, final = evaluate_variant(prepared, trained, i, watch)
+        metrics, items, final = evaluate_variant(prepared, trained, i, watch=watch)
         training = {**trained.stats, "shared_with": [s.run_id for s in run_plan.specs if s is not spec],
                     **prepared.ctx.notes}
         record, text = build_record(
