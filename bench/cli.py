@@ -338,8 +338,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    threads.configure(args.threads)             # before anything imports torch
     try:
+        threads.configure(args.threads)         # before anything imports torch
         args.fn(args)
     except UserError as e:
         print(f"bench: error: {e}", file=sys.stderr)

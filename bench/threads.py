@@ -27,8 +27,14 @@ def configure(threads: int | None = None) -> int:
     """Set the thread count (and passive OpenMP waiting) for this process; returns the count. Environment
     variables take effect for a torch imported later; an already imported torch is set directly."""
     global _explicit
-    _explicit = bool(threads or os.environ.get("FORGETBENCH_THREADS"))
-    n = threads or int(os.environ.get("FORGETBENCH_THREADS") or 0) or available_cores()
+    env = os.environ.get("FORGETBENCH_THREADS", "").strip()
+    if not threads and env:
+        if not env.isdigit() or int(env) < 1:
+            from bench.errors import UserError
+            raise UserError(f"FORGETBENCH_THREADS={env!r}: give a whole number of threads, at least 1.")
+        threads = int(env)
+    _explicit = bool(threads)
+    n = threads or available_cores()
     _set(n)
     return n
 

@@ -117,3 +117,8 @@ def test_interrupted_run_leaves_nothing_and_reruns_cleanly(capsys, tmp_path, mon
     assert main(["run", "--method", "naive_sft", "--out", str(tmp_path), *SMALL]) == 0
     [folder] = list(tmp_path.iterdir())
     assert (folder / "result.json").exists() and (folder / "items.jsonl").exists()
+
+
+def test_a_bad_thread_count_in_the_environment(capsys, monkeypatch):
+    monkeypatch.setenv("FORGETBENCH_THREADS", "two")
+    fails(capsys, "run", "--method", "naive_sft", match="FORGETBENCH_THREADS='two'")
