@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from bench.paired import discordant, flip_test
 from bench.reasoning import evaluate_generation
 from bench.settings import EvalSettings, subset_indices
-from bench.store import JsonCache, stable_hash
+from bench.store import JsonCache, locked, stable_hash
 from bench.task import Resolved
 
 if TYPE_CHECKING:
@@ -84,10 +84,17 @@ def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
                                       "metric": r.task.metric, "filter": r.task.filter,
                                       "content": r.content_hash, "settings": settings.for_task(r.task)}, 24)
             for r in tasks}
+    # Processes sharing a cache evaluate a base model once: one holds the lock, the others then read its entries.
+    with locked(cache.path(stable_hash(sorted(keys.values()), 24))) if cache_fingerprint else contextlib.nullcontext():
+        return _evaluate(model, tokenizer, tasks, settings, cache=cache if cache_fingerprint else None, keys=keys)
+
+
+def _evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings, *, cache: JsonCache | None,
+              keys: dict[str, str]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     todo = []
     for r in tasks:
-        hit = cache.get(keys[r.task.name]) if cache_fingerprint else None
+        hit = cache.get(keys[r.task.name]) if cache else None
         if hit is not None:
             out[r.task.name] = hit
         else:
@@ -100,7 +107,7 @@ def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
     if gen:
         fresh |= evaluate_generation(model, tokenizer, gen, settings)
     for name, items in fresh.items():
-        if cache_fingerprint:
+        if cache:
             cache.put(keys[name], [{k: v for k, v in it.items() if k != "prompt"} for it in items])
         out[name] = items
     return out

@@ -125,10 +125,5 @@ def cached_sample(handle, prompts: list[list[int]], sampling: Sampling, seed: in
     """Samples from a base model, cached by (model fingerprint, prompts, settings, seed, backend)."""
     key = stable_hash({"model": handle.fingerprint, "prompts": prompts, "sampling": sampling.to_dict(),
                        "seed": seed, "backend": backend_name}, 24)
-    cache = JsonCache("samples")
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
-    result = backend(backend_name, handle.model, handle.tokenizer).generate(prompts, sampling, seed, desc=desc)
-    cache.put(key, result)
-    return result
+    return JsonCache("samples").get_or_compute(
+        key, lambda: backend(backend_name, handle.model, handle.tokenizer).generate(prompts, sampling, seed, desc=desc))

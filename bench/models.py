@@ -132,12 +132,23 @@ def _gguf_tokenizer(path: Path):
 def load_gguf(path: Path, placement: Placement = Placement(), start: str | None = None,
               name: str | None = None) -> ModelHandle:
     """Dequantise once, cache as a safetensors folder keyed by the GGUF's content hash, load from there."""
-    from transformers import AutoModelForCausalLM
 
-    from bench.store import atomic_dir, cache_dir
+    from bench.store import cache_dir, locked
 
     digest = hash_files([path], path.parent)
     folder = cache_dir() / "gguf" / f"{path.stem}-{digest}"
+    with locked(folder):                # processes sharing the cache dequantise once
+        _dequantise_once(path, folder)
+    handle = load_folder(folder, name or str(path), placement=placement, start=start)
+    handle.fingerprint = digest   # the GGUF's content, not the cache's re-serialisation
+    return handle
+
+
+def _dequantise_once(path: Path, folder: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from bench.store import atomic_dir
+
     if not (folder / "model.safetensors").exists():
         log.info("dequantising %s (once; cached in %s)", path, folder)
         try:
@@ -151,9 +162,6 @@ def load_gguf(path: Path, placement: Placement = Placement(), start: str | None 
         with atomic_dir(folder) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-    handle = load_folder(folder, name or str(path), placement=placement, start=start)
-    handle.fingerprint = digest   # the GGUF's content, not the cache's re-serialisation
-    return handle
 
 
 def load_hub(repo: str, placement: Placement, name: str, start: str | None = None) -> ModelHandle:

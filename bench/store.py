@@ -93,6 +93,18 @@ def atomic_dir(final: Path):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def locked(path: Path):
+    """An inter-process lock beside `path` (`path.lock`): processes that share a cache compute an entry once,
+    the others wait for it and then read it."""
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        yield
+
+
 class JsonCache:
     """A folder of JSON values addressed by a key; values are written atomically."""
 
@@ -108,3 +120,15 @@ class JsonCache:
 
     def put(self, key: str, value: Any) -> None:
         atomic_write_text(self.path(key), json.dumps(value, separators=(",", ":")))
+
+    def get_or_compute(self, key: str, compute) -> Any:
+        """The cached value, or `compute()`'s, computed by one process at a time (others wait, then read it)."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        with locked(self.path(key)):
+            hit = self.get(key)             # another process may have written it while this one waited
+            if hit is None:
+                hit = compute()
+                self.put(key, hit)
+        return hit
