@@ -186,7 +186,8 @@ def cmd_kl(args) -> None:
     from bench.sources import locate
 
     settings = KLSettings(args.samples, args.max_new_tokens, args.seed)
-    locate(args.base), locate(args.model)
+    for name in (args.base, args.model):       # both names checked before either model loads
+        locate(name)
 
     from bench.kl import estimate
     from bench.sources import resolve_model

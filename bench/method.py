@@ -24,7 +24,6 @@ path of the method: what the conformance test and quick checks run).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import random
 from dataclasses import dataclass, fields
@@ -197,13 +196,16 @@ def trainable_count(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def with_trainable(method: Method, model):
+    """`model` (a trainable copy) with the method's selection applied: the model itself, or its replacement."""
+    return method.trainable(model) or model
+
+
 def trainable_share(method: Method, model) -> float:
     """The fraction of `model`'s parameter count that `method` trains (adapters count as trained); works on a
     meta-device skeleton. ValueError if the method cannot apply to this model."""
-    tuned = copy.deepcopy(model)
-    for p in tuned.parameters():
-        p.requires_grad_(True)
-    tuned = method.trainable(tuned) or tuned
+    from bench.models import trainable_copy
+    tuned = with_trainable(method, trainable_copy(model))
     return trainable_count(tuned) / sum(p.numel() for p in model.parameters())
 
 

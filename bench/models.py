@@ -49,11 +49,16 @@ class ModelHandle:
         return m
 
     def trainable_copy(self) -> torch.nn.Module:
-        m = copy.deepcopy(self.model)
-        m.train()
-        for p in m.parameters():
-            p.requires_grad_(True)
-        return m
+        return trainable_copy(self.model)
+
+
+def trainable_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy in training mode with every parameter trainable (a method's `trainable` then narrows it)."""
+    m = copy.deepcopy(model)
+    m.train()
+    for p in m.parameters():
+        p.requires_grad_(True)
+    return m
 
 
 def start_token(tokenizer, override: str | None = None) -> tuple[int, str]:

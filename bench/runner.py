@@ -163,14 +163,13 @@ def train_stage(prepared: Prepared) -> Trained:
     """Fine-tune a copy of the base model with the method's trainable selection and loss."""
     from transformers import set_seed
 
-    from bench.method import trainable_count
+    from bench.method import trainable_count, with_trainable
     from bench.training import train, trainable_names
 
     run_plan, base, ctx = prepared.run_plan, prepared.base, prepared.ctx
     name, method = run_plan.request.method, run_plan.method
-    tuned = base.trainable_copy()
     try:
-        tuned = method.trainable(tuned) or tuned
+        tuned = with_trainable(method, base.trainable_copy())
     except ValueError as e:
         raise UserError(f"Method {name!r} on {base.name}: {e}.") from None
     n_trainable = trainable_count(tuned)

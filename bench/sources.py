@@ -134,10 +134,11 @@ def skeleton(name: str, trust_remote_code: bool = False):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    kind, what = locate(name)
-    where = what.files() if kind == "source" and what.files is not None else what
-    if kind == "source" and what.files is None:
-        raise UserError(f"Model {name!r} does not say where its files are, so its architecture is unknown.")
+    kind, where = locate(name)
+    if kind == "source":
+        if where.files is None:
+            raise UserError(f"Model {name!r} does not say where its files are, so its architecture is unknown.")
+        where = where.files()
     path = Path(where)
     try:
         if path.suffix == ".gguf":
