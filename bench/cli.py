@@ -1,4 +1,4 @@
-"""`bench`: run, eval, kl, methods, tasks, leaderboard."""
+"""`bench`: run, sweep, eval, kl, methods, tasks, leaderboard."""
 
 from __future__ import annotations
 
@@ -127,26 +127,137 @@ def _data_dir(args, preset):
     return data
 
 
-def cmd_run(args) -> None:
-    from bench.method import methods
+def _request(args, *, method: str, seed: int, overrides: dict):
+    """The run request the flags describe: the preset's model, target, suites, budget and settings, with every
+    flag given explicitly winning (no preset: the default preset's model and target, the target's suites)."""
+    from bench.runner import RunRequest
     from bench.settings import parse_pairs
     from bench.task import default_preset
 
-    methods.get(args.method)                # an unknown name fails before torch is imported
     preset = _preset(args)
-    fallback = preset or default_preset()   # no preset: the default's model and target, the target's suites
-    overrides, budget = parse_pairs(args.set, "--set"), parse_pairs(args.budget, "--budget")
+    fallback = preset or default_preset()
+    budget = parse_pairs(args.budget, "--budget")
     ev, kl = _settings(args, preset)
-
-    from bench.runner import RunRequest, run
-    request = RunRequest(
-        method=args.method, model=args.model or fallback.model, target=args.target or fallback.target,
-        suites=tuple(args.suite or (preset.suites if preset else ())), seed=args.seed, overrides=overrides,
+    return RunRequest(
+        method=method, model=args.model or fallback.model, target=args.target or fallback.target,
+        suites=tuple(args.suite or (preset.suites if preset else ())), seed=seed, overrides=overrides,
         budget=(dict(preset.budget) if preset else {}) | budget, eval=ev, kl=kl, data_dir=_data_dir(args, preset),
         train_file=Path(args.train_file) if args.train_file else None, placement=_placement(args),
-        out=Path(args.out), save_model=args.save_model)
+        out=Path(args.out), save_model=getattr(args, "save_model", False))
+
+
+def cmd_run(args) -> None:
+    from bench.method import methods
+    from bench.settings import parse_pairs
+
+    methods.get(args.method)                # an unknown name fails before torch is imported
+    request = _request(args, method=args.method, seed=args.seed, overrides=parse_pairs(args.set, "--set"))
+
+    from bench.runner import run
     for record, where in run(request):
         _emit(args, record, where)
+
+
+SWEEP_FILE_ONLY = ("grids", "set", "budget_grid")     # structured fields a sweep file has and the flags do not
+
+
+def _sweep_file_args(args) -> tuple[object, dict]:
+    """The flags with the sweep file's fields filled in where a flag was not given (a field goes through the
+    flag's own parsing), and the file's structured fields."""
+    if not args.config:
+        return args, {}
+    from bench.sweep import load_sweep_file
+    data = load_sweep_file(Path(args.config))
+    extra = {k: data.pop(k) for k in SWEEP_FILE_ONLY if k in data}
+    argv = ["sweep"]
+    for key, value in data.items():
+        flag = "--" + key.replace("_", "-")
+        if key in ("config", "dry_run", "json"):
+            raise UserError(f"--config {args.config}: {key!r} is a command-line flag only.")
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif isinstance(value, dict):                       # budget: {lr: 1e-3}
+            argv += [x for k, v in value.items() for x in (flag, f"{k}={v}")]
+        elif isinstance(value, list) and key in ("suite", "budget"):
+            argv += [x for v in value for x in (flag, str(v))]
+        elif isinstance(value, list):
+            argv += [flag, ",".join(str(v) for v in value)]
+        else:
+            argv += [flag, str(value)]
+    try:
+        from_file = parser().parse_args(argv)
+    except SystemExit:
+        raise UserError(f"--config {args.config}: a field above is not valid (fields are the flags of `bench sweep` "
+                        f"with _ for -, plus {', '.join(SWEEP_FILE_ONLY)}).") from None
+    for key, value in vars(from_file).items():
+        if getattr(args, key, None) in (None, [], False):
+            setattr(args, key, value)
+    return args, extra
+
+
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    from bench.settings import coerce
+    values = tuple(coerce(x.strip(), int, f"{flag} {x.strip()}") for x in str(text).split(",") if x.strip())
+    if not values or any(v < 0 for v in values):
+        raise UserError(f"{flag} takes comma-separated whole numbers >= 0, e.g. 0,1,2; got {text!r}.")
+    return values
+
+
+def _executor(args):
+    if args.executor == "ray":
+        if args.jobs:
+            raise UserError("--jobs is for --executor local; Ray runs as many tasks at once as the cluster holds.")
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UserError("--executor ray needs Ray: pip install 'forgetbench[ray]'.") from None
+        from bench.executors import RayTasks
+        return RayTasks(args.ray_address, retries=args.retries if args.retries is not None else 2)
+    if args.ray_address:
+        raise UserError("--ray-address is for --executor ray.")
+    from bench.executors import Pool, Serial
+    jobs = args.jobs or 1
+    return Serial() if jobs == 1 else Pool(jobs, retries=args.retries if args.retries is not None else 1)
+
+
+def cmd_sweep(args) -> int:
+    from bench.method import methods
+
+    args, extra = _sweep_file_args(args)
+    names = methods.names() if args.methods in (None, "all") else [m.strip() for m in args.methods.split(",")]
+    args.out = args.out or "runs"
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserError(f"--out {args.out} is a file; give a folder for the run folders.")
+    from bench.sweep import SweepConfig, drive, dry_run_rows, expand
+    sweep = SweepConfig(methods=tuple(names), seeds=_int_list(args.seeds or "0,1,2", "--seeds"),
+                        configs=args.configs or 4, grid_seed=args.grid_seed or 0, grids=extra.get("grids") or {},
+                        fixed=extra.get("set") or {}, budget_grid=extra.get("budget_grid"), name=args.name or "")
+    runs = expand(_request(args, method="", seed=0, overrides={}), sweep)
+    if args.dry_run:
+        _print_dry_run(args, dry_run_rows(runs))
+        return 0
+    executor = _executor(args)
+    tally = drive(runs, executor, out=Path(args.out))
+    print(f"sweep: {len(runs)} runs: {tally.done} already done, {tally.finished} finished now, "
+          f"{len(tally.failed)} failed" + (f" ({', '.join(k for k, _ in tally.failed)})" if tally.failed else "")
+          + f"; run folders in {args.out}", file=sys.stderr)
+    return 1 if tally.failed else 0
+
+
+def _print_dry_run(args, rows: list[dict]) -> None:
+    if args.json:
+        for r in rows:
+            print(json.dumps(r, sort_keys=True))
+        return
+    from tabulate import tabulate
+    todo = [r for r in rows if r["status"] == "to do"]
+    known = [r["estimated_seconds"] for r in todo if r["estimated_seconds"] is not None]
+    print(tabulate([[r["method"], r["config"], r["seed"], r["varied"], r["run_id"], r["status"],
+                     "" if r["estimated_seconds"] is None else f"{r['estimated_seconds']:.0f}"] for r in rows],
+                   headers=["method", "config", "seed", "varied", "run id", "status", "est. s"], tablefmt="simple"))
+    cost = (f"about {sum(known) / 60:.0f} min of run time for the {len(known)} with an estimate "
+            "(mean of finished runs of the same method, per epoch)" if known else "no estimate yet (nothing finished)")
+    print(f"\n{len(rows)} runs: {len(rows) - len(todo)} done, {len(todo)} to do; {cost}.")
 
 
 def cmd_eval(args) -> None:
@@ -301,6 +412,37 @@ def parser() -> argparse.ArgumentParser:
     _eval_args(r)
     r.set_defaults(fn=cmd_run)
 
+    sw = sub.add_parser("sweep", help="methods x configurations x seeds on an equal tuning budget (resumable; "
+                        "local processes or Ray)")
+    sw.add_argument("--config", default=None, help="a sweep file (YAML): these flags' fields (with _ for -), plus "
+                    "grids (method -> knob -> values), set (method -> knob -> value) and budget_grid (lr, epochs)")
+    sw.add_argument("--methods", default=None, help="comma-separated method names, or all (the default)")
+    sw.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
+    sw.add_argument("--configs", type=_value(int, "--configs", minimum=1), default=None,
+                    help="configurations per method, the same for every method (default 4)")
+    sw.add_argument("--grid-seed", type=_value(int, "--grid-seed"), default=None,
+                    help="seed of the configurations' draw (default 0)")
+    sw.add_argument("--name", default=None, help="the sweep's name in its records (default: from model, target, "
+                    "methods)")
+    _model_args(sw, "--model", "as for `bench run`")
+    sw.add_argument("--target", default=None)
+    sw.add_argument("--suite", action="append")
+    sw.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
+                    help="fixed budget overrides for every run (lr and epochs are swept)")
+    sw.add_argument("--train-file", default=None)
+    sw.add_argument("--executor", choices=["local", "ray"], default=None, help="local (default) or ray")
+    sw.add_argument("--jobs", type=_value(int, "--jobs", minimum=1), default=None,
+                    help="local: worker processes, each pinned to its share of the cores and one GPU (default 1: "
+                    "in this process)")
+    sw.add_argument("--ray-address", default=None, help="ray: auto or ray://HOST:PORT to join a cluster (default: "
+                    "start a local one)")
+    sw.add_argument("--retries", type=_value(int, "--retries"), default=None,
+                    help="times a run whose worker died is retried (default: ray 2, local 1)")
+    sw.add_argument("--out", default=None, help="run folders (default runs)")
+    sw.add_argument("--dry-run", action="store_true", help="list every run, done or to do, with the estimated cost")
+    _eval_args(sw)
+    sw.set_defaults(fn=cmd_sweep)
+
     e = sub.add_parser("eval", help="evaluate a checkpoint fine-tuned anywhere (deltas and KL with --base)")
     _model_args(e, "--model", "the model to evaluate", required=True)
     e.add_argument("--base", default=None)
@@ -341,14 +483,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         threads.configure(args.threads)         # before anything imports torch
-        args.fn(args)
+        status = args.fn(args) or 0
     except UserError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bench: interrupted; nothing partial was written.", file=sys.stderr)
         return 130
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ A method registers under the name of its file (`methods/lwf.py` registers "lwf")
 can list and check names without importing every method. Class attributes that are part of the registry
 contract: `cost` (cheap | moderate | expensive), `reference` (the arm every comparison is made against:
 exactly one method), and `smoke` (the `--set` values of the cheapest run that still exercises every code
-path of the method: what the conformance test and quick checks run).
+path of the method: what the conformance test and quick checks run), and `sweep` (the method's default sweep
+grid: its hyperparameters that trade learning for forgetting, each with the values a sweep draws from; the
+shared budget knobs, learning rate and epochs, are added by the sweep itself: bench/sweep.py).
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class Method:
     cost: ClassVar[str] = "cheap"
     reference: ClassVar[bool] = False   # the arm every comparison is made against (exactly one method)
     smoke: ClassVar[dict] = {}          # --set values of the cheapest run that exercises every code path
+    sweep: ClassVar[dict] = {}          # hyperparameter -> values a sweep draws from (learning vs forgetting)
 
     def prepare(self, ctx: Context) -> None:
         """One-off work before training; keep what `mixture` and `loss` need on self."""
@@ -163,6 +166,7 @@ class Method:
 class Mixing(Method):
     """Base for methods that add `ratio` extra examples per target example to the training mixture."""
 
+    sweep = {"ratio": [0.25, 0.5, 1.0, 2.0]}
     ratio: float = 1.0
 
     def __post_init__(self):

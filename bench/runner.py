@@ -77,6 +77,8 @@ class RunRequest:
     placement: Placement = Placement()
     out: Path = Path("runs")
     save_model: bool = False
+    sweep: dict | None = None                          # the sweep and configuration this run belongs to (not in
+                                                       # the run id: a run is the same whichever sweep asks)
 
 
 @dataclass
@@ -272,7 +274,7 @@ def provenance(*, code: dict, base: ModelHandle | None, evals: Plan, items: list
 
 def build_record(*, kind: str, run_id: str, spec: dict, provenance: dict, metrics: dict, items: list[dict],
                  training: dict | None = None, wall_seconds: float | None = None,
-                 stage_seconds: dict | None = None) -> tuple[dict, str]:
+                 stage_seconds: dict | None = None, sweep: dict | None = None) -> tuple[dict, str]:
     """The result record and its per-item file's text: one builder for `bench run` and `bench eval`."""
     text = items_text(items)
     record = {"schema_version": SCHEMA_VERSION, "kind": kind, "run_id": run_id, "spec": spec,
@@ -284,6 +286,8 @@ def build_record(*, kind: str, run_id: str, spec: dict, provenance: dict, metric
         record["wall_seconds"] = round(wall_seconds, 2)
     if stage_seconds is not None:
         record["stage_seconds"] = dict(stage_seconds)
+    if sweep is not None:
+        record["sweep"] = dict(sweep)
     return record, text
 
 
@@ -304,10 +308,11 @@ def load_record(run_dir: Path) -> dict:
     return record
 
 
-def run(request: RunRequest) -> list[tuple[dict, Path]]:
+def run(request: RunRequest, *, write=write_run) -> list[tuple[dict, Path]]:
     """Run one (method, model, target, suites, seed): train once, then evaluate every variant the method
     asks for (one for most methods; WiSE-FT's alpha grid). Returns (record, run folder) per variant;
-    finished ones are reused."""
+    finished ones are reused. `write(folder, record, items text[, model, tokenizer])` stores each result
+    (a sweep worker passes one that hands the results back to its driver instead)."""
     start = time.perf_counter()
     watch = Stopwatch()
     run_plan = plan_run(request)
@@ -332,8 +337,8 @@ def run(request: RunRequest) -> list[tuple[dict, Path]]:
             kind="run", run_id=spec.run_id, spec=asdict(spec), metrics=metrics, items=items, training=training,
             provenance=provenance(code=run_plan.code, base=prepared.base, evals=run_plan.evals, items=items,
                                   eval_settings=request.eval, data_dir=request.data_dir),
-            wall_seconds=time.perf_counter() - start, stage_seconds=watch.seconds)
-        write_run(run_dir, record, text, *((final, prepared.base.tokenizer) if request.save_model else ()))
+            wall_seconds=time.perf_counter() - start, stage_seconds=watch.seconds, sweep=request.sweep)
+        write(run_dir, record, text, *((final, prepared.base.tokenizer) if request.save_model else ()))
         watch.lap("write")
         results.append((record, run_dir))
     return results

@@ -78,6 +78,7 @@ RUN_SCHEMA = {
         "answer_class_shift": {"type": "object", "required": ["answer_class"],
                                "properties": {"answer_class": {"type": ["string", "null"]}, "base": _NUM,
                                               "tuned": _NUM, "delta": _NUM, "delta_se": _NUM}},
+        "sweep": {"type": "object", "required": ["name", "config", "configs"]},
         "items": _STR,
         "items_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     },

@@ -12,21 +12,24 @@ from __future__ import annotations
 import os
 import sys
 
+_explicit = False
+_cap: int | None = None             # a scheduler's share of the cores (a Ray task's CPUs), when it gives no affinity
+
 
 def available_cores() -> int:
     try:
-        return len(os.sched_getaffinity(0))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:          # not on Linux
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    return min(n, _cap) if _cap else n
 
 
-_explicit = False
-
-
-def configure(threads: int | None = None) -> int:
-    """Set the thread count (and passive OpenMP waiting) for this process; returns the count. Environment
-    variables take effect for a torch imported later; an already imported torch is set directly."""
-    global _explicit
+def configure(threads: int | None = None, *, cap: int | None = None) -> int:
+    """Set the thread count (and passive OpenMP waiting) for this process; returns the count. `cap` bounds the
+    cores counted as available (a worker given a share of a machine). Environment variables take effect for a
+    torch imported later; an already imported torch is set directly."""
+    global _explicit, _cap
+    _cap = cap
     env = os.environ.get("FORGETBENCH_THREADS", "").strip()
     if not threads and env:
         if not env.isdigit() or int(env) < 1:

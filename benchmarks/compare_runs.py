@@ -34,7 +34,7 @@ def runs(root: Path) -> dict:
     out = {}
     for path in sorted(Path(root).glob("*/result.json")):
         spec = json.loads(path.read_text())["spec"]
-        out[(spec["method"], json.dumps(spec["params"], sort_keys=True), spec["seed"])] = path.parent
+        out[(spec["method"], json.dumps([spec["params"], spec["budget"]], sort_keys=True), spec["seed"])] = path.parent
     return out
 
 

@@ -11,6 +11,7 @@ class EWC(Method):
     Source: Kirkpatrick et al., Overcoming catastrophic forgetting in neural networks, PNAS 2017."""
 
     smoke = {"fisher_samples": "8"}
+    sweep = {"lam": [0.1, 1.0, 10.0, 100.0, 1000.0]}
     lam: float = 1.0
     fisher_samples: int = 256      # sequences the Fisher is averaged over
     fisher_data: str = "samples"   # samples: context-free base samples (true Fisher); corpus: pretraining text

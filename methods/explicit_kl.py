@@ -11,6 +11,7 @@ class ExplicitKL(Method):
     Source: KL retain loss as in open-unlearning (locuslab); forward direction as in arXiv 2505.13811."""
 
     smoke = {"samples": "32"}
+    sweep = {"lam": [0.1, 0.3, 1.0, 3.0, 10.0]}
     lam: float = 1.0
     direction: str = "forward"     # forward: KL(base || tuned); reverse: KL(tuned || base)
     samples: int = 2000            # context-free reference sequences, drawn once and cycled

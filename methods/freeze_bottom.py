@@ -9,6 +9,7 @@ class FreezeBottom(Method):
     Source: Zheng et al., Spurious Forgetting in Continual Learning of Language Models, ICLR 2025, arXiv 2501.13453."""
 
     smoke = {"k": "1"}
+    sweep = {"k": [0, 1, 2]}
     k: int = 3
 
     def __post_init__(self):

@@ -7,6 +7,7 @@ class L2SP(Method):
     """Cross-entropy plus lam/2 * ||theta - theta_base||^2 over the trained parameters (pull to the start point).
     Source: Li et al., Explicit Inductive Bias for Transfer Learning with Convolutional Networks (L2-SP), ICML 2018."""
 
+    sweep = {"lam": [0.001, 0.01, 0.1, 1.0]}
     lam: float = 0.01
 
     def __post_init__(self):

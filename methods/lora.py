@@ -6,6 +6,7 @@ class LoRA(Method):
     """Train low-rank adapters (peft LoRA) on the chosen linear layers; base weights frozen, adapters merged after.
     Source: Hu et al., arXiv 2106.09685; Biderman et al., LoRA Learns Less and Forgets Less, arXiv 2405.09673."""
 
+    sweep = {"rank": [2, 4, 8, 16, 32]}
     rank: int = 8
     alpha: float = 16.0
     targets: str = "all-linear"       # or comma-separated module names, e.g. q_proj,v_proj

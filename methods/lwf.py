@@ -10,6 +10,7 @@ class LwF(Method):
     """Cross-entropy plus lam * T^2 * KL(base^T || tuned^T) on the target's own response tokens (distillation).
     Source: Li & Hoiem, Learning without Forgetting, ECCV 2016; LLM form as in jessemelpolio/LMM_CL."""
 
+    sweep = {"lam": [0.1, 0.3, 1.0, 3.0, 10.0]}
     lam: float = 1.0
     temperature: float = 2.0
 

@@ -10,7 +10,8 @@ class WiseFT(Method):
     """Fine-tune, then interpolate weights theta_base + alpha (theta_tuned - theta_base); one row per alpha.
     Source: Wortsman et al., Robust fine-tuning of zero-shot models (WiSE-FT), CVPR 2022, arXiv 2109.01903."""
 
-    alpha: str = "0.25,0.5,0.75,1.0"    # one value, or a grid evaluated from the same training run
+    sweep = {"alpha": ["0.25", "0.5", "0.75"]}
+    alpha: str = "0.5"    # one value, or a comma-separated grid evaluated from one training run (a row each)
 
     def __post_init__(self):
         try:

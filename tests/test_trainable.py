@@ -46,7 +46,7 @@ def test_hft_trains_a_seeded_half_of_each_layer(micro_batch):
 def test_wise_ft_interpolates_and_grids(micro_batch):
     model, _, ctx = micro_batch
     moved = perturbed(model)
-    grid = build_method("wise_ft", {}).variants()
+    grid = build_method("wise_ft", {"alpha": "0.25,0.5,0.75,1.0"}).variants()
     assert [v.alpha for v in grid] == ["0.25", "0.5", "0.75", "1"]
     assert [v.params() for v in grid][0] == {"alpha": "0.25"}
     single = build_method("wise_ft", {"alpha": "0.25"})
