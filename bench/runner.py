@@ -166,7 +166,7 @@ def train_stage(prepared: Prepared) -> Trained:
     from transformers import set_seed
 
     from bench.method import trainable_count, with_trainable
-    from bench.training import train, trainable_names
+    from bench.training import count_passes, train, trainable_names
 
     run_plan, base, ctx = prepared.run_plan, prepared.base, prepared.ctx
     name, method = run_plan.request.method, run_plan.method
@@ -183,8 +183,10 @@ def train_stage(prepared: Prepared) -> Trained:
     seed = run_plan.request.seed
     set_seed(seed)
     log(f"{name}: training on {len(rows)} examples ({n_trainable / n_base:.1%} of the parameters train)")
-    stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), run_plan.budget, seed, base.tokenizer.pad_token_id)
-    stats |= {"trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,
+    with count_passes() as passes:
+        stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), run_plan.budget, seed,
+                      base.tokenizer.pad_token_id)
+    stats |= {"passes": passes, "trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,
               "trainable_tensors": trainable_names(tuned), "target_pairs": len(ctx.target_pairs),
               "mixture": {k: {"examples": len(v), "tokens": sum(len(r["input_ids"]) for r in v)}
                           for k, v in prepared.mixture.items()}}

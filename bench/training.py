@@ -34,6 +34,27 @@ def trainable_names(model) -> list[str]:
     return sorted(names)
 
 
+@contextlib.contextmanager
+def count_passes():
+    """Tokens (padding included) through whole language models while inside: with gradients on a model in training
+    mode (a forward and a backward pass) and without (reference forwards, e.g. a frozen base model's logits). A
+    whole model is a module with an `lm_head` child called with input_ids (an adapter wrapper is not: its inner
+    model is, so each pass counts once)."""
+    counts = {"forward_backward_tokens": 0, "forward_only_tokens": 0}
+
+    def hook(module, args, kwargs, output):
+        ids = kwargs.get("input_ids")
+        if ids is not None and "lm_head" in module._modules:
+            grad = torch.is_grad_enabled() and module.training
+            counts["forward_backward_tokens" if grad else "forward_only_tokens"] += ids.numel()
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook, with_kwargs=True)
+    try:
+        yield counts
+    finally:
+        handle.remove()
+
+
 class HookTrainer(Trainer):
     """Trainer whose loss comes from a callable `loss_fn(model, batch) -> scalar tensor`."""
 
