@@ -14,6 +14,9 @@ def add_commands(sub) -> None:
                     help="publish: write DEST/<track>.{md,tex,html,csv} and the plots (PNG, SVG)")
     lb.add_argument("--runs", default="runs", help="the folder `bench run --out` wrote")
     lb.add_argument("--format", choices=["markdown", "latex", "html", "csv"], default="markdown")
+    lb.add_argument("--view", choices=["frontier", "points"], default="frontier",
+                    help="frontier (default): methods ranked by forgetting at matched learning, then every "
+                    "configuration; points: every configuration only (CSV: frontier gives one row per method)")
     lb.add_argument("--baseline", default=None, help="the method p-values compare against (default: the "
                     "registry's reference method, naive_sft)")
     lb.add_argument("--out", default=None, help="write the table to this file instead of printing it")
@@ -41,7 +44,7 @@ def cmd_leaderboard(args) -> None:
         for path in publish(tracks, Path(args.dest), args.runs, args.name):
             print(path)
         return
-    text = render(tracks, args.format, args.runs)
+    text = render(tracks, args.format, args.runs, view=args.view)
     if args.out:
         atomic_write_text(Path(args.out), text)
     else:

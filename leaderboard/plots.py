@@ -1,4 +1,4 @@
-"""The two leaderboard plots (PNG and SVG, byte-reproducible): the trade-off frontier, and forgetting vs KL."""
+"""The two leaderboard plots (PNG and SVG, byte-reproducible): the methods' frontiers, and forgetting vs KL."""
 
 from __future__ import annotations
 
@@ -41,32 +41,38 @@ def _legend_outside(ax) -> None:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
 
 
-def pareto(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats on both coordinates (higher is better), by x."""
-    keep = [i for i, (x, y) in enumerate(points)
-            if not any((x2 >= x and y2 >= y) and (x2 > x or y2 > y) for x2, y2 in points)]
-    return sorted(keep, key=lambda i: points[i][0])
-
-
 def frontier(track: Track) -> dict[str, bytes]:
-    """Target gain vs preserved-suite delta (suite average), one point per row, 95% CIs as error bars."""
+    """Every method's configurations (points, 95% CIs as thin bars) and its frontier (line from the base model
+    through the Pareto front); the matched gains as dotted verticals, with each method's interval there."""
+    from leaderboard.frontier import of
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    rows = track.rows
-    pts = [(100 * r.target_gain.estimate, 100 * r.average.estimate) for r in rows]
-    for i, (r, (x, y)) in enumerate(zip(rows, pts)):
-        g, a = r.target_gain, r.average
+    fig, ax = plt.subplots(figsize=(7.2, 5.0))
+    frs, info = of(track)
+    span = max([100 * x for f in frs for x, _ in f.points] + [1.0])
+    for i, f in enumerate(sorted(frs, key=lambda f: f.method)):
+        dx = (i - (len(frs) - 1) / 2) * span * 0.004      # side by side at a matched gain, not on top of each other
         st = style(i)
-        ax.errorbar(x, y, xerr=[[x - 100 * g.low], [100 * g.high - x]], yerr=[[y - 100 * a.low], [100 * a.high - y]],
-                    fmt=st["marker"], color=st["color"], capsize=3, ms=5, label=r.label)
-    best = pareto(pts)
-    if len(best) > 1:
-        ax.plot([pts[i][0] for i in best], [pts[i][1] for i in best], "--", color="grey", lw=1, label="Pareto frontier")
+        for r, (x, y) in zip(f.rows, f.points):
+            g, a = r.target_gain, r.average
+            ax.errorbar(100 * x, 100 * y, xerr=[[100 * (x - g.low)], [100 * (g.high - x)]],
+                        yerr=[[100 * (y - a.low)], [100 * (a.high - y)]], fmt=st["marker"], color=st["color"],
+                        ms=4, lw=0.6, alpha=0.45, capsize=0)
+        ax.plot([100 * x for x, _ in f.corners], [100 * y for _, y in f.corners], "-", marker=st["marker"],
+                color=st["color"], lw=1.3, ms=5, label=f"{f.method}" + (f" (#{f.rank})" if f.rank else ""))
+        for m in f.matched.values():
+            if m.is_reached:
+                ax.errorbar(100 * m.gain + dx, 100 * m.estimate, yerr=[[100 * (m.estimate - m.low)],
+                                                                   [100 * (m.high - m.estimate)]],
+                            fmt="none", ecolor=st["color"], capsize=3, lw=1.2)
+    for lv, g in sorted(info["gains"].items()):
+        ax.axvline(100 * g, color="grey", ls=":", lw=1)
+        ax.annotate(f"{lv:.0%} of {track.baseline}'s best gain", (100 * g, 0.01),
+                    xycoords=("data", "axes fraction"), rotation=90, va="bottom", ha="right", fontsize=7, color="grey")
     _legend_outside(ax)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel(f"target gain on {track.target_task} (points, tuned − base)")
     ax.set_ylabel("preserved suites: mean Δ (points, tuned − base)")
-    ax.set_title(f"{track.first.spec['model']} on {track.first.spec['target']}: gain vs forgetting (95% CI)")
+    ax.set_title(f"{track.first.spec['model']} on {track.first.spec['target']}: learning–forgetting frontiers")
     ax.grid(alpha=0.3)
     out = _save(fig)
     plt.close(fig)

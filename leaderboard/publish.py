@@ -1,4 +1,5 @@
-"""`bench leaderboard publish`: every track's table in four formats plus its plots, written atomically."""
+"""`bench leaderboard publish`: every track's tables in four formats (CSV: points, and per method the frontier) plus
+its plots, written atomically."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def publish(tracks: list[Track], dest: Path, runs_dir: str, name: str | None = N
         pngs = {track.key: {fig: data["png"] for fig, data in figs.items()}}
         for fmt in FORMATS:
             path = dest / f"{stem}.{SUFFIX[fmt]}"
-            atomic_write_text(path, render([track], fmt, runs_dir, pngs))
+            atomic_write_text(path, render([track], fmt, runs_dir, pngs, view="points" if fmt == "csv" else "frontier"))
             written.append(path)
+        path = dest / f"{stem}-frontier.csv"        # one row per method: matched learning, cost (and its ratios)
+        atomic_write_text(path, render([track], "csv", runs_dir, view="frontier"))
+        written.append(path)
     return written

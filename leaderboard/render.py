@@ -7,6 +7,7 @@ import html
 import io
 from dataclasses import asdict
 
+from leaderboard import frontier
 from leaderboard.table import N_RESAMPLES, Row, Track
 
 FORMATS = ("markdown", "latex", "html", "csv")
@@ -52,22 +53,99 @@ def _p(r: Row) -> str:
 
 def grid(track: Track) -> tuple[list[str], list[list[tuple[str, bool]]]]:
     """Headers and, per row, (cell text, is the best in its column)."""
-    cols = columns(track)
+    return _marked(columns(track), len(track.rows))
+
+
+def _marked(cols, n: int) -> tuple[list[str], list[list[tuple[str, bool]]]]:
     best = {}
     for name, better, cells in cols:
         values = [v for _, v in cells if v is not None]
         if better and len(values) > 1 and len(set(values)) > 1:
             best[name] = (max if better == "max" else min)(values)
     body = [[(cells[i][0], name in best and cells[i][1] == best[name]) for name, _, cells in cols]
-            for i in range(len(track.rows))]
+            for i in range(n)]
     return [c[0] for c in cols], body
+
+
+def _matched(m) -> str:
+    if m is None or not m.is_reached:
+        return "not reached"
+    return (f"{_pts(m.estimate)} [{_pts(m.low)}, {_pts(m.high)}]"
+            + (f" ({m.reached:.0%} of resamples)" if m.reached < 0.995 else ""))
+
+
+def _ratio(x: float) -> str:
+    return "—" if x != x else f"{x:.2f}×"
+
+
+def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
+    """The frontier table: one row per method, ranked by forgetting at matched learning."""
+    frs, info = frontier.of(track)
+    base = track.baseline
+
+    def value(m):
+        return round(100 * m.estimate, 1) if m is not None and m.is_reached else None
+
+    cols = [("rank", None, [(str(f.rank or "—"), None) for f in frs]),
+            ("method", None, [(f.method, None) for f in frs]),
+            ("configs (on front)", None, [(f"{len(f.points)} ({sum(c in f.points for c in f.corners)})", None)
+                                          for f in frs]),
+            ("best gain", "max", [(_pts(max(x for x, _ in f.points)), round(100 * max(x for x, _ in f.points), 1))
+                                  for f in frs])]
+    for lv, g in sorted(info["gains"].items()):
+        cols.append((f"Δ at {lv:.0%} gain (+{100 * g:.1f}) [95% CI]", "max",
+                     [(_matched(f.matched.get(lv)), value(f.matched.get(lv))) for f in frs]))
+        cols.append((f"p vs {base}", None, [(_pval(f.matched.get(lv)), None) for f in frs]))
+    if info["gains"]:
+        top = max(info["gains"].values())
+        cols.append((f"mean Δ over gains 0–{100 * top:.1f} [95% CI]", "max", [(_matched(f.area), value(f.area))
+                                                                             for f in frs]))
+    cols += [("s / run", "min", [(f"{f.cost['wall_seconds']:.0f} ({_ratio(f.cost['relative']['wall'])})",
+                                  round(f.cost["wall_seconds"])) for f in frs]),
+             ("train tokens × ref", "min", [(_ratio(f.cost["relative"]["forward_backward"]), None) for f in frs]),
+             ("reference fwd × ref", None, [(_ratio(f.cost["relative"]["forward_only"]), None) for f in frs])]
+    return cols
+
+
+def _pval(m) -> str:
+    if m is None or m.p is None:
+        return "—"
+    if m.p == 0:                       # no replicate crossed zero: below what the resamples can resolve
+        return f"<{2 / frontier.N_RESAMPLES:.1g}†"
+    return f"{m.p:.2g}" + ("†" if m.p < 0.05 else "")
+
+
+def frontier_grid(track: Track) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    return _marked(frontier_columns(track), len(frontier.of(track)[0]))
+
+
+def frontier_legend(track: Track) -> list[str]:
+    frs, info = frontier.of(track)
+    if not info["gains"]:
+        return [f"No {track.baseline} run with a positive target gain in this track: no matched gains."]
+    levels = ", ".join(f"{lv:.0%}" for lv in sorted(info["gains"]))
+    return [
+        f"Frontier: a method's configurations as points (target gain, preserved suite-average Δ), seeds averaged; its "
+        "frontier is the Pareto front of those points and the base model (0, 0), straight between corners. Δ at L "
+        f"gain: the frontier's Δ at L × the largest gain {track.baseline} reaches in this track "
+        f"(+{100 * info['top']:.1f} points; L = {levels}); not reached: no configuration learns that much. mean Δ: "
+        "the area between the frontier and the base model over gains 0 to the highest matched gain, per point of "
+        "gain. Ranked by Δ at the highest level, then the lower.",
+        f"Intervals: 95% percentile bootstrap ({frontier.N_RESAMPLES:,} resamples of seeds, then items within each "
+        "task; the same item resample for every method), matched gain held at its estimate; resamples in which a front does not reach "
+        f"the gain are left out (their share shown when any). p: two-sided bootstrap test against {track.baseline} "
+        f"at the same gain (< {2 / frontier.N_RESAMPLES:.1g}: no resample crossed zero); † p < 0.05.",
+        "Cost, per run and mean over the method's runs: wall seconds (× the reference method's), tokens through the "
+        "tuned model with gradients (forward and backward) and reference forwards without (e.g. a frozen base "
+        "model's logits), both × the reference method's training tokens.",
+    ]
 
 
 def facts(track: Track) -> list[tuple[str, str]]:
     """What the table was computed from, as (label, text) lines."""
     first = track.first
     spec, prov = first.spec, first.record["provenance"]
-    ev, kl, b = spec["eval"], spec["kl"], spec["budget"]
+    ev, kl, b = spec["eval"], spec["kl"], track.budget
     seeds = sorted({s for r in track.rows for s in r.seeds})
     commits = sorted({(c := r.record["provenance"]["commit"]) and c[:12] + ("-dirty" if c.endswith("-dirty") else "")
                       or "unknown" for r in track.runs})
@@ -83,7 +161,8 @@ def facts(track: Track) -> list[tuple[str, str]]:
         ("suites", "; ".join(f"{s}: {', '.join(track.tasks[s])} ({track.n_suite[s]} items)" for s in track.suites)),
         ("seeds", f"{', '.join(map(str, seeds))} ({len(track.runs)} runs)"),
         ("training budget", f"{b['epochs']} epochs, lr {b['lr']}, batch {b['batch_size']}, {b['scheduler']} schedule"
-                            + (f", {b['examples']} target examples" if b["examples"] else "")),
+                            + (f", {b['examples']} target examples" if b["examples"] else "")
+                            + ("; rows name the fields they vary" if any(r.budget for r in track.rows) else "")),
         ("evaluation", f"lm-eval {ev['lm_eval']}, {ev['num_fewshot']}-shot, {lim}; generation backend "
                        f"{ev['backend']}, {decoding}, at most {ev['max_new_tokens']} new tokens, "
                        f"{'chat template' if ev['chat_template'] else 'no chat template'}; "
@@ -120,7 +199,7 @@ def legend(track: Track) -> list[str]:
         f"Minimum detectable effect (α 0.05, power 0.8, paired SD of tuned vs base over items, mean over rows): "
         f"{mde}; suite average {100 * track.mde['average']:.1f} pts.",
     ]
-    if not any(r.method == track.baseline and r.setting == "" for r in track.rows):
+    if not any(r.method == track.baseline and r.is_default for r in track.rows):
         lines.append(f"No {track.baseline} run with default settings in this track: no p-values.")
     return lines
 
@@ -135,7 +214,7 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
     common: list[str] = []
     for _, p in presets.items():
         if (p.model, p.target, tuple(p.suites)) == (spec["model"], spec["target"], tuple(spec["suites"])) \
-                and targets.get(p.target).budget.updated(p.budget).to_dict() == spec["budget"] \
+                and targets.get(p.target).budget.updated(p.budget).to_dict() == track.budget \
                 and EvalSettings(**p.eval).to_dict() == spec["eval"] and asdict(KLSettings(**p.kl)) == spec["kl"]:
             common = ([] if p.default else [f"--preset {p.name}"]) + (["--data-dir DATA"] if p.needs_data else [])
             break
@@ -148,13 +227,14 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
         if tgt is None or tuple(spec["suites"]) != tuple(tgt.default_suites):
             common += [f"--suite {s}" for s in spec["suites"]]
         default_budget = tgt.budget.to_dict() if tgt else {}
-        common += [f"--budget {k}={v}" for k, v in sorted(spec["budget"].items()) if default_budget.get(k) != v]
+        common += [f"--budget {k}={v}" for k, v in sorted(track.budget.items()) if default_budget.get(k) != v]
         defaults = {"eval": EvalSettings().to_dict(), "kl": asdict(KLSettings())}
         common += [f"{f.flag} {spec[f.section][f.key]}" for f in FLAGS
                    if spec[f.section][f.key] != defaults[f.section][f.key]]
     out = []
     for r in track.rows:
         sets = "".join(f" --set {kv}" for kv in r.setting.split())
+        sets += "".join(f" --budget {kv}" for kv in r.budget.split())
         flags = "".join(f" {c}" for c in common)
         out.append(f"for s in {' '.join(map(str, r.seeds))}; do bench run --method {r.method}{sets}{flags} "
                    f"--seed $s --out {runs_dir}; done")
@@ -167,18 +247,28 @@ def _title(track: Track) -> str:
     return f"forgetbench leaderboard — {spec['model']} on {spec['target']}"
 
 
-def markdown(track: Track, runs_dir: str = "runs") -> str:
+def tables(track: Track, view: str) -> list[tuple[str, list[str], list[list[tuple[str, bool]]], list[str]]]:
+    """(title, headers, body, legend) of each table the view shows: frontier (methods ranked at matched
+    learning, then every configuration) or points (every configuration only)."""
+    points = ("Every configuration" if view == "frontier" else "", *grid(track), legend(track))
+    if view == "points":
+        return [points]
+    return [("Frontier: forgetting at matched learning", *frontier_grid(track), frontier_legend(track)), points]
+
+
+def markdown(track: Track, runs_dir: str = "runs", view: str = "frontier") -> str:
     from tabulate import tabulate
-    headers, body = grid(track)
+
     def md(text: str, bold: bool) -> str:
         text = text.replace("*", "\\*")
         return f"**{text}**" if bold else text
-    table = tabulate([[md(t, b) for t, b in row] for row in body], headers=headers, tablefmt="github",
-                     disable_numparse=True)
     out = [f"## {_title(track)}", ""]
     out += [f"- **{k}**: {v}" for k, v in facts(track)]
-    out += ["", table, ""]
-    out += [line.replace("* the interval", "\\* the interval") + "  " for line in legend(track)]
+    for title, headers, body, notes in tables(track, view):
+        out += ["", f"### {title}", ""] if title else [""]
+        out += [tabulate([[md(t, b) for t, b in row] for row in body], headers=headers, tablefmt="github",
+                         disable_numparse=True), ""]
+        out += [line.replace("* the interval", "\\* the interval") + "  " for line in notes]
     out += ["", "Reproduce:", "", "```sh", *reproduce(track, runs_dir), "```", ""]
     return "\n".join(out)
 
@@ -193,18 +283,17 @@ def _tex(text: str) -> str:
     return "".join(_TEX.get(c, c) for c in text)
 
 
-def latex(track: Track, runs_dir: str = "runs") -> str:
-    headers, body = grid(track)
+def latex(track: Track, runs_dir: str = "runs", view: str = "frontier") -> str:
     lines = [f"% {_title(track)}", "% needs \\usepackage{booktabs}"]
     lines += [f"% {k}: {v}" for k, v in facts(track)]
-    lines += [r"\begin{table}[t]", r"\centering", r"\scriptsize",
-              r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule",
-              " & ".join(_tex(h) for h in headers) + r" \\", r"\midrule"]
-    for row in body:
-        lines.append(" & ".join(rf"\textbf{{{_tex(t)}}}" if b else _tex(t) for t, b in row) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}",
-              r"\caption{" + _tex(f"{_title(track)}. " + " ".join(legend(track))) + "}",
-              r"\end{table}"]
+    for title, headers, body, notes in tables(track, view):
+        lines += [r"\begin{table}[t]", r"\centering", r"\scriptsize",
+                  r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule",
+                  " & ".join(_tex(h) for h in headers) + r" \\", r"\midrule"]
+        for row in body:
+            lines.append(" & ".join(rf"\textbf{{{_tex(t)}}}" if b else _tex(t) for t, b in row) + r" \\")
+        caption = f"{_title(track)}" + (f": {title.lower()}" if title else "") + ". " + " ".join(notes)
+        lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + _tex(caption) + "}", r"\end{table}"]
     lines += ["% reproduce:"] + [f"%   {c}" for c in reproduce(track, runs_dir)]
     return "\n".join(lines) + "\n"
 
@@ -215,31 +304,35 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{borde
         "font-size:14px}pre{background:#f4f4f4;padding:1em;overflow-x:auto}img{max-width:48%;margin:1%}")
 
 
-def _html_section(track: Track, runs_dir: str, figures: dict[str, bytes]) -> list[str]:
+def _html_section(track: Track, runs_dir: str, figures: dict[str, bytes], view: str) -> list[str]:
     e = html.escape
-    headers, body = grid(track)
     out = [f"<h1>{e(_title(track))}</h1>", "<ul>"]
     out += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in facts(track)]
-    out += ["</ul>", "<table>", "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>",
-            "<tbody>"]
-    for row in body:
-        out.append("<tr>" + "".join(f"<td><strong>{e(t)}</strong></td>" if b else f"<td>{e(t)}</td>"
-                                    for t, b in row) + "</tr>")
-    out += ["</tbody></table>"] + [f"<p>{e(line)}</p>" for line in legend(track)]
-    for name, png in figures.items():
-        out.append(f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+    out.append("</ul>")
+    for i, (title, headers, body, notes) in enumerate(tables(track, view)):
+        out += [f"<h2>{e(title)}</h2>"] if title else []
+        out += ["<table>", "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>",
+                "<tbody>"]
+        for row in body:
+            out.append("<tr>" + "".join(f"<td><strong>{e(t)}</strong></td>" if b else f"<td>{e(t)}</td>"
+                                        for t, b in row) + "</tr>")
+        out += ["</tbody></table>"] + [f"<p>{e(line)}</p>" for line in notes]
+        if i == 0:
+            for name, png in figures.items():
+                out.append(f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
     out += ["<h2>Reproduce</h2>", "<pre>" + e("\n".join(reproduce(track, runs_dir))) + "</pre>"]
     return out
 
 
-def html_page(tracks: list[Track], runs_dir: str = "runs", figures: dict | None = None) -> str:
-    """A page a person can open: per track its facts, table, legend, plots (embedded) and how to reproduce.
+def html_page(tracks: list[Track], runs_dir: str = "runs", figures: dict | None = None,
+              view: str = "frontier") -> str:
+    """A page a person can open: per track its facts, tables, legends, plots (embedded) and how to reproduce.
     figures: track key -> {name: PNG bytes}."""
     title = _title(tracks[0]) if len(tracks) == 1 else "forgetbench leaderboard"
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
            f"<style>{_CSS}</style></head><body>"]
     for t in tracks:
-        out += _html_section(t, runs_dir, (figures or {}).get(t.key, {}))
+        out += _html_section(t, runs_dir, (figures or {}).get(t.key, {}), view)
     return "\n".join(out + ["</body></html>"]) + "\n"
 
 
@@ -249,7 +342,8 @@ def csv_rows(track: Track) -> list[dict]:
     out = []
     for r in track.rows:
         row = {"track": track.key, "model": spec["model"], "target": spec["target"], "method": r.method,
-               "setting": r.setting, "seeds": " ".join(map(str, r.seeds)), "target_score": r.target_score}
+               "setting": r.setting, "budget": r.budget, "seeds": " ".join(map(str, r.seeds)),
+               "target_score": r.target_score}
         for name, iv in [("target_gain", r.target_gain), *[(s, r.suites[s]) for s in track.suites],
                          ("suite_average", r.average)]:
             row |= {f"{name}": iv.estimate, f"{name}_low": iv.low, f"{name}_high": iv.high}
@@ -261,17 +355,48 @@ def csv_rows(track: Track) -> list[dict]:
 
 
 def csv_text(tracks: list[Track]) -> str:
+    return _csv([row for t in tracks for row in csv_rows(t)])
+
+
+def _csv(rows: list[dict]) -> str:
     import pandas as pd
-    frame = pd.DataFrame([row for t in tracks for row in csv_rows(t)])
+    frame = pd.DataFrame(rows)
     buf = io.StringIO()
     frame.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
     return buf.getvalue()
 
 
-def render(tracks: list[Track], fmt: str, runs_dir: str = "runs", figures: dict | None = None) -> str:
+def frontier_csv_rows(track: Track) -> list[dict]:
+    """One row per method: forgetting at matched learning with intervals, and its cost (cost-normalised view:
+    the ratios to the reference method)."""
+    frs, info = frontier.of(track)
+    spec = track.first.spec
+    out = []
+    for f in frs:
+        row = {"track": track.key, "model": spec["model"], "target": spec["target"], "method": f.method,
+               "rank": f.rank, "configs": len(f.points), "best_gain": max(x for x, _ in f.points)}
+        for lv, m in sorted(f.matched.items()):
+            tag = f"delta_at_{round(100 * lv)}pct_gain"
+            row |= {f"{tag}_gain": m.gain, tag: m.estimate, f"{tag}_low": m.low, f"{tag}_high": m.high,
+                    f"{tag}_reached": m.reached, f"{tag}_p_vs_{track.baseline}": m.p}
+        if f.area is not None:
+            row |= {"mean_delta": f.area.estimate, "mean_delta_low": f.area.low, "mean_delta_high": f.area.high,
+                    "mean_delta_top_gain": f.area.gain}
+        c = f.cost
+        row |= {"runs": c["runs"], "device": c["device"], "wall_seconds": c["wall_seconds"],
+                "train_seconds": c["train_seconds"], "forward_backward_tokens": c["forward_backward_tokens"],
+                "forward_only_tokens": c["forward_only_tokens"], "wall_x_ref": c["relative"]["wall"],
+                "forward_backward_x_ref": c["relative"]["forward_backward"],
+                "forward_only_x_ref": c["relative"]["forward_only"]}
+        out.append(row)
+    return out
+
+
+def render(tracks: list[Track], fmt: str, runs_dir: str = "runs", figures: dict | None = None,
+           view: str = "frontier") -> str:
     if fmt == "csv":
-        return csv_text(tracks)
+        return csv_text(tracks) if view == "points" else _csv([row for t in tracks for row in frontier_csv_rows(t)])
     if fmt == "html":
-        return html_page(tracks, runs_dir, figures)
+        return html_page(tracks, runs_dir, figures, view)
     one = {"markdown": markdown, "latex": latex}[fmt]
-    return "\n".join(one(t, runs_dir) for t in tracks)
+    return "\n".join(one(t, runs_dir, view) for t in tracks)

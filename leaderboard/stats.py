@@ -149,3 +149,46 @@ def minimum_detectable_effect(sd_diff: float, n: int, alpha: float = 0.05, power
     if n < 1 or sd_diff < 0:
         raise ValueError("minimum_detectable_effect needs n >= 1 and sd_diff >= 0")
     return float((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * sd_diff / math.sqrt(n))
+
+
+def bootstrap_means(rows: list, base, *, strata, statistics: dict[str, dict], n_resamples: int = 10_000,
+                    seed: int = 0, chunk: int = 1000) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Weighted means of stratum mean deltas (tuned - base) for many rows at once, and their bootstrap replicates.
+
+    rows: per row a (seeds, items) array of per-item scores, items in the order of `base` and `strata`.
+    statistics: name -> {stratum label: weight}: each statistic is sum_s w_s * mean over stratum s of the delta
+    (weights normalised), e.g. {"gain": {target task: 1}, "preserved": suite weights of each preserved task}.
+    In each replicate the items of every stratum are resampled once for all rows (so rows stay paired on the same
+    items and can be compared replicate by replicate) and each row's seeds are resampled on its own, as in
+    paired_bootstrap_ci. Returns ({name: (rows,) estimates}, {name: (rows, n_resamples) replicates})."""
+    base = np.asarray(base, dtype=float)
+    arrays = [_seeds(r) for r in rows]
+    n = base.shape[0]
+    labels = list(strata)
+    if len(labels) != n or any(a.shape[1] != n for a in arrays):
+        raise ValueError("every row, the base scores and the strata must cover the same items")
+    where = {lab: np.flatnonzero(np.array([x == lab for x in labels])) for lab in dict.fromkeys(labels)}
+    for name, weights in statistics.items():
+        missing = [lab for lab in weights if lab not in where]
+        if missing:
+            raise ValueError(f"statistic {name!r} weighs strata with no items: {missing}")
+    norm = {name: {lab: w / sum(ws.values()) for lab, w in ws.items()} for name, ws in statistics.items()}
+    used = sorted({lab for ws in norm.values() for lab in ws}, key=labels.index)
+
+    def stat(d, weights_of) -> dict[str, np.ndarray]:
+        means = {lab: (weights_of[lab] * d[..., where[lab]]).sum(-1) / weights_of[lab].sum(-1) for lab in used}
+        return {name: sum(w * means[lab] for lab, w in ws.items()) for name, ws in norm.items()}
+
+    ones = {lab: np.ones(len(where[lab])) for lab in used}
+    estimates = {name: np.array([stat(a.mean(0) - base, ones)[name] for a in arrays]) for name in norm}
+    reps = {name: np.empty((len(arrays), n_resamples)) for name in norm}
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_resamples, chunk):
+        r = min(chunk, n_resamples - start)
+        weights_of = {lab: rng.multinomial(len(where[lab]), np.full(len(where[lab]), 1 / len(where[lab])), size=r)
+                      for lab in used}
+        for i, a in enumerate(arrays):
+            values = stat(_seed_means(a, rng, r) - base, weights_of)
+            for name in norm:
+                reps[name][i, start:start + r] = values[name]
+    return estimates, reps

@@ -1,10 +1,10 @@
-"""Runs -> tracks -> one row per (method, setting), with paired statistics computed from per-item outcomes.
+"""Runs -> tracks -> one row per (method, setting, budget), with paired statistics computed from per-item outcomes.
 
 A track is the runs that share base model, target and suites. Inside a track everything that decides the
 numbers must be identical (evaluated items and prompts, evaluation and KL settings, backend, batch size,
-precision, library versions, training data and budget); otherwise the leaderboard refuses to compare.
-Seeds of the same (method, setting) form one row: per-item scores are averaged over seeds and the
-intervals come from a hierarchical bootstrap (seeds, then items within each task).
+precision, library versions, training data) except what a sweep varies: a method's hyperparameters and the
+training budget. Seeds of the same (method, setting, budget) form one row: per-item scores are averaged over
+seeds and the intervals come from a hierarchical bootstrap (seeds, then items within each task).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Run:
         s, p = self.spec, self.record["provenance"]
         return {"evaluated items and prompts": {t: v["items_hash"] for t, v in p["tasks"].items()},
                 "task data": {t: v["content_hash"] for t, v in p["tasks"].items()},
-                "training data": s["data"], "training budget": s["budget"],
+                "training data": s["data"],
                 "evaluation settings (backend, batch size, decoding, limits)": s["eval"],
                 "KL settings": s["kl"], "device and dtype": s["placement"], "generation backend": p["generation"],
                 "library versions": {k: p[k] for k in ("torch", "transformers", "lm_eval")}}
@@ -88,6 +88,7 @@ class Row:
     method: str
     setting: str                       # non-default hyperparameters, "" for the defaults
     runs: list[Run]
+    budget: str = ""                   # budget fields that differ from the track's, "" for none
     target_score: float = math.nan     # tuned, mean over seeds
     target_gain: Interval | None = None
     suites: dict[str, Interval] = field(default_factory=dict)
@@ -108,7 +109,12 @@ class Row:
 
     @property
     def label(self) -> str:
-        return f"{self.method} ({self.setting})" if self.setting else self.method
+        varied = " ".join(x for x in (self.setting, self.budget) if x)
+        return f"{self.method} ({varied})" if varied else self.method
+
+    @property
+    def is_default(self) -> bool:
+        return not self.setting and not self.budget
 
 
 @dataclass
@@ -123,9 +129,11 @@ class Track:
     n_suite: dict[str, int]
     tasks: dict[str, list[str]]        # suite -> the tasks its average is over
     mde: dict[str, float]              # suite (and "average") -> minimum detectable effect
+    budget: dict = field(default_factory=dict)          # the track's training budget (rows say what they vary)
     machines: list[str] = field(default_factory=list)   # where the runs were made (CPU and instruction set)
     base_items: int = 0                # the base model's per-item outcomes compared across those machines
     name: str = ""                     # file name stem when published (default: the model's name)
+    frontier: tuple | None = None      # leaderboard.frontier.of(track), computed once
 
     def __post_init__(self):
         model = self.first.spec["model"].rstrip("/").split("/")[-1]
@@ -148,10 +156,11 @@ def _check_comparable(runs: list[Run]) -> None:
             raise UserError(f"Runs {ref.path} and {r.path} share base model, target and suites but differ in "
                             f"{', '.join(bad)} ({detail}). They cannot be compared in one table: put them in "
                             "separate --runs folders, or rerun one of them with the other's settings.")
-        dup = [x for x in runs if x is not r and x.spec["method"] == r.spec["method"]
-               and x.spec["params"] == r.spec["params"] and x.spec["seed"] == r.spec["seed"]]
+        dup = [x for x in runs if x is not r and all(x.spec[k] == r.spec[k] for k in ("method", "params", "budget",
+                                                                                     "seed"))]
         if dup:
-            raise UserError(f"Runs {dup[0].path} and {r.path} are the same method, setting and seed; keep one.")
+            raise UserError(f"Runs {dup[0].path} and {r.path} are the same method, setting, budget and seed; keep "
+                            "one.")
 
 
 def _item_keys(run: Run, tasks: list[str]) -> list[tuple[str, int]]:
@@ -191,19 +200,20 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
                             f"{differ} of {len(pkeys) + len(tkeys)} items although their settings agree (machines: "
                             f"{_machine(first)}; {_machine(r)}); the base evaluation is not reproducible across "
                             "them. Put them in separate --runs folders, or rerun both on one machine.")
-    groups: dict[tuple[str, str], list[Run]] = {}
+    budget = track_budget(runs, baseline)
+    groups: dict[tuple[str, str, str], list[Run]] = {}
     for r in runs:
-        setting = _diff(r.spec["params"], _defaults(r.spec["method"]))
-        groups.setdefault((r.spec["method"], setting), []).append(r)
-    order = sorted(groups, key=lambda k: (k[0] != baseline, k[0], k[1]))
+        key = (r.spec["method"], _diff(r.spec["params"], _defaults(r.spec["method"])), _diff(r.spec["budget"], budget))
+        groups.setdefault(key, []).append(r)
+    order = sorted(groups, key=lambda k: (k[0] != baseline, k[0], k[1] != "" or k[2] != "", k[1], k[2]))
     boot = {"n_resamples": n_resamples}
     ptasks = [t for t, _ in pkeys]
     position = {k: i for i, k in enumerate(pkeys)}
     where = {s: [position[k] for k in keys[s]] for s in suites}
     rows = []
-    for method, setting in order:
-        members = sorted(groups[(method, setting)], key=lambda r: r.spec["seed"])
-        row = Row(method=method, setting=setting, runs=members)
+    for method, setting, varied in order:
+        members = sorted(groups[(method, setting, varied)], key=lambda r: r.spec["seed"])
+        row = Row(method=method, setting=setting, runs=members, budget=varied)
         tuned_t = np.stack([r.scores("tuned", tkeys) for r in members])
         row.target_score = float(tuned_t.mean())
         row.target_gain = paired_bootstrap_ci(tuned_t, base["target"], **boot)
@@ -228,7 +238,7 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
         row.transfer = float((~was & correct).mean())
         rows.append(row)
 
-    ref = next((r for r in rows if r.method == baseline and r.setting == ""), None)
+    ref = next((r for r in rows if r.method == baseline and r.is_default), None)
     if ref is not None:
         size = Counter(ptasks)
         item_w = np.array([weights[t] / size[t] for t in ptasks])
@@ -246,8 +256,19 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
     key = stable_hash({"base": rec["provenance"]["base_fingerprint"], "target": first.spec["target"],
                        "suites": suites}, 10)
     return Track(key=key, runs=runs, baseline=baseline, rows=rows, suites=suites, target_task=target_task,
-                 n_target=len(tkeys), n_suite={s: len(keys[s]) for s in suites}, tasks=tasks, mde=mde,
+                 n_target=len(tkeys), n_suite={s: len(keys[s]) for s in suites}, tasks=tasks, mde=mde, budget=budget,
                  machines=sorted({_machine(r) for r in runs}), base_items=len(pkeys) + len(tkeys))
+
+
+def track_budget(runs: list[Run], baseline: str) -> dict:
+    """The budget rows are described against: the most common one (in a sweep, every method's configuration 0
+    has it); on a tie, the baseline's with default hyperparameters, else the first seen."""
+    counts = Counter(json.dumps(r.spec["budget"], sort_keys=True) for r in runs)
+    most = max(counts.values())
+    tied = [k for k, c in counts.items() if c == most]
+    prefer = [json.dumps(r.spec["budget"], sort_keys=True) for r in runs
+              if r.spec["method"] == baseline and r.spec["params"] == _defaults(baseline)]
+    return json.loads(next((k for k in prefer if k in tied), tied[0]))
 
 
 def _machine(run: Run) -> str:

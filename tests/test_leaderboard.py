@@ -11,7 +11,7 @@ import pytest
 
 from bench.cli import main
 from bench.schema import SCHEMA_VERSION, items_hash, items_text
-from leaderboard.plots import pareto
+from leaderboard.frontier import pareto
 from leaderboard.table import build_tracks, load_runs
 
 TASKS = {"s1": ["a", "b"], "s2": ["c"]}          # suite -> tasks; s1 has two tasks of different sizes
