@@ -133,8 +133,9 @@ def frontier_legend(track: Track) -> list[str]:
         "gain. Ranked by Δ at the highest level, then the lower.",
         f"Intervals: 95% percentile bootstrap ({frontier.N_RESAMPLES:,} resamples of seeds, then items within each "
         "task; the same item resample for every method), matched gain held at its estimate; resamples in which a "
-        f"front does not reach the gain are left out (their share shown when any). p: two-sided bootstrap test against {track.baseline} "
-        f"at the same gain (< {2 / frontier.N_RESAMPLES:.1g}: no resample crossed zero); † p < 0.05.",
+        "front does not reach the gain are left out (their share shown when any). p: two-sided bootstrap test "
+        f"against {track.baseline} at the same gain (< {2 / frontier.N_RESAMPLES:.1g}: no resample crossed zero); "
+        "† p < 0.05.",
         "Cost, per run and mean over the method's runs: wall seconds (× the reference method's), tokens through the "
         "tuned model with gradients (forward and backward) and reference forwards without (e.g. a frozen base "
         "model's logits), both × the reference method's training tokens.",
