@@ -100,8 +100,9 @@ def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
         top = max(info["gains"].values())
         cols.append((f"mean Δ over gains 0–{100 * top:.1f} [95% CI]", "max", [(_matched(f.area), value(f.area))
                                                                              for f in frs]))
-    cols += [("s / run", "min", [(f"{f.cost['wall_seconds']:.0f} ({_ratio(f.cost['relative']['wall'])})",
-                                  round(f.cost["wall_seconds"])) for f in frs]),
+    wall = [f.cost["wall_seconds"] for f in frs]
+    cols += [("s / run", "min", [("—" if w != w else f"{w:.0f} ({_ratio(f.cost['relative']['wall'])})",
+                                  None if w != w else round(w)) for f, w in zip(frs, wall)]),
              ("train tokens × ref", "min", [(_ratio(f.cost["relative"]["forward_backward"]), None) for f in frs]),
              ("reference fwd × ref", None, [(_ratio(f.cost["relative"]["forward_only"]), None) for f in frs])]
     return cols

@@ -80,7 +80,7 @@ def test_human_summary(capsys, runs):
 def test_leaderboard_on_real_runs(capsys, runs, tmp_path):
     base = run_json(capsys, runs, "--method", "naive_sft")
     other = run_json(capsys, runs, "--method", "pretrain_replay", "--set", "ratio=0.5")
-    code, out, err = bench(capsys, "leaderboard", "--runs", str(runs), "--format", "csv")
+    code, out, err = bench(capsys, "leaderboard", "--runs", str(runs), "--format", "csv", "--view", "points")
     assert code == 0, err
     import csv
     import io

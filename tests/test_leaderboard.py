@@ -25,7 +25,7 @@ def section(base, tuned):
 
 
 def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, target="toy-target", base=BASE,
-              prompt_salt="", shift=0.0, machine="CPU A (avx2)"):
+              prompt_salt="", shift=0.0, machine="CPU A (avx2)", lr=0.1, training=None, wall=None):
     """A complete, schema-valid run folder whose tuned per-item outcomes are `tuned` (task -> 0/1 list)."""
     items = []
     for who, scores in (("base", base), ("tuned", tuned)):
@@ -40,9 +40,10 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
         suites[s] = {"delta": np.mean([v["delta"] for v in per.values()]), "n": sum(SIZES[t] for t in tasks),
                      "average_over": tasks, "tasks": per}
     record = {
-        "schema_version": SCHEMA_VERSION, "kind": "run", "run_id": f"{method}-s{seed}-{target}",
+        "schema_version": SCHEMA_VERSION, "kind": "run",
+        "run_id": f"{method}-s{seed}-{target}" + (f"-lr{lr}" if lr != 0.1 else ""),
         "spec": {"method": method, "model": "toy", "target": target, "suites": list(TASKS), "seed": seed,
-                 "params": {}, "budget": {"epochs": 1, "lr": 0.1, "batch_size": 4, "scheduler": "constant",
+                 "params": {}, "budget": {"epochs": 1, "lr": lr, "batch_size": 4, "scheduler": "constant",
                                           "examples": 0},
                  "eval": {"backend": "hf", "batch_size": eval_batch, "num_fewshot": 0, "limit": None, "task_limits": {},
                           "max_new_tokens": 16, "temperature": 0.0, "samples_per_problem": 1, "chat_template": True,
@@ -62,10 +63,13 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
         "suites": suites,
         "kl": {"n": 8, "token_exact": {"mean": kl[0], "se": kl[1]}, "sequence": {"mean": kl[0], "se": kl[1]},
                "settings": {}},
-        "training": {"trainable_parameters": 10, "trainable_share": 1.0, "trainable_tensors": ["w"], "mixture": {}},
+        "training": {"trainable_parameters": 10, "trainable_share": 1.0, "trainable_tensors": ["w"], "mixture": {},
+                     **(training or {})},
         "answer_class_shift": {"answer_class": "numbers", "base": 0.1, "tuned": 0.1 + shift, "delta": shift},
         "items": "items.jsonl", "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
+    if wall is not None:
+        record["wall_seconds"] = wall
     folder = root / record["run_id"]
     folder.mkdir(parents=True)
     (folder / "items.jsonl").write_text(text)
@@ -167,7 +171,7 @@ def bench(capsys, *argv):
 
 
 def test_markdown_marks_best_values_and_explains_them(capsys, runs):
-    code, out, err = bench(capsys, "leaderboard", "--runs", runs)
+    code, out, err = bench(capsys, "leaderboard", "--runs", runs, "--view", "points")
     assert code == 0, err
     table = [line for line in out.splitlines() if line.startswith("| ")]
     header = [c.strip() for c in table[0].strip("|").split("|")]
@@ -207,7 +211,7 @@ def test_latex_html_csv(capsys, runs, tmp_path):
     import io
 
     import pandas as pd
-    code, out, _ = bench(capsys, "leaderboard", "--runs", runs, "--format", "csv")
+    code, out, _ = bench(capsys, "leaderboard", "--runs", runs, "--format", "csv", "--view", "points")
     frame = pd.read_csv(io.StringIO(out)).set_index("method")
     (track,) = build_tracks(load_runs(runs), "naive_sft")
     for r in track.rows:
@@ -221,7 +225,7 @@ def test_publish_writes_every_format_and_is_byte_reproducible(capsys, runs, tmp_
     code, out, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", dest)
     assert code == 0, err
     names = sorted(p.name for p in dest.iterdir())
-    assert names == sorted(["toy.md", "toy.tex", "toy.html", "toy.csv"] +
+    assert names == sorted(["toy.md", "toy.tex", "toy.html", "toy.csv", "toy-frontier.csv"] +
                            [f"toy-{f}.{x}" for f in ("frontier", "forgetting-vs-kl") for x in ("png", "svg")])
     first = {p.name: p.read_bytes() for p in dest.iterdir()}
     assert first["toy-frontier.png"].startswith(b"\x89PNG")
@@ -240,7 +244,7 @@ def test_pareto_frontier():
 
 
 def refuse(capsys, runs, *match):
-    code, out, err = bench(capsys, "leaderboard", "--runs", runs)
+    code, out, err = bench(capsys, "leaderboard", "--runs", runs, "--view", "points")
     assert code == 2 and "Traceback" not in err
     for m in match:
         assert str(m) in err, err
@@ -278,7 +282,7 @@ def test_runs_from_another_machine_join_the_track_when_the_base_agrees(capsys, r
     write_run(runs, "lwf", 0, CF[0], machine="CPU B (avx512f)")
     (track,) = build_tracks(load_runs(runs), "naive_sft")
     assert track.machines == ["CPU A (avx2), 1 thread", "CPU B (avx512f), 1 thread"] and track.base_items == 18
-    code, out, err = bench(capsys, "leaderboard", "--runs", runs)
+    code, out, err = bench(capsys, "leaderboard", "--runs", runs, "--view", "points")
     assert code == 0, err
     assert ("CPU A (avx2), 1 thread; CPU B (avx512f), 1 thread; the base model's outcomes on all 18 items agree "
             "across them") in out
@@ -315,4 +319,4 @@ def test_unknown_baseline_and_duplicate_seed(capsys, runs):
     assert code == 2 and "no run of that method" in err and "naive_sft" in err
     dup = write_run(runs / "more", "naive_sft", 0, NAIVE[0])
     dup.rename(runs / "naive_sft-again")
-    refuse(capsys, runs, "same method, setting and seed")
+    refuse(capsys, runs, "same method, setting, budget and seed")
