@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
@@ -39,3 +40,13 @@ class Placement:
         if name not in DTYPES:
             raise UserError(f"--dtype {name}: choose one of {', '.join(DTYPES)}.")
         return device, name
+
+
+def world_size() -> int:
+    """Processes training one run together (torchrun / accelerate launch set WORLD_SIZE; 1 when run plainly)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    """This process's place among them; 0 (the one that evaluates and writes) when run plainly."""
+    return int(os.environ.get("RANK", "0"))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from bench import threads
 from bench.budget import Budget
-from bench.device import Placement
+from bench.device import Placement, rank, world_size
 from bench.errors import UserError
 from bench.method import Method, build_method
 from bench.plan import Plan, plan, target_and_suites
@@ -125,6 +125,10 @@ def plan_run(request: RunRequest) -> RunPlan:
     locate(request.model)
     tgt, suite_list = target_and_suites(request.target, list(request.suites))
     budget = tgt.budget.updated(request.budget)
+    processes = world_size()
+    if budget.batch_size % processes:
+        raise UserError(f"The batch size {budget.batch_size} does not split over {processes} processes; give a "
+                        f"multiple of {processes} (--budget batch_size=N): the global batch is the budget's.")
     evals = plan(tgt, suite_list, request.data_dir)
     if request.train_file is not None and not Path(request.train_file).is_file():
         raise UserError(f"--train-file {request.train_file}: no such file.")
@@ -166,7 +170,7 @@ def train_stage(prepared: Prepared) -> Trained:
     from transformers import set_seed
 
     from bench.method import trainable_count, with_trainable
-    from bench.training import count_passes, train, trainable_names
+    from bench.training import count_passes, over_processes, train, trainable_names
 
     run_plan, base, ctx = prepared.run_plan, prepared.base, prepared.ctx
     name, method = run_plan.request.method, run_plan.method
@@ -186,7 +190,9 @@ def train_stage(prepared: Prepared) -> Trained:
     with count_passes() as passes:
         stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), run_plan.budget, seed,
                       base.tokenizer.pad_token_id)
-    stats |= {"passes": passes, "trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,
+    summed = over_processes(list(passes.values()), mean=False)      # every process's share of each batch
+    stats |= {"passes": dict(zip(passes, map(int, summed))),
+              "trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,
               "trainable_tensors": trainable_names(tuned), "target_pairs": len(ctx.target_pairs),
               "mixture": {k: {"examples": len(v), "tokens": sum(len(r["input_ids"]) for r in v)}
                           for k, v in prepared.mixture.items()}}
@@ -327,6 +333,8 @@ def run(request: RunRequest, *, write=write_run) -> list[tuple[dict, Path]]:
     watch.lap("prepare")
     trained = train_stage(prepared)
     watch.lap("train")
+    if rank() != 0:
+        return []       # a distributed run: every process trains its share; the first one evaluates and writes
     results = []
     for i, (spec, run_dir) in enumerate(zip(run_plan.specs, run_plan.dirs)):
         if (run_dir / "result.json").exists():

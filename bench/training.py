@@ -20,6 +20,7 @@ from transformers import Trainer, TrainingArguments
 
 from bench.budget import Budget
 from bench.data import Collator
+from bench.device import world_size
 
 
 def trainable_names(model) -> list[str]:
@@ -69,9 +70,22 @@ class HookTrainer(Trainer):
         return (loss, None) if return_outputs else loss
 
 
+def over_processes(values: list[float], *, mean: bool) -> list[float]:
+    """Element-wise sum (or mean) of `values` over the processes of a distributed run; `values` as they are when
+    run plainly. Per-step losses are averaged (each process has its share of every global batch and DDP averages
+    their gradients, so the mean is the step's loss); token counts are summed."""
+    if world_size() == 1 or not torch.distributed.is_initialized():
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return (t / world_size() if mean else t).tolist()
+
+
 def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: Budget, seed: int,
           pad_id: int, shuffle: bool = True) -> dict:
-    """Train `model` in place; returns statistics for the result record."""
+    """Train `model` in place; returns statistics for the result record. Under torchrun / accelerate launch the
+    Trainer runs data-parallel (DDP; gloo on CPU) and each process takes batch_size / processes of every batch, so
+    the global batch is the budget's."""
     transformers.logging.set_verbosity_error()
     logging.getLogger("accelerate").setLevel(logging.ERROR)
     start = time.perf_counter()
@@ -81,13 +95,13 @@ def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: B
         model.config.use_cache = False
     with tempfile.TemporaryDirectory(prefix="forgetbench-train-") as out:
         args = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=budget.batch_size,
+            output_dir=out, per_device_train_batch_size=budget.batch_size // world_size(),
             num_train_epochs=budget.epochs, learning_rate=budget.lr, lr_scheduler_type=budget.scheduler,
             warmup_steps=budget.warmup_ratio, weight_decay=budget.weight_decay,
             max_grad_norm=budget.max_grad_norm, seed=seed, data_seed=seed, save_strategy="no",
             report_to=[], logging_strategy="no", dataloader_num_workers=0,
             use_cpu=next(model.parameters()).device.type == "cpu",
-            remove_unused_columns=False, disable_tqdm=False, bf16=bf16,
+            remove_unused_columns=False, disable_tqdm=False, bf16=bf16, ddp_find_unused_parameters=False,
         )
         trainer = HookTrainer(model=model, args=args, train_dataset=rows,
                               data_collator=Collator(pad_id), loss_fn=loss_fn)
@@ -98,11 +112,12 @@ def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: B
     if budget.gradient_checkpointing:
         model.gradient_checkpointing_disable()
         model.config.use_cache = True
-    hist = trainer.loss_history
+    hist = over_processes(trainer.loss_history, mean=True)
     tail = hist[-max(1, len(hist) // 10):]
     model.eval()
     return {"steps": trainer.state.global_step, "examples": len(rows),
             "tokens": sum(len(r["input_ids"]) for r in rows),
             "loss_first": hist[0] if hist else None, "loss_last_10pct": sum(tail) / len(tail) if hist else None,
+            "processes": world_size(),
             "precision": "bf16" if bf16 else str(next(model.parameters()).dtype).removeprefix("torch."),
             "seconds": round(time.perf_counter() - start, 2)}
