@@ -193,3 +193,11 @@ def test_ray_on_two_nodes_retries_a_dead_worker(capsys, tmp_path, monkeypatch):
     for path in runs:
         record = json.loads(path.read_text())
         assert record["sweep"]["configs"] == 2 and record["provenance"]["threads"] == 1
+
+
+def test_worker_shares_of_cores_and_gpus():
+    from bench.executors import shares
+    assert shares(2, [0, 1], []) == [([0], None), ([1], None)]
+    assert shares(2, [0, 1, 2], ["0", "1"]) == [([0, 1], "0"), ([2], "1")]
+    assert shares(1, [4, 5], ["3"]) == [([4, 5], "3")]
+    assert shares(3, [0, 1], ["0"]) == [([0], "0"), ([1], "0"), ([0], "0")]     # more workers than cores: shared
