@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.errors import UserError
@@ -168,7 +168,8 @@ class Pool:
             for share in plan:
                 slots.put(share)
             broken = []
-            with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_pin, initargs=(slots,)) as pool:
+            pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_pin, initargs=(slots,))
+            try:
                 futures = {pool.submit(execute, j): j for j in pending}
                 for future in as_completed(futures):
                     job = futures[future]
@@ -176,6 +177,10 @@ class Pool:
                         yield future.result()
                     except BrokenProcessPool:
                         broken.append(job)
+            finally:        # also when the driver stops (Ctrl-C): no run starts after it, none keeps running
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
             pending = []
             for job in broken:
                 attempts[job.key] += 1
@@ -223,7 +228,8 @@ class RayTasks:
         gpus = ray.cluster_resources().get("GPU", 0)
         task = ray.remote(_ray_execute).options(num_cpus=self.cpus, num_gpus=1 if gpus else 0,
                                                max_retries=self.retries, retry_exceptions=False)
-        refs = {task.remote(j): j for j in jobs}
+        # Ray keeps each worker's output in its own logs (a driver path may not exist on another node)
+        refs = {task.remote(replace(j, log=None)): j for j in jobs}
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
             job = refs.pop(done[0])

@@ -16,6 +16,7 @@ its grid, N and grid_seed: the same on every machine, whatever other methods the
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import random
@@ -31,6 +32,7 @@ from bench.store import read_json, stable_hash
 
 # The shared training budget every method sweeps, as multiples of the target's own learning rate and epochs.
 BUDGET_SCALES = {"lr": (0.25, 0.5, 1.0, 2.0), "epochs": (1 / 3, 2 / 3, 1.0)}
+MAX_GRID = 100_000          # grid points a method's grid may have (the fill lists them all)
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,12 @@ def configurations(method: str, *, n: int, grid: dict[str, list], budget_knobs: 
     knobs = {**{k: list(v) for k, v in grid.items()}, **budget_knobs}
     rng = random.Random(f"forgetbench-sweep:{grid_seed}:{method}")
     drawn = latin_hypercube(knobs, n - 1, rng) if n > 1 and knobs else []
-    everything = [dict(zip(knobs, combo)) for combo in itertools.product(*knobs.values())] if knobs else []
-    rng.shuffle(everything)
+    size = math.prod(len(v) for v in knobs.values()) if knobs else 0
+    if size > MAX_GRID:
+        raise UserError(f"The sweep grid of {method!r} has {size:,} points (more than {MAX_GRID:,}); a sweep draws "
+                        f"{n} of them: give fewer values per knob.")
+    everything = [dict(zip(knobs, combo)) for combo in itertools.product(*knobs.values())]
+    rng.shuffle(everything)   # the fill for draws that repeat a configuration: first unused points in this order
     start = {**defaults, **fixed}             # configuration 0; a drawn value equal to it is no variation
     seen = [{}]
     for point in drawn + everything:
@@ -256,6 +262,11 @@ def drive(runs: list[SweepRun], executor, *, out: Path, progress: bool = True) -
     for outcome in executor.run(jobs):
         r = by_key[outcome.key]
         what = f"{r.method} config {r.config.index} seed {r.seed}"
+        if outcome.error is None:           # what came back is what the worker computed, or it is a failure
+            bad = [run_id for run_id, record, text in outcome.results
+                   if hashlib.sha256(text.encode()).hexdigest() != record["items_sha256"]]
+            if bad:
+                outcome.error = f"the per-item data of {', '.join(bad)} came back damaged (checksum mismatch)"
         if outcome.error is not None:
             tally.failed.append((outcome.key, outcome.error))
             bar.write(f"FAILED {outcome.key} ({what}): {outcome.error}", file=sys.stderr)

@@ -88,6 +88,8 @@ def test_expand_refuses_bad_sweeps():
         SweepConfig(methods=("lwf",), grids={"lora": {"rank": [1]}})
     with pytest.raises(UserError, match="non-empty list"):
         expand(micro_request(), SweepConfig(methods=("lwf",), grids={"lwf": {"lam": 3}}))
+    with pytest.raises(UserError, match="more than 100,000"):
+        expand(micro_request(), SweepConfig(methods=("lwf",), grids={"lwf": {"lam": list(range(10_000))}}))
     with pytest.raises(UserError, match="lr and epochs"):
         expand(micro_request(), SweepConfig(methods=("lwf",), budget_grid={"batch_size": [1]}))
 
