@@ -118,7 +118,9 @@ def resolve_model(name: str, placement: Placement | None = None) -> ModelHandle:
     kind, what = locate(name)
     threads.prefer(what.threads if kind == "source" else None)
     if kind == "source":
-        handle = what.load(placement)
+        from bench.store import cache_dir, locked
+        with locked(cache_dir() / "sources" / name):   # a source that builds its model (micro-scratch) does it once
+            handle = what.load(placement)
         handle.pretraining_docs = what.pretraining_docs
         return handle
     if kind == "gguf":
