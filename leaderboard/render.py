@@ -258,7 +258,9 @@ def tables(track: Track, view: str) -> list[tuple[str, list[str], list[list[tupl
     return [("Frontier: forgetting at matched learning", *frontier_grid(track), frontier_legend(track)), points]
 
 
-def markdown(track: Track, runs_dir: str = "runs", view: str = "frontier") -> str:
+def markdown(track: Track, runs_dir: str = "runs", view: str = "frontier", figures: list[str] = ()) -> str:
+    """figures: names of the published plots beside the file (`<track name>-<figure>.png`), shown after the
+    first table."""
     from tabulate import tabulate
 
     def md(text: str, bold: bool) -> str:
@@ -266,11 +268,13 @@ def markdown(track: Track, runs_dir: str = "runs", view: str = "frontier") -> st
         return f"**{text}**" if bold else text
     out = [f"## {_title(track)}", ""]
     out += [f"- **{k}**: {v}" for k, v in facts(track)]
-    for title, headers, body, notes in tables(track, view):
+    for i, (title, headers, body, notes) in enumerate(tables(track, view)):
         out += ["", f"### {title}", ""] if title else [""]
         out += [tabulate([[md(t, b) for t, b in row] for row in body], headers=headers, tablefmt="github",
                          disable_numparse=True), ""]
         out += [line.replace("* the interval", "\\* the interval") + "  " for line in notes]
+        if i == 0 and figures:
+            out += ["", *(f"![{name}]({track.name}-{name}.png)" for name in figures)]
     out += ["", "Reproduce:", "", "```sh", *reproduce(track, runs_dir), "```", ""]
     return "\n".join(out)
 
@@ -285,8 +289,8 @@ def _tex(text: str) -> str:
     return "".join(_TEX.get(c, c) for c in text)
 
 
-def latex(track: Track, runs_dir: str = "runs", view: str = "frontier") -> str:
-    lines = [f"% {_title(track)}", "% needs \\usepackage{booktabs}"]
+def latex(track: Track, runs_dir: str = "runs", view: str = "frontier", figures: list[str] = ()) -> str:
+    lines = [f"% {_title(track)}", "% needs \\usepackage{booktabs} (and graphicx for a published figure)"]
     lines += [f"% {k}: {v}" for k, v in facts(track)]
     for title, headers, body, notes in tables(track, view):
         lines += [r"\begin{table}[t]", r"\centering", r"\scriptsize",
@@ -296,6 +300,11 @@ def latex(track: Track, runs_dir: str = "runs", view: str = "frontier") -> str:
             lines.append(" & ".join(rf"\textbf{{{_tex(t)}}}" if b else _tex(t) for t, b in row) + r" \\")
         caption = f"{_title(track)}" + (f": {title.lower()}" if title else "") + ". " + " ".join(notes)
         lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + _tex(caption) + "}", r"\end{table}"]
+        if figures and title.startswith("Frontier"):
+            lines += [r"\begin{figure}[t]", r"\centering",
+                      rf"\includegraphics[width=\linewidth]{{{track.name}-frontier.png}}",
+                      r"\caption{" + _tex(f"{_title(track)}: every method's frontier (95% intervals).") + "}",
+                      r"\end{figure}"]
     lines += ["% reproduce:"] + [f"%   {c}" for c in reproduce(track, runs_dir)]
     return "\n".join(lines) + "\n"
 
@@ -401,4 +410,4 @@ def render(tracks: list[Track], fmt: str, runs_dir: str = "runs", figures: dict 
     if fmt == "html":
         return html_page(tracks, runs_dir, figures, view)
     one = {"markdown": markdown, "latex": latex}[fmt]
-    return "\n".join(one(t, runs_dir, view) for t in tracks)
+    return "\n".join(one(t, runs_dir, view, list((figures or {}).get(t.key, {}))) for t in tracks)

@@ -229,6 +229,9 @@ def test_publish_writes_every_format_and_is_byte_reproducible(capsys, runs, tmp_
                            [f"toy-{f}.{x}" for f in ("frontier", "forgetting-vs-kl") for x in ("png", "svg")])
     first = {p.name: p.read_bytes() for p in dest.iterdir()}
     assert first["toy-frontier.png"].startswith(b"\x89PNG")
+    assert b"![frontier](toy-frontier.png)" in first["toy.md"]                  # every format shows the plots
+    assert b"\\includegraphics[width=\\linewidth]{toy-frontier.png}" in first["toy.tex"]
+    assert b"data:image/png;base64," in first["toy.html"]
     bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", dest)
     assert {p.name: p.read_bytes() for p in dest.iterdir()} == first
     # the KL plot's title carries the rank correlation over runs, computed independently here
