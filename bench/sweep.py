@@ -53,6 +53,12 @@ class SweepConfig:
             raise UserError(f"--configs must be at least 1, got {self.configs}.")
         if not self.methods or not self.seeds:
             raise UserError("A sweep needs at least one method and one seed.")
+        for what, table in (("grids", self.grids), ("set", self.fixed), ("budget_grid", self.budget_grid or {})):
+            if not isinstance(table, dict) or (what != "budget_grid" and
+                                               not all(isinstance(v, dict) for v in table.values())):
+                raise UserError(f"Sweep {what} must be a mapping of "
+                                + ("lr / epochs to lists of values." if what == "budget_grid" else
+                                   f"method to {{knob: {'values' if what == 'grids' else 'value'}}}."))
         for what, table in (("grids", self.grids), ("set", self.fixed)):
             for m in table:
                 if m not in methods.names():
@@ -77,6 +83,7 @@ def budget_grid(budget: Budget, given: dict | None) -> dict[str, list]:
         unknown = sorted(set(given) - {"lr", "epochs"})
         if unknown:
             raise UserError(f"budget_grid takes lr and epochs, not {', '.join(unknown)}.")
+        _check_grid("budget_grid", given)
         return {k: list(v) for k, v in given.items()}
     return {k: [float(f"{getattr(budget, k) * s:.6g}") for s in scales] for k, scales in BUDGET_SCALES.items()}
 
@@ -84,7 +91,7 @@ def budget_grid(budget: Budget, given: dict | None) -> dict[str, list]:
 def _check_grid(method: str, grid: dict) -> None:
     for knob, values in grid.items():
         if not isinstance(values, list | tuple) or not values:
-            raise UserError(f"Sweep grid of {method!r}: {knob} needs a non-empty list of values, got {values!r}.")
+            raise UserError(f"Sweep grid {method!r}: {knob} needs a non-empty list of values, got {values!r}.")
 
 
 def latin_hypercube(grid: dict[str, list], n: int, rng: random.Random) -> list[dict]:
@@ -110,7 +117,6 @@ def configurations(method: str, *, n: int, grid: dict[str, list], budget_knobs: 
     """Configuration 0 (the defaults, with `fixed` in place of the method's own) and n-1 drawn from the method's
     grid and the budget's (`fixed` holds where the draw varies nothing); fewer when the grid has fewer points."""
     _check_grid(method, grid)
-    _check_grid(method, budget_knobs)
     knobs = {**{k: list(v) for k, v in grid.items()}, **budget_knobs}
     rng = random.Random(f"forgetbench-sweep:{grid_seed}:{method}")
     drawn = latin_hypercube(knobs, n - 1, rng) if n > 1 and knobs else []

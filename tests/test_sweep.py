@@ -129,7 +129,9 @@ def test_bad_sweep_flags_exit_2_before_any_work(capsys, tmp_path, argv, match):
 
 def test_bad_sweep_file_fields_exit_2(capsys, tmp_path):
     for text, match in [("configs: 0\n", "--config"), ("nonsense: 1\n", "--config"), ("- a\n", "mapping"),
-                        ("methods: [lwf]\ngrids: {lora: {rank: [2]}}\n", "not among")]:
+                        ("methods: [lwf]\ngrids: {lora: {rank: [2]}}\n", "not among"),
+                        ("methods: [lwf]\nset: {lwf: 3}\n", "mapping of method"), ("grids: [1]\n", "mapping"),
+                        ("budget_grid: 2\n", "lr / epochs"), ("budget_grid: {lr: 0.1}\n", "non-empty list")]:
         cfg = tmp_path / "bad.yaml"
         cfg.write_text(text)
         code, _, err = bench(capsys, "sweep", "--config", cfg, "--dry-run")
@@ -203,3 +205,15 @@ def test_worker_shares_of_cores_and_gpus():
     assert shares(2, [0, 1, 2], ["0", "1"]) == [([0, 1], "0"), ([2], "1")]
     assert shares(1, [4, 5], ["3"]) == [([4, 5], "3")]
     assert shares(3, [0, 1], ["0"]) == [([0], "0"), ([1], "0"), ([0], "0")]     # more workers than cores: shared
+
+
+@given(st.text(max_size=20))
+def test_seed_lists_parse_or_fail_cleanly(text):
+    from bench.cli import _int_list
+    try:
+        seeds = _int_list(text, "--seeds")
+    except UserError as e:
+        assert "--seeds" in str(e)
+    else:
+        assert seeds and all(isinstance(s, int) and s >= 0 for s in seeds)
+        assert seeds == tuple(int(x) for x in text.split(",") if x.strip())
