@@ -38,6 +38,9 @@ def is_correct(gold: str, completion: str, letters: tuple[str, ...] | None = Non
         got = parse(completion, extraction_config=[LatexExtractionConfig(boxed_match_priority=0),
                                                   StringExtractionConfig(strings=letters)])
         return bool(ref) and bool(verify(ref, got))
+    # An escaped dollar is a currency sign (MATH's "\\$18.90"), not maths mode: dropped from both sides, so the
+    # gold answer parses and "\\boxed{\\$18.90}" and "\\boxed{18.90}" both match it.
+    gold, completion = gold.replace("\\$", ""), completion.replace("\\$", "")
     ref = parse(gold if "$" in gold or "\\boxed" in gold else f"${gold}$")
     return bool(ref) and bool(verify(ref, parse(completion)))
 

@@ -6,6 +6,7 @@ import types
 
 import pytest
 import torch
+from conftest import SHARED, needs_shared_data
 
 from bench import reasoning
 from bench.data import encode_pair
@@ -197,3 +198,20 @@ def test_chat_pairs_take_loss_on_the_assistant_reply_only(tiny):
 def test_targets_train_with_the_instruction_evaluation_uses():
     import tasks.real
     assert tasks.real.INSTRUCTION == reasoning.INSTRUCTION
+
+
+@pytest.mark.slow
+@needs_shared_data
+def test_every_gold_answer_scores_itself_and_no_other():
+    """Each reasoning task's reference answers, written as a model would (boxed), are correct against themselves;
+    another problem's different answer is not (issue 13: MATH-500's escaped dollar signs could never score)."""
+    import tasks.real as real
+    for task in real.REASONING:
+        if not task.needs:
+            continue                                   # hub only (GPQA)
+        golds = [p["answer"] for p in task.problems(SHARED / "data")]
+        never = [g for g in golds if not reasoning.is_correct(g, f"So the answer is $\\boxed{{{g}}}$.")]
+        assert never == [], (task.name, never)
+        for i, g in list(enumerate(golds))[::4]:       # a quarter of them: math-verify takes ~4 ms a call
+            other = next(x for x in golds[i + 1:] + golds[:i] if g.strip() not in x and x.strip() not in g)
+            assert not reasoning.is_correct(g, f"\\boxed{{{other}}}"), (task.name, g, other)
