@@ -48,7 +48,7 @@ def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings)
         samples = {}
         for r in tasks:
             n = len(list(loaded[r.name].eval_docs))
-            idx = subset_indices(r.task.name, n, settings.limit_for(r.task.name))
+            idx = subset_indices(r.task.subset_key, n, settings.limit_for(r.task.name))
             samples[r.name] = idx if idx is not None else list(range(n))
     with contextlib.redirect_stdout(sys.stderr):   # lm-eval prints (e.g. the auto batch size) to stdout
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size,

@@ -78,7 +78,7 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
     pending = []                               # (task name, chosen problems, prompt texts)
     for r in tasks:
         problems = r.task.problems(r.data_dir)
-        keep = subset_indices(r.task.name, len(problems), settings.limit_for(r.task.name))
+        keep = subset_indices(r.task.subset_key, len(problems), settings.limit_for(r.task.name))
         chosen = [(i, problems[i]) for i in (keep if keep is not None else range(len(problems)))]
         if r.task.scoring == "likelihood":
             rows = [encode_pair(tokenizer, p["question"] + INSTRUCTION, p["response"], chat) for _, p in chosen]

@@ -72,11 +72,13 @@ class KLSettings:
             raise UserError("--kl-samples must be at least 2 and --kl-max-new-tokens at least 1.")
 
 
-def subset_indices(task: str, n: int, limit: int | None) -> list[int] | None:
-    """A fixed random subset of `limit` of a task's `n` items (sorted), or None for all of them."""
+def subset_indices(key: str, n: int, limit: int | None) -> list[int] | None:
+    """A fixed random subset of `limit` of a task's `n` items (sorted), or None for all of them: the first `limit`
+    of one fixed order per key, so subsets drawn with the same key are nested (tasks sharing a key and a limit
+    evaluate the same items)."""
     if limit is None or limit >= n:
         return None
-    return sorted(random.Random(f"{LIMIT_SEED}:{task}").sample(range(n), limit))
+    return sorted(random.Random(f"{LIMIT_SEED}:{key}").sample(range(n), n)[:limit])
 
 
 @dataclass(frozen=True)

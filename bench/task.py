@@ -41,6 +41,11 @@ class EvalTask:
     # "generate": sample answers, check them with math-verify; "likelihood": mean log-probability per
     # token of the reference response (teacher-forced, in the training format).
     scoring: str = "generate"
+    same_items_as: str | None = None     # draw its --limit subset like this task (two metrics on the same items)
+
+    @property
+    def subset_key(self) -> str:
+        return self.same_items_as or self.name
 
     @property
     def generative(self) -> bool:

@@ -92,3 +92,19 @@ def test_settings_refuse_bad_values():
         EvalSettings(batch_size=0)
     with pytest.raises(UserError, match="--kl-samples"):
         KLSettings(samples=1)
+
+
+@given(st.text(max_size=8), st.integers(1, 400), st.integers(1, 400), st.integers(1, 400))
+def test_limited_subsets_are_fixed_and_nested(key, n, a, b):
+    from bench.settings import subset_indices
+    small, large = subset_indices(key, n, min(a, b)), subset_indices(key, n, max(a, b))
+    small, large = small or list(range(n)), large or list(range(n))
+    assert small == sorted(set(small)) and len(small) == min(a, b, n) and set(small) <= set(large)
+    assert subset_indices(key, n, a) == subset_indices(key, n, a)
+
+
+def test_gsm8k_scores_both_target_metrics_on_the_same_items():
+    import tasks.real  # noqa: F401  registers the real targets
+    from bench.task import targets
+    pass1, loglik = targets.get("gsm8k").evals
+    assert pass1.subset_key == loglik.subset_key == "gsm8k"

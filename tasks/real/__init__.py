@@ -237,7 +237,7 @@ def medreason_pair(r: dict) -> dict:
 
 
 GSM8K_LIKELIHOOD = EvalTask("gsm8k_loglik", "mean_logprob", hub="openai/gsm8k", needs=("gsm8k/test.jsonl",),
-                            problems=_gsm8k("test"), scoring="likelihood")
+                            problems=_gsm8k("test"), scoring="likelihood", same_items_as="gsm8k")
 MATH = {"budget": Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
         "default_suites": ("zeroshot",), "chat": True, "answer_class": ("numbers", is_number),
         "replay_corpus": "wikitext2"}
