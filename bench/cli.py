@@ -190,7 +190,8 @@ def _sweep_file_args(args) -> tuple[object, dict]:
         raise UserError(f"--config {args.config}: a field above is not valid (fields are the flags of `bench sweep` "
                         f"with _ for -, plus {', '.join(SWEEP_FILE_ONLY)}).") from None
     for key, value in vars(from_file).items():
-        if getattr(args, key, None) in (None, [], False):
+        given = getattr(args, key, None)
+        if given is None or given is False or given == []:    # not given on the command line (0 is given)
             setattr(args, key, value)
     return args, extra
 

@@ -122,15 +122,25 @@ def shares(n: int, cores: list[int], gpus: list[str]) -> list[tuple[list[int], s
     return out
 
 
-def _pin(slots) -> None:
+_started = None     # in a pool worker: where it says which run it starts
+
+
+def _pin(slots, started) -> None:
     """Pool initializer: take a share, pin this worker to it, then set the threads (before torch is imported)."""
+    global _started
     from bench import threads
+    _started = started
     cores, gpu = slots.get()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     threads.configure()
+
+
+def _pool_execute(job: Job) -> Outcome:
+    _started.put(job.key)
+    return execute(job)
 
 
 def visible_gpus() -> list[str]:
@@ -146,7 +156,8 @@ def visible_gpus() -> list[str]:
 
 class Pool:
     """`workers` processes on this machine, each pinned to its share of the cores and one GPU. A worker that dies
-    breaks the pool: its runs are resubmitted to a fresh pool, at most `retries` times each."""
+    breaks the pool: the runs that had not finished go to a fresh pool; those that had started count an attempt
+    (one that had not is not charged), and a run is reported failed after `retries` attempts beyond the first."""
 
     name = "local"
 
@@ -164,13 +175,13 @@ class Pool:
         attempts = {j.key: 0 for j in jobs}
         pending = list(jobs)
         while pending:
-            slots = ctx.Queue()
+            slots, started = ctx.Queue(), ctx.Queue()
             for share in plan:
                 slots.put(share)
             broken = []
-            pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_pin, initargs=(slots,))
+            pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_pin, initargs=(slots, started))
             try:
-                futures = {pool.submit(execute, j): j for j in pending}
+                futures = {pool.submit(_pool_execute, j): j for j in pending}
                 for future in as_completed(futures):
                     job = futures[future]
                     try:
@@ -182,12 +193,27 @@ class Pool:
                     proc.terminate()
                 pool.shutdown(wait=False, cancel_futures=True)
             pending = []
+            began = _drain(started)
+            charged = [j for j in broken if j.key in began] or broken    # none known: charge all (a bound)
             for job in broken:
+                if job not in charged:
+                    pending.append(job)
+                    continue
                 attempts[job.key] += 1
                 if attempts[job.key] > self.retries:
                     yield Outcome(job.key, error=f"a worker process died {attempts[job.key]} times running it")
                 else:
                     pending.append(job)
+
+
+def _drain(queue) -> set:
+    import queue as queues
+    out = set()
+    while True:
+        try:
+            out.add(queue.get(timeout=0.1))
+        except queues.Empty:
+            return out
 
 
 def _ray_execute(job: Job) -> Outcome:
@@ -236,5 +262,5 @@ class RayTasks:
             try:
                 yield ray.get(done[0])
             except ray.exceptions.RayError as e:
-                yield Outcome(job.key, error=f"Ray gave up after {self.retries} retries: {type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''}")
+                yield Outcome(job.key, error=f"Ray could not run it (a worker that dies is retried up to "
+                              f"{self.retries} times): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")

@@ -9,9 +9,11 @@ makes, and the single-setting leaderboard shows); configurations 1..N-1 are draw
 
 The draw is a Latin hypercube over the grid's knobs: for N-1 draws each knob's values are spread evenly
 (value index floor((i + 1/2) k / (N-1)) for a knob with k values), and each knob's column is shuffled with
-random.Random(f"forgetbench-sweep:{grid_seed}:{method}"). Draws equal to an earlier configuration are
-replaced by the first unused grid points in that generator's order. So the draw depends only on the method,
-its grid, N and grid_seed: the same on every machine, whatever other methods the sweep holds.
+random.Random(f"forgetbench-sweep:{grid_seed}:{method}"). Draws equal to an earlier configuration (or to the
+defaults) are replaced by the first unused grid points in that generator's order. So the draw depends only on
+the method, its grid (values and knob order), its defaults and fixed values, N and grid_seed: the same on every
+machine, whatever other methods the sweep holds. (With N-1 = 3 draws from a knob of 4 values, one value is
+never drawn: the evenly spread positions are 0, 2 and 3; a larger N draws every value.)
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class SweepConfig:
             raise UserError(f"--configs must be at least 1, got {self.configs}.")
         if not self.methods or not self.seeds:
             raise UserError("A sweep needs at least one method and one seed.")
+        for what, values in (("methods", self.methods), ("seeds", self.seeds)):
+            if len(set(values)) != len(values):
+                raise UserError(f"--{what} names {', '.join(sorted({str(v) for v in values if values.count(v) > 1}))} "
+                                "more than once.")
         for what, table in (("grids", self.grids), ("set", self.fixed), ("budget_grid", self.budget_grid or {})):
             if not isinstance(table, dict) or (what != "budget_grid" and
                                                not all(isinstance(v, dict) for v in table.values())):
@@ -106,8 +112,9 @@ def latin_hypercube(grid: dict[str, list], n: int, rng: random.Random) -> list[d
 
 
 def _same(a, b) -> bool:
+    """The same setting: equal numbers (to the 6 digits the scaled budget values keep), else equal text."""
     try:
-        return float(a) == float(b)
+        return math.isclose(float(a), float(b), rel_tol=1e-6)
     except (TypeError, ValueError):
         return str(a) == str(b)
 
@@ -196,21 +203,24 @@ def expand(template: RunRequest, sweep: SweepConfig) -> list[SweepRun]:
 
 
 def estimate_seconds(runs: list[SweepRun]) -> dict[str, float | None]:
-    """Expected wall seconds of each run still to do: the mean of the finished runs of its method (scaled by its
-    epochs relative to theirs), else of all finished runs; None when nothing has finished yet."""
-    finished: dict[str, list[float]] = {}
+    """Expected wall seconds of each run still to do, from the finished runs of its method (else of all finished
+    runs): their mean time outside training, plus their mean training seconds per epoch times its epochs. None
+    when nothing has finished yet."""
+    finished: dict[str, list[tuple[float, float]]] = {}
     for r in runs:
         if r.done:
             record = read_json(r.plan.dirs[0] / "result.json", "result record")
-            per_epoch = record.get("wall_seconds", 0) / max(record["spec"]["budget"]["epochs"], 1e-9)
-            finished.setdefault(r.method, []).append(per_epoch)
-    everything = [s for v in finished.values() for s in v]
+            train = record.get("stage_seconds", {}).get("train", 0.0)
+            epochs = max(record["spec"]["budget"]["epochs"], 1e-9)
+            finished.setdefault(r.method, []).append((record.get("wall_seconds", 0.0) - train, train / epochs))
+    everything = [x for v in finished.values() for x in v]
     out = {}
     for r in runs:
         if r.done:
             continue
         pool = finished.get(r.method) or everything
-        out[r.key] = sum(pool) / len(pool) * r.plan.budget.epochs if pool else None
+        out[r.key] = (sum(a for a, _ in pool) + sum(b for _, b in pool) * r.plan.budget.epochs) / len(pool) \
+            if pool else None
     return out
 
 
@@ -239,9 +249,24 @@ def load_sweep_file(path: Path) -> dict:
 
 @dataclass
 class Tally:
-    done: int = 0            # finished before this invocation
+    done: int = 0            # finished before this invocation (or by another process meanwhile)
     finished: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)     # (run id, error)
+
+
+def _problem(outcome, run: SweepRun) -> str | None:
+    """Why a worker's outcome cannot be written: its error, damaged per-item data, or nothing sent back for a
+    run that is not finished here either (None: write it, or it is already here)."""
+    if outcome.error is not None:
+        return outcome.error
+    bad = [run_id for run_id, record, text in outcome.results
+           if hashlib.sha256(text.encode()).hexdigest() != record["items_sha256"]]
+    if bad:
+        return f"the per-item data of {', '.join(bad)} came back damaged (checksum mismatch)"
+    if not outcome.results and not run.plan.done:
+        return ("the worker found it already finished in its own output folder and sent nothing back; remove that "
+                "folder on the worker's machine, or use one --out for both")
+    return None
 
 
 def drive(runs: list[SweepRun], executor, *, out: Path, progress: bool = True) -> Tally:
@@ -259,23 +284,24 @@ def drive(runs: list[SweepRun], executor, *, out: Path, progress: bool = True) -
     jobs = [Job(r.key, r.request, logs / f"{r.key}.log") for r in todo]
     bar = tqdm(total=len(runs), initial=tally.done, desc=f"sweep ({executor.name})", unit="run", file=sys.stderr,
                disable=not progress, dynamic_ncols=True)
+    returned = 0
 
     def status():
-        running = min(len(todo) - tally.finished - len(tally.failed), executor.workers)
+        running = min(len(todo) - returned, executor.workers)
         bar.set_postfix_str(f"done {tally.done + tally.finished}, running {running}, failed {len(tally.failed)}")
 
     status()
     for outcome in executor.run(jobs):
+        returned += 1
         r = by_key[outcome.key]
         what = f"{r.method} config {r.config.index} seed {r.seed}"
-        if outcome.error is None:           # what came back is what the worker computed, or it is a failure
-            bad = [run_id for run_id, record, text in outcome.results
-                   if hashlib.sha256(text.encode()).hexdigest() != record["items_sha256"]]
-            if bad:
-                outcome.error = f"the per-item data of {', '.join(bad)} came back damaged (checksum mismatch)"
-        if outcome.error is not None:
-            tally.failed.append((outcome.key, outcome.error))
-            bar.write(f"FAILED {outcome.key} ({what}): {outcome.error}", file=sys.stderr)
+        problem = _problem(outcome, r)
+        if problem is not None:
+            tally.failed.append((outcome.key, problem))
+            bar.write(f"FAILED {outcome.key} ({what}): {problem}", file=sys.stderr)
+        elif not outcome.results:       # another process finished it here since the sweep was planned
+            tally.done += 1
+            bar.write(f"done elsewhere {outcome.key} ({what})", file=sys.stderr)
         else:
             for run_id, record, text in outcome.results:
                 write_run(Path(out) / run_id, record, text)

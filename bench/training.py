@@ -76,7 +76,9 @@ def over_processes(values: list[float], *, mean: bool) -> list[float]:
     their gradients, so the mean is the step's loss); token counts are summed."""
     if world_size() == 1 or not torch.distributed.is_initialized():
         return values
-    t = torch.tensor(values, dtype=torch.float64)
+    # NCCL (several GPUs) reduces only tensors on the GPU; gloo (CPU) only on the CPU
+    device = f"cuda:{torch.cuda.current_device()}" if torch.distributed.get_backend() == "nccl" else "cpu"
+    t = torch.tensor(values, dtype=torch.float64, device=device)
     torch.distributed.all_reduce(t)
     return (t / world_size() if mean else t).tolist()
 

@@ -77,6 +77,7 @@ class Matched:
     high: float = math.nan
     reached: float = 0.0             # fraction of bootstrap replicates in which the front reaches g*
     p: float | None = None           # vs the reference method at the same g*
+    compared: int = 0                # replicates in which both fronts reach g* (the p-value's resolution)
 
     @property
     def is_reached(self) -> bool:
@@ -105,6 +106,7 @@ def _interval(method: np.ndarray, reference: np.ndarray | None, estimate: float,
     if reference is not None and not is_reference:
         both = ok & ~np.isnan(reference)
         if both.any():
+            out.compared = int(both.sum())
             d = method[both] - reference[both]
             out.p = float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean())))
     return out

@@ -31,10 +31,14 @@ MARKERS = "osD^vP*Xh<>p"
 
 
 def style(i: int) -> dict:
-    """Row i's colour and marker: 20 colours x 11 markers, so every row of a track looks different (and the
-    same in both plots)."""
+    """The i-th method's colour and marker: 20 colours x 11 markers, so every method of a track looks different."""
     import matplotlib
     return {"color": matplotlib.colormaps["tab20"](i % 20), "marker": MARKERS[(i // 2) % len(MARKERS)]}
+
+
+def method_styles(track: Track) -> dict[str, dict]:
+    """Each method's colour and marker, the same in every plot of the track."""
+    return {m: style(i) for i, m in enumerate(sorted({r.method for r in track.rows}))}
 
 
 def _legend_outside(ax) -> None:
@@ -49,9 +53,10 @@ def frontier(track: Track) -> dict[str, bytes]:
     fig, ax = plt.subplots(figsize=(7.2, 5.0))
     frs, info = of(track)
     span = max([100 * x for f in frs for x, _ in f.points] + [1.0])
+    colour = method_styles(track)
     for i, f in enumerate(sorted(frs, key=lambda f: f.method)):
         dx = (i - (len(frs) - 1) / 2) * span * 0.004      # side by side at a matched gain, not on top of each other
-        st = style(i)
+        st = colour[f.method]
         for r, (x, y) in zip(f.rows, f.points):
             g, a = r.target_gain, r.average
             ax.errorbar(100 * x, 100 * y, xerr=[[100 * (x - g.low)], [100 * (g.high - x)]],
@@ -60,9 +65,9 @@ def frontier(track: Track) -> dict[str, bytes]:
         ax.plot([100 * x for x, _ in f.corners], [100 * y for _, y in f.corners], "-", marker=st["marker"],
                 color=st["color"], lw=1.3, ms=5, label=f"{f.method}" + (f" (#{f.rank})" if f.rank else ""))
         for m in f.matched.values():
-            if m.is_reached:
-                ax.errorbar(100 * m.gain + dx, 100 * m.estimate, yerr=[[100 * (m.estimate - m.low)],
-                                                                   [100 * (m.high - m.estimate)]],
+            if m.is_reached:   # a percentile interval of a max-like statistic may sit above its estimate: clip at 0
+                ax.errorbar(100 * m.gain + dx, 100 * m.estimate, yerr=[[100 * max(0.0, m.estimate - m.low)],
+                                                                   [100 * max(0.0, m.high - m.estimate)]],
                             fmt="none", ecolor=st["color"], capsize=3, lw=1.2)
     for lv, g in sorted(info["gains"].items()):
         ax.axvline(100 * g, color="grey", ls=":", lw=1)
@@ -85,11 +90,12 @@ def forgetting_vs_kl(track: Track) -> dict[str, bytes]:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     xs, ys = [], []
-    for i, r in enumerate(track.rows):
-        kl = [run.record["kl"]["token_exact"]["mean"] for run in r.runs]
-        drop = [-100 * _average_delta(run) for run in r.runs]
-        st = style(i)
-        ax.scatter(kl, drop, label=r.label, color=st["color"], marker=st["marker"], s=24)
+    colour = method_styles(track)
+    for method, st in colour.items():       # one colour and marker per method, as in the frontier plot
+        runs = [run for r in track.rows if r.method == method for run in r.runs]
+        kl = [run.record["kl"]["token_exact"]["mean"] for run in runs]
+        drop = [-100 * _average_delta(run) for run in runs]
+        ax.scatter(kl, drop, label=method, color=st["color"], marker=st["marker"], s=24)
         xs += kl
         ys += drop
     if len(xs) >= 3 and np.ptp(xs) > 0 and np.ptp(ys) > 0:

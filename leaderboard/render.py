@@ -112,7 +112,7 @@ def _pval(m) -> str:
     if m is None or m.p is None:
         return "—"
     if m.p == 0:                       # no replicate crossed zero: below what the resamples can resolve
-        return f"<{2 / frontier.N_RESAMPLES:.1g}†"
+        return f"<{2 / m.compared:.1g}†"
     return f"{m.p:.2g}" + ("†" if m.p < 0.05 else "")
 
 
@@ -135,11 +135,12 @@ def frontier_legend(track: Track) -> list[str]:
         f"Intervals: 95% percentile bootstrap ({frontier.N_RESAMPLES:,} resamples of seeds, then items within each "
         "task; the same item resample for every method), matched gain held at its estimate; resamples in which a "
         "front does not reach the gain are left out (their share shown when any). p: two-sided bootstrap test "
-        f"against {track.baseline} at the same gain (< {2 / frontier.N_RESAMPLES:.1g}: no resample crossed zero); "
-        "† p < 0.05.",
-        "Cost, per run and mean over the method's runs: wall seconds (× the reference method's), tokens through the "
-        "tuned model with gradients (forward and backward) and reference forwards without (e.g. a frozen base "
-        "model's logits), both × the reference method's training tokens.",
+        f"against {track.baseline} at the same gain, over the resamples in which both fronts reach it (< x: no "
+        "resample crossed zero, x = 2 / those resamples); † p < 0.05.",
+        "Cost, per run and mean over the method's runs: wall seconds (× the reference method's), and in training "
+        "the tokens through the tuned model with gradients (forward and backward) and reference forwards without "
+        "(e.g. a frozen base model's logits), both × the reference method's training tokens; one-off preparation "
+        "(EWC's Fisher, generating samples) is in the wall time only.",
     ]
 
 
@@ -195,7 +196,8 @@ def legend(track: Track) -> list[str]:
            "over seeds (a shift toward the target's outputs; lower is better)."
            if all(r.shift is not None for r in track.rows) else ""),
         f"p: two-sided sign-flip permutation test ({N_RESAMPLES:,} resamples) of the suite-average difference "
-        f"against {track.baseline} on per-item scores averaged over seeds, Holm-adjusted over the rows (the smallest "
+        f"against {track.baseline} on per-item scores averaged over seeds, Holm-adjusted over all the table's rows "
+        "(every configuration counts as a test; the smallest "
         f"unadjusted p {N_RESAMPLES:,} resamples can give is {2 / (N_RESAMPLES + 1):.1g}); † p < 0.05. "
         "Bold: the best value in its column.",
         f"Minimum detectable effect (α 0.05, power 0.8, paired SD of tuned vs base over items, mean over rows): "

@@ -261,11 +261,13 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
 
 
 def track_budget(runs: list[Run], baseline: str) -> dict:
-    """The budget rows are described against: the most common one (in a sweep, every method's configuration 0
-    has it); on a tie, the baseline's with default hyperparameters, else the first seen."""
-    counts = Counter(json.dumps(r.spec["budget"], sort_keys=True) for r in runs)
-    most = max(counts.values())
-    tied = [k for k, c in counts.items() if c == most]
+    """The budget rows are described against: the one of the runs a sweep made as configuration 0 (the defaults),
+    else the most common one; a tie goes to the baseline's runs with default hyperparameters, else the first."""
+    def common(group: list[Run]) -> list[str]:
+        counts = Counter(json.dumps(r.spec["budget"], sort_keys=True) for r in group)
+        return [k for k, c in counts.items() if c == max(counts.values())]
+    defaults = [r for r in runs if r.record.get("sweep", {}).get("config") == 0]
+    tied = common(defaults or runs)
     prefer = [json.dumps(r.spec["budget"], sort_keys=True) for r in runs
               if r.spec["method"] == baseline and r.spec["params"] == _defaults(baseline)]
     return json.loads(next((k for k in prefer if k in tied), tied[0]))

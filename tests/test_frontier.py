@@ -130,3 +130,14 @@ def test_one_point_and_no_reference(tmp_path):
     frs, info = fr.frontiers(track, n_resamples=100)
     assert info["gains"] == {} and frs[0].rank is None and frs[0].matched == {}
     assert "no matched gains" in render([track], "markdown")
+
+
+def test_track_budget_is_configuration_zeros_even_when_outnumbered(tmp_path):
+    import json
+    for lr in (0.1, 0.01, 0.001):          # a baseline-only sweep: every budget appears equally often
+        folder = write_run(tmp_path, "naive_sft", 0, {**BASE, "tgt": [1] * 6}, lr=lr)
+        record = json.loads((folder / "result.json").read_text())
+        record["sweep"] = {"name": "s", "config": 0 if lr == 0.01 else 1, "configs": 3}
+        (folder / "result.json").write_text(json.dumps(record))
+    (track,) = build_tracks(load_runs(tmp_path), "naive_sft", n_resamples=100)
+    assert track.budget["lr"] == 0.01 and [r.is_default for r in track.rows].count(True) == 1

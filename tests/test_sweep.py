@@ -147,7 +147,7 @@ def folders(root: Path) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_local_sweep_resumes_reports_failures_and_workers_agree(capsys, tmp_path):
+def test_local_sweep_resumes_reports_failures_and_workers_agree(capsys, tmp_path, monkeypatch):
     serial, pool = tmp_path / "serial", tmp_path / "pool"
     # freeze_bottom's default k=3 freezes every layer of the 3-layer micro model: its configuration 0 fails
     code, out, err = bench(capsys, "sweep", "--methods", "naive_sft,freeze_bottom", *TINY, "--out", serial)
@@ -163,8 +163,10 @@ def test_local_sweep_resumes_reports_failures_and_workers_agree(capsys, tmp_path
                                      ("freeze_bottom", 0): "to do", ("freeze_bottom", 1): "done"}
     code, _, err = bench(capsys, "sweep", "--methods", "naive_sft", *TINY, "--out", serial)
     assert code == 0 and "2 already done, 0 finished now" in err and folders(serial) == done    # nothing recomputed
+    marker = tmp_path / "crashed"            # one worker dies after computing its run: the pool is rebuilt
+    monkeypatch.setenv("FORGETBENCH_CRASH_ONCE", str(marker))
     code, _, err = bench(capsys, "sweep", "--methods", "naive_sft", *TINY, "--out", pool, "--jobs", "2")
-    assert code == 0, err
+    assert code == 0 and marker.exists() and "2 finished now, 0 failed" in err, err
     for name in folders(pool):
         a = json.loads((serial / name / "result.json").read_text())
         b = json.loads((pool / name / "result.json").read_text())
@@ -217,3 +219,10 @@ def test_seed_lists_parse_or_fail_cleanly(text):
     else:
         assert seeds and all(isinstance(s, int) and s >= 0 for s in seeds)
         assert seeds == tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def test_repeated_methods_or_seeds_are_refused():
+    with pytest.raises(UserError, match="more than once"):
+        SweepConfig(methods=("lwf",), seeds=(0, 0))
+    with pytest.raises(UserError, match="more than once"):
+        SweepConfig(methods=("lwf", "lwf"))
