@@ -196,8 +196,10 @@ def legend(track: Track) -> list[str]:
            "over seeds (a shift toward the target's outputs; lower is better)."
            if all(r.shift is not None for r in track.rows) else ""),
         f"p: two-sided sign-flip permutation test ({N_RESAMPLES:,} resamples) of the suite-average difference "
-        f"against {track.baseline} on per-item scores averaged over seeds, Holm-adjusted over all the table's rows "
-        "(every configuration counts as a test; the smallest "
+        f"against {track.baseline} on per-item scores averaged over seeds: it conditions on the seeds that were run "
+        "(item noise only), while the intervals also resample seeds, so with few seeds the interval is the more "
+        "conservative of the two; Holm-adjusted over all the table's rows (every configuration counts as a test; "
+        "the smallest "
         f"unadjusted p {N_RESAMPLES:,} resamples can give is {2 / (N_RESAMPLES + 1):.1g}); † p < 0.05. "
         "Bold: the best value in its column.",
         f"Minimum detectable effect (α 0.05, power 0.8, paired SD of tuned vs base over items, mean over rows): "
