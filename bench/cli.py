@@ -238,6 +238,8 @@ def cmd_sweep(args) -> int:
         _print_dry_run(args, dry_run_rows(runs))
         return 0
     executor = _executor(args)
+    if args.threads:                            # worker processes and Ray tasks read it (bench.threads)
+        os.environ["FORGETBENCH_THREADS"] = str(args.threads)
     tally = drive(runs, executor, out=Path(args.out))
     print(f"sweep: {len(runs)} runs: {tally.done} already done, {tally.finished} finished now, "
           f"{len(tally.failed)} failed" + (f" ({', '.join(k for k, _ in tally.failed)})" if tally.failed else "")
