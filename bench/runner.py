@@ -316,12 +316,13 @@ def load_record(run_dir: Path) -> dict:
     return record
 
 
-def run(request: RunRequest, *, write=write_run) -> list[tuple[dict, Path]]:
+def run(request: RunRequest, *, write=None) -> list[tuple[dict, Path]]:
     """Run one (method, model, target, suites, seed): train once, then evaluate every variant the method
     asks for (one for most methods; WiSE-FT's alpha grid). Returns (record, run folder) per variant;
     finished ones are reused. `write(folder, record, items text[, model, tokenizer])` stores each result
     (a sweep worker passes one that hands the results back to its driver instead)."""
     start = time.perf_counter()
+    write = write or write_run         # looked up when called, so a test (or a caller) may replace write_run
     watch = Stopwatch()
     run_plan = plan_run(request)
     if run_plan.done:

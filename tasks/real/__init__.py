@@ -137,17 +137,14 @@ def gpqa_problems(data_dir: Path | None) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------- suites
-# The metric, by one rule: where the options differ in length, lm-eval's length-normalised acc_norm (as the Open
-# LLM Leaderboard reports ARC and HellaSwag); where they do not (BoolQ's yes/no, WinoGrande's partial scoring,
-# which lm-eval reports as acc only), acc. The paper's choice is not known (../shared/reference/methods.md).
 ZEROSHOT = (
-    EvalTask("fb_arc_easy", "acc_norm", hub="arc_easy", needs=("arc/arc_easy_test.llmfoundry.jsonl",)),
+    EvalTask("fb_arc_easy", "acc", hub="arc_easy", needs=("arc/arc_easy_test.llmfoundry.jsonl",)),
     EvalTask("fb_arc_challenge", "acc_norm", hub="arc_challenge", needs=("arc/arc_challenge_test.llmfoundry.jsonl",)),
     EvalTask("fb_boolq", "acc", hub="boolq", needs=("boolq/boolq_val.llmfoundry.jsonl",)),
     EvalTask("fb_hellaswag", "acc_norm", hub="hellaswag", needs=("hellaswag/hellaswag_val.jsonl",)),
     EvalTask("fb_openbookqa", "acc_norm", hub="openbookqa", needs=("openbookqa/openbookqa_test.llmfoundry.jsonl",)),
     EvalTask("fb_piqa", "acc_norm", hub="piqa", needs=("piqa/valid.jsonl", "piqa/valid-labels.lst")),
-    EvalTask("fb_sciq", "acc_norm", hub="sciq", needs=("sciq/test.json",)),
+    EvalTask("fb_sciq", "acc", hub="sciq", needs=("sciq/test.json",)),
     EvalTask("fb_winogrande", "acc", hub="winogrande", needs=("winogrande/winogrande_dev.llmfoundry.jsonl",)),
 )
 register_suite(Suite("zeroshot", "ARC-E/C, BoolQ, HellaSwag, OpenBookQA, PIQA, SciQ, WinoGrande: 0-shot "
