@@ -229,6 +229,7 @@ def cmd_sweep(args) -> int:
     args.out = args.out or "runs"
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out} is a file; give a folder for the run folders.")
+    executor = None if args.dry_run else _executor(args)      # its flags checked before the runs are planned
     from bench.sweep import SweepConfig, drive, dry_run_rows, expand
     sweep = SweepConfig(methods=tuple(names), seeds=_int_list(args.seeds or "0,1,2", "--seeds"),
                         configs=args.configs or 4, grid_seed=args.grid_seed or 0, grids=extra.get("grids") or {},
@@ -237,7 +238,6 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         _print_dry_run(args, dry_run_rows(runs))
         return 0
-    executor = _executor(args)
     if args.threads:                            # worker processes and Ray tasks read it (bench.threads)
         os.environ["FORGETBENCH_THREADS"] = str(args.threads)
     tally = drive(runs, executor, out=Path(args.out))
