@@ -22,21 +22,32 @@ def class_token_ids(tokenizer, predicate) -> list[int]:
     return [i for i in range(len(tokenizer)) if i not in special and predicate(tokenizer.decode([i]))]
 
 
+def batches(lengths: list[int], *, batch_size: int, max_tokens: int) -> list[list[int]]:
+    """Indices grouped shortest first, at most `batch_size` a batch and at most `max_tokens` once padded to the
+    batch's longest (a long prompt does not make every short one pay its length)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[list[int]] = []
+    for i in order:
+        if out and len(out[-1]) < batch_size and (len(out[-1]) + 1) * lengths[i] <= max_tokens:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 @torch.no_grad()
 def next_token_mass(model, tokenizer, prompts: list[str], ids: list[int], start_id: int,
-                    batch_size: int = 32) -> list[float]:
+                    batch_size: int = 32, max_tokens: int = 4096) -> list[float]:
     """Per prompt: the probability of the next token being in `ids`, float32 softmax."""
     device = next(model.parameters()).device
     encoded = []
     for p in prompts:
         toks = tokenizer(p, add_special_tokens=False)["input_ids"]
         encoded.append(toks if toks[:1] == [start_id] else [start_id] + toks)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     select = torch.tensor(ids, device=device)
     out = [0.0] * len(encoded)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start_id
-    for s in range(0, len(order), batch_size):
-        chunk = order[s:s + batch_size]
+    for chunk in batches([len(e) for e in encoded], batch_size=batch_size, max_tokens=max_tokens):
         x, mask = pad_tokens([encoded[i] for i in chunk], pad, side="left")   # every prompt ends in the last column
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         last = model(input_ids=x.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),

@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bench.probe import answer_class_shift, class_token_ids, next_token_mass
 from tasks.real import is_number
@@ -31,3 +33,15 @@ def test_equal_models_show_no_shift(micro_base):
                              ("cipher words", lambda s: s.strip() in {"red"}), micro_base.start_token_id)
     assert out["prompts"] == 3 and out["delta"] == 0.0 and out["base"] == out["tuned"] > 0
     assert out["tasks"]["t1"]["n"] == 2
+
+
+@given(st.lists(st.integers(1, 300), max_size=60), st.integers(1, 40), st.integers(1, 2000))
+def test_probe_batches_cover_every_prompt_once_within_the_budget(lengths, batch_size, max_tokens):
+    from bench.probe import batches
+    out = batches(lengths, batch_size=batch_size, max_tokens=max_tokens)
+    assert sorted(i for b in out for i in b) == list(range(len(lengths)))
+    for b in out:
+        assert len(b) <= batch_size
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= max_tokens
+    if lengths and max(lengths) * len(lengths) <= max_tokens and len(lengths) <= batch_size:
+        assert len(out) == 1                       # short prompts still share one batch (the micro probe's case)
