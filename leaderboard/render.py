@@ -188,7 +188,7 @@ def legend(track: Track) -> list[str]:
         "* the interval excludes 0. suite avg: the mean of the suite deltas. seed SD: between-seed standard deviation "
         "of the suite-average delta.",
         f"KL: KL(base ‖ tuned) in nats per sequence (token-exact estimator on {n_kl} base samples), mean over seeds "
-        "± SE (Monte Carlo SE for one seed, between-seed SE of the mean for several).",
+        "± SE (Monte Carlo SE for one seed, between-seed SE of the mean for several). " + _truncation(track),
         "r→w / w→r: preserved items the base model got right and the tuned model wrong (forgetting) / the reverse "
         "(backward transfer), % of items, mean over seeds."
         + (f" {track.first.answer_class} mass Δ: change in the next-token probability the model puts on the "
@@ -208,6 +208,16 @@ def legend(track: Track) -> list[str]:
     if not any(r.method == track.baseline and r.is_default for r in track.rows):
         lines.append(f"No {track.baseline} run with default settings in this track: no p-values.")
     return lines
+
+
+def _truncation(track: Track) -> str:
+    """What the KL's length cap means for this track's samples (the same base samples for every run)."""
+    cap = track.first.spec["kl"]["max_new_tokens"]
+    cut = track.first.record["kl"].get("truncated_fraction")
+    return (f"The samples are capped at {cap} new tokens, so this is the KL between the two models' distributions "
+            f"over sequences truncated at {cap} tokens"
+            + (f"; {100 * cut:.0f}% of the samples reached the cap before an end-of-sequence token." if cut is not None
+               else "."))
 
 
 def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
