@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from bench.errors import UserError
 from bench.schema import load_run_folder
@@ -211,7 +213,9 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
     position = {k: i for i, k in enumerate(pkeys)}
     where = {s: [position[k] for k in keys[s]] for s in suites}
     rows = []
-    for method, setting, varied in order:
+    progress = tqdm(order, desc=f"bootstrap intervals ({n_resamples:,} resamples) per row", unit="row",
+                    file=sys.stderr, disable=len(order) < 10, leave=False)
+    for method, setting, varied in progress:
         members = sorted(groups[(method, setting, varied)], key=lambda r: r.spec["seed"])
         row = Row(method=method, setting=setting, runs=members, budget=varied)
         tuned_t = np.stack([r.scores("tuned", tkeys) for r in members])
