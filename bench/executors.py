@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.runner import RunRequest
+from bench.runner import RunRequest, run
 
 # Test hook: the first worker that manages to create this file dies (os._exit) after computing its run and before
 # handing the results back, as a crashed machine would (used by the executors' retry tests).
@@ -64,8 +64,6 @@ def _stderr_to(path: Path | None):
 
 def execute(job: Job) -> Outcome:
     """Worker side: compute one run (every variant) and return the results; never raises for a failed run."""
-    from bench.runner import run
-
     start = time.perf_counter()
     results: list[tuple[str, dict, str]] = []
 
