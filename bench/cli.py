@@ -30,7 +30,7 @@ def _row(label: str, v: dict) -> list:
     """One table row: base, tuned, delta ± its paired SE, flips (right->wrong / wrong->right), p, n."""
     se = f" ± {v['delta_se']:.3f}" if "delta_se" in v else ""
     f = v.get("flips")
-    p = v.get("p_mcnemar", v.get("p_paired_t"))
+    p = v.get("p_sign_flip", v.get("p_mcnemar", v.get("p_paired_t")))
     return [label, _fmt(v.get("base")), _fmt(v["tuned"]), _fmt(v.get("delta"), True) + se,
             f"{f['right_to_wrong']} / {f['wrong_to_right']}" if f else "", "" if p is None else f"{p:.3g}", v["n"]]
 
@@ -59,7 +59,8 @@ def _summary(record: dict, where: Path | None) -> str:
     lines = [head, "", tabulate(rows, headers=["", "base", "tuned", "delta ± SE", "r→w / w→r", "p", "n"],
                                 tablefmt="simple", disable_numparse=True),
              "delta ± SE: paired over the same items; r→w / w→r: items the tuned model gets wrong that the base got "
-             "right, and the reverse; p: exact McNemar (right/wrong items, pooled over a suite's tasks) or paired t",
+             "right, and the reverse; p: a task's exact McNemar (right/wrong items) or paired t; a suite's sign-flip "
+             "permutation test of the delta shown (the mean of its tasks' deltas; one task: that task's test)",
              *notes]
     if "kl" in record:
         lines += ["", _kl_line(record["kl"])]

@@ -14,7 +14,7 @@ import statistics
 import sys
 from typing import TYPE_CHECKING
 
-from bench.paired import discordant, flip_test
+from bench.paired import discordant, flip_test, paired_permutation_test
 from bench.reasoning import evaluate_generation
 from bench.settings import EvalSettings, subset_indices
 from bench.store import JsonCache, locked, stable_hash
@@ -146,15 +146,25 @@ def flips(base: list[dict], tuned: list[dict]) -> tuple[int, int]:
                       {i: y["score"] == 1.0 for i, y in enumerate(tuned)})
 
 
-def suite_section(per_task: dict[str, dict]) -> dict:
+def suite_section(per_task: dict[str, dict], pairs: dict[str, tuple[list[dict], list[dict]]] | None = None) -> dict:
     """A suite's aggregate over its tasks' comparisons: the mean of base, tuned and delta; the standard error
-    of that mean (tasks are independent item sets); McNemar on the flips pooled over its tasks."""
+    of that mean (tasks are independent item sets); the flips summed over its tasks; and, with the tasks'
+    (base, tuned) items, the p-value of the statistic shown: a sign-flip permutation test of the mean of the
+    task deltas (each item weighted 1 / (tasks x its task's items)); a one-task suite keeps its task's test."""
     out = {k: sum(v[k] for v in per_task.values()) / len(per_task)
            for k in ("base", "tuned", "delta") if all(k in v for v in per_task.values())}
     if all("delta_se" in v for v in per_task.values()):
         out["delta_se"] = math.sqrt(sum(v["delta_se"] ** 2 for v in per_task.values())) / len(per_task)
     if all("flips" in v for v in per_task.values()):
-        out |= flip_test(*(sum(v["flips"][k] for v in per_task.values()) for k in ("right_to_wrong", "wrong_to_right")))
+        out["flips"] = {k: sum(v["flips"][k] for v in per_task.values()) for k in ("right_to_wrong", "wrong_to_right")}
+    if len(per_task) == 1:              # the suite's delta is its one task's: that task's exact test is the test
+        (only,) = per_task.values()
+        out |= {k: only[k] for k in ("p_mcnemar", "p_paired_t") if k in only}
+    elif pairs:
+        base = [i["score"] for t in per_task for i in pairs[t][0]]
+        tuned = [i["score"] for t in per_task for i in pairs[t][1]]
+        weights = [1 / (len(per_task) * len(pairs[t][0])) for t in per_task for _ in pairs[t][0]]
+        out["p_sign_flip"] = paired_permutation_test(tuned, base, weights=weights)
     return {**out, "n": sum(v["n"] for v in per_task.values())}
 
 
@@ -191,7 +201,8 @@ def assess(base, tuned_model, tokenizer, plan: Plan, settings: EvalSettings) -> 
     for s in plan.suites:
         # a preserved suite never counts the target's own evaluation (gsm8k is in both in smollm2-cpu)
         per_task = {t.name: section(t.name) for t in s.tasks if t.name not in plan.missing and t.name not in own}
-        out["suites"][s.name] = {**suite_section(per_task), "average_over": sorted(per_task),
+        pairs = {t: (base_items[t], tuned_items[t]) for t in per_task} if base_items is not None else None
+        out["suites"][s.name] = {**suite_section(per_task, pairs), "average_over": sorted(per_task),
                                  "missing": {t.name: plan.missing[t.name] for t in s.tasks if t.name in plan.missing},
                                  "excluded_as_target": sorted(t.name for t in s.tasks if t.name in own),
                                  "tasks": per_task}

@@ -1,9 +1,12 @@
-"""Paired evidence for one model pair on the same items: flips and the exact McNemar test.
+"""Paired evidence for one model pair on the same items: flips, the exact McNemar test, and a sign-flip
+permutation test of a (weighted) mean difference.
 
 The engine records these with every delta; `leaderboard.stats` builds its between-method statistics on them.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -28,3 +31,24 @@ def flip_test(right_to_wrong: int, wrong_to_right: int) -> dict:
     """The record's flips section: both counts and McNemar's p-value on them."""
     return {"flips": {"right_to_wrong": right_to_wrong, "wrong_to_right": wrong_to_right},
             "p_mcnemar": mcnemar_exact(right_to_wrong, wrong_to_right)}
+
+
+def paired_permutation_test(a, b, *, weights=None, n_resamples: int = 10_000, seed: int = 0) -> float:
+    """Two-sided sign-flip test of mean(a - b) = 0 over paired items (exact when 2**n <= n_resamples).
+
+    weights: per-item weights of the mean (e.g. 1 / (tasks x task size) for a suite's macro average)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or a.shape != b.shape or a.size < 1:
+        raise ValueError("paired_permutation_test takes two 1-D arrays of per-item scores of equal length")
+    w = np.ones(a.size) if weights is None else np.asarray(weights, dtype=float)
+    if np.all(a == b):
+        return 1.0
+
+    def stat(x, y, axis=-1):
+        return np.average(x - y, axis=axis, weights=w)
+
+    from scipy.stats import permutation_test
+
+    res = permutation_test((a, b), stat, permutation_type="samples", vectorized=True, n_resamples=n_resamples,
+                           alternative="two-sided", rng=np.random.default_rng(seed))
+    return float(res.pvalue)

@@ -11,7 +11,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import false_discovery_control, norm, permutation_test
+from scipy.stats import false_discovery_control, norm
+
+from bench.paired import paired_permutation_test  # noqa: F401  (one implementation, shared with the engine)
 
 
 @dataclass(frozen=True)
@@ -105,25 +107,6 @@ def paired_bootstrap_ci(a, b, *, clusters=None, strata=None, stratum_weights=Non
     alpha = 1 - confidence
     low, high = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
     return Interval(estimate, float(low), float(high), float(dist.std(ddof=1)))
-
-
-def paired_permutation_test(a, b, *, weights=None, n_resamples: int = 10_000, seed: int = 0) -> float:
-    """Two-sided sign-flip test of mean(a - b) = 0 over paired items (exact when 2**n <= n_resamples).
-
-    weights: per-item weights of the mean (e.g. 1 / (tasks x task size) for a suite's macro average)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.ndim != 1 or a.shape != b.shape or a.size < 1:
-        raise ValueError("paired_permutation_test takes two 1-D arrays of per-item scores of equal length")
-    w = np.ones(a.size) if weights is None else np.asarray(weights, dtype=float)
-    if np.all(a == b):
-        return 1.0
-
-    def stat(x, y, axis=-1):
-        return np.average(x - y, axis=axis, weights=w)
-
-    res = permutation_test((a, b), stat, permutation_type="samples", vectorized=True, n_resamples=n_resamples,
-                           alternative="two-sided", rng=np.random.default_rng(seed))
-    return float(res.pvalue)
 
 
 def holm(pvalues) -> list[float]:

@@ -103,3 +103,36 @@ def test_compare_real_valued_scores_get_a_paired_t_test():
     se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 4) / math.sqrt(5)
     assert out["delta"] == pytest.approx(mean) and out["delta_se"] == pytest.approx(se)
     assert out["p_paired_t"] == pytest.approx(2 * student_t.sf(mean / se, 4))
+
+
+def test_a_suites_p_tests_the_mean_of_its_task_deltas():
+    """Two tasks of different sizes: the suite's delta is the mean of the task deltas, and its p is the exact
+    sign-flip test of that weighted statistic, enumerated here by hand over all 2^n sign patterns."""
+    import itertools
+
+    def items(scores):
+        return [{"doc_id": i, "doc_hash": "d", "prompt_hash": "p", "score": float(s)} for i, s in enumerate(scores)]
+    base = {"a": [1, 1, 1, 1, 0, 1], "b": [1, 0, 0]}
+    tuned = {"a": [1, 1, 1, 1, 1, 1], "b": [1, 1, 1]}
+    pairs = {t: (items(base[t]), items(tuned[t])) for t in base}
+    per_task = {t: evaluation.compare(*pairs[t], t) for t in base}
+    out = evaluation.suite_section(per_task, pairs)
+    d = [y - x for t in base for x, y in zip(base[t], tuned[t])]
+    w = [1 / (2 * len(base[t])) for t in base for _ in base[t]]
+    shown = sum(wi * di for wi, di in zip(w, d))
+    assert out["delta"] == pytest.approx(shown) == pytest.approx((1 / 6 + 2 / 3) / 2)
+    flips = [abs(sum(s * wi * di for s, wi, di in zip(signs, w, d))) >= abs(shown) - 1e-12
+             for signs in itertools.product((1, -1), repeat=len(d))]
+    assert out["p_sign_flip"] == pytest.approx(sum(flips) / len(flips))
+    assert out["p_sign_flip"] == pytest.approx(2 / 8)      # 3 non-zero differences: all + or all - reach it
+    assert out["flips"] == {"right_to_wrong": 0, "wrong_to_right": 3}
+    assert "p_mcnemar" not in out                      # the pooled McNemar tested another statistic
+
+
+def test_a_one_task_suite_keeps_its_tasks_exact_test():
+    def items(scores):
+        return [{"doc_id": i, "doc_hash": "d", "prompt_hash": "p", "score": float(s)} for i, s in enumerate(scores)]
+    pair = (items([1] * 12), items([0] * 12))
+    task = evaluation.compare(*pair, "a")
+    out = evaluation.suite_section({"a": task}, {"a": pair})
+    assert out["p_mcnemar"] == task["p_mcnemar"] == pytest.approx(2 / 2 ** 12) and "p_sign_flip" not in out
