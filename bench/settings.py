@@ -57,7 +57,10 @@ class EvalSettings:
         """The settings that decide one task's results: its own item limit, not every task's; decoding
         settings only for the tasks forgetbench generates or scores itself."""
         skip = {"limit", "task_limits"} | (set() if task.generative else set(GENERATION_ONLY))
-        return {**{k: v for k, v in self.to_dict().items() if k not in skip}, "limit": self.limit_for(task.name)}
+        limit = self.limit_for(task.name)
+        out = {**{k: v for k, v in self.to_dict().items() if k not in skip}, "limit": limit}
+        # which items a limit picks: the draw (subset_indices) and its key; a cache made by another draw is not reused
+        return out | ({"subset": [SUBSET_DRAW, task.subset_key]} if limit is not None else {})
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class KLSettings:
     def __post_init__(self):
         if self.samples < 2 or self.max_new_tokens < 1 or self.batch_size < 1:
             raise UserError("--kl-samples must be at least 2 and --kl-max-new-tokens at least 1.")
+
+
+SUBSET_DRAW = "first N of a seeded permutation"      # changes with subset_indices' algorithm
 
 
 def subset_indices(key: str, n: int, limit: int | None) -> list[int] | None:

@@ -108,3 +108,12 @@ def test_gsm8k_scores_both_target_metrics_on_the_same_items():
     from bench.task import targets
     pass1, loglik = targets.get("gsm8k").evals
     assert pass1.subset_key == loglik.subset_key == "gsm8k"
+
+
+def test_a_limited_tasks_cache_key_names_its_draw():
+    from bench.settings import SUBSET_DRAW, EvalSettings
+    from bench.task import EvalTask
+    loglik = EvalTask("gsm8k_loglik", "mean_logprob", problems=lambda d: [], scoring="likelihood",
+                      same_items_as="gsm8k")
+    assert EvalSettings(limit=40).for_task(loglik)["subset"] == [SUBSET_DRAW, "gsm8k"]
+    assert "subset" not in EvalSettings().for_task(loglik)        # all items: nothing drawn (micro's keys unchanged)
