@@ -172,7 +172,7 @@ def _sweep_file_args(args) -> tuple[object, dict]:
     extra = {k: data.pop(k) for k in SWEEP_FILE_ONLY if k in data}
     argv = ["sweep"]
     for key, value in data.items():
-        flag = "--" + key.replace("_", "-")
+        flag = "--" + str(key).replace("_", "-")
         if key in ("config", "dry_run", "json"):
             raise UserError(f"--config {args.config}: {key!r} is a command-line flag only.")
         if isinstance(value, bool):
