@@ -141,18 +141,22 @@ def frontiers(track: Track, *, levels: tuple[float, ...] = LEVELS, n_resamples: 
     def series(idx: list[int], fn, g: float) -> np.ndarray:
         return np.array([curve(idx, fn, g, b) for b in range(n_resamples)])
 
-    ref_series = {lv: series(ref_rows, value_at, g) for lv, g in gains.items()}
-    ref_area = series(ref_rows, mean_over, max(gains.values())) if gains else None
+    top_gain = max(gains.values()) if gains else None
+    # each method's replicates at every matched gain and of its area, once; the reference's serve every p-value
+    reps_of = {method: {**{lv: series(idx, value_at, g) for lv, g in gains.items()},
+                        **({"area": series(idx, mean_over, top_gain)} if gains else {})}
+               for method, idx in by_method.items()}
+    ref = reps_of.get(track.baseline, {})
     out = []
     for method, idx in by_method.items():
         pts = [(float(est["gain"][i]), float(est["preserved"][i])) for i in idx]
         fr = Frontier(method=method, rows=[rows[i] for i in idx], points=pts, corners=front(pts))
         mine = method == track.baseline
         for lv, g in gains.items():
-            fr.matched[lv] = _interval(series(idx, value_at, g), ref_series[lv], value_at(pts, g), g, is_reference=mine)
+            fr.matched[lv] = _interval(reps_of[method][lv], ref.get(lv), value_at(pts, g), g, is_reference=mine)
         if gains:
-            g = max(gains.values())
-            fr.area = _interval(series(idx, mean_over, g), ref_area, mean_over(pts, g), g, is_reference=mine)
+            fr.area = _interval(reps_of[method]["area"], ref.get("area"), mean_over(pts, top_gain), top_gain,
+                                is_reference=mine)
         fr.cost = cost(fr.rows)
         out.append(fr)
     _rank(out, list(levels))

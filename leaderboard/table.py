@@ -269,11 +269,13 @@ def track_budget(runs: list[Run], baseline: str) -> dict:
     else the most common one; a tie goes to the baseline's runs with default hyperparameters, else the first."""
     def common(group: list[Run]) -> list[str]:
         counts = Counter(json.dumps(r.spec["budget"], sort_keys=True) for r in group)
-        return [k for k, c in counts.items() if c == max(counts.values())]
+        most = max(counts.values())
+        return [k for k, c in counts.items() if c == most]
     defaults = [r for r in runs if r.record.get("sweep", {}).get("config") == 0]
     tied = common(defaults or runs)
+    plain = _defaults(baseline)
     prefer = [json.dumps(r.spec["budget"], sort_keys=True) for r in runs
-              if r.spec["method"] == baseline and r.spec["params"] == _defaults(baseline)]
+              if r.spec["method"] == baseline and r.spec["params"] == plain]
     return json.loads(next((k for k in prefer if k in tied), tied[0]))
 
 
