@@ -30,11 +30,14 @@ def _quiet() -> None:
 
 
 def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings) -> dict[str, list[dict]]:
-    """Evaluate an in-memory model on lm-eval tasks; returns task name -> per-item outcomes."""
+    """Evaluate an in-memory model on lm-eval tasks; returns task name -> per-item outcomes.
+
+    A task may be an lm-eval group (MMLU on the hub is one group of 57 subjects): its items are its leaf
+    tasks' items in leaf-name order, numbered consecutively, and --limit draws from all of them at once."""
     _quiet()
     import lm_eval
     from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager, get_task_dict
+    from lm_eval.tasks import TaskManager
 
     includes = [str(r.include) for r in tasks if r.include is not None]
     builtin = any(r.include is None for r in tasks)
@@ -42,34 +45,54 @@ def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings)
     missing = [r.name for r in tasks if r.name not in tm.all_tasks]
     if missing:  # a YAML that fails to parse is skipped by lm-eval at DEBUG level; never let that pass
         raise RuntimeError(f"lm-eval could not load the task definitions {missing} from {includes}")
-    samples = None
-    if any(settings.limit_for(r.task.name) is not None for r in tasks):
-        loaded = get_task_dict([r.name for r in tasks], tm)
-        samples = {}
-        for r in tasks:
-            n = len(list(loaded[r.name].eval_docs))
-            idx = subset_indices(r.task.subset_key, n, settings.limit_for(r.task.name))
-            samples[r.name] = idx if idx is not None else list(range(n))
+    leaves = {r.name: _leaves(tm, r.name) for r in tasks}     # task -> {leaf name: (lm-eval Task, item count)}
+    samples = {}
+    for r in tasks:
+        sizes = {leaf: n for leaf, (_, n) in leaves[r.name].items()}
+        samples |= _leaf_samples(subset_indices(r.task.subset_key, sum(sizes.values()),
+                                                settings.limit_for(r.task.name)), sizes)
     with contextlib.redirect_stdout(sys.stderr):   # lm-eval prints (e.g. the auto batch size) to stdout
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size,
                   device=str(next(model.parameters()).device), add_bos_token=True)
-        res = lm_eval.simple_evaluate(model=lm, tasks=[r.name for r in tasks], task_manager=tm, samples=samples,
+        run = [task for r in tasks for leaf, (task, _) in leaves[r.name].items() if leaf in samples]
+        res = lm_eval.simple_evaluate(model=lm, tasks=run, task_manager=tm, samples=samples,
                                       num_fewshot=settings.num_fewshot, log_samples=True, bootstrap_iters=0,
                                       random_seed=0, numpy_random_seed=1234, torch_random_seed=1234,
                                       fewshot_random_seed=1234, verbosity="ERROR")
     out = {}
     for r in tasks:
-        t = r.task
-        records = [x for x in res["samples"][r.name] if x["filter"] == t.filter]
-        if not records:
-            raise RuntimeError(f"lm-eval produced no records for task {r.name} with filter {t.filter!r}")
-        out[t.name] = sorted((_item(x, t.metric) for x in records), key=lambda x: x["doc_id"])
+        t, items, offset = r.task, [], 0
+        for leaf, (_, n) in leaves[r.name].items():
+            records = [x for x in res["samples"].get(leaf, []) if x["filter"] == t.filter]
+            if leaf in samples and not records:
+                raise RuntimeError(f"lm-eval produced no records for task {leaf} with filter {t.filter!r}")
+            items += [_item(x, t.metric, offset) for x in records]
+            offset += n
+        out[r.name] = sorted(items, key=lambda x: x["doc_id"])
     return out
 
 
-def _item(record: dict, metric: str) -> dict:
+def _leaves(tm, name: str) -> dict:
+    """The lm-eval tasks `name` stands for (itself, or a group's leaf tasks, by name) with their item counts."""
+    tasks = tm.load([name])["tasks"]
+    return {leaf: (tasks[leaf], len(list(tasks[leaf].eval_docs))) for leaf in sorted(tasks)}
+
+
+def _leaf_samples(keep: list[int] | None, sizes: dict[str, int]) -> dict[str, list[int]]:
+    """Indices into the concatenation of the leaves (None: all) as lm-eval's per-task `samples`; a leaf with
+    none of its items drawn is left out."""
+    out, offset = {}, 0
+    for leaf, n in sizes.items():
+        idx = list(range(n)) if keep is None else [i - offset for i in keep if offset <= i < offset + n]
+        if idx:
+            out[leaf] = idx
+        offset += n
+    return out
+
+
+def _item(record: dict, metric: str, offset: int = 0) -> dict:
     score = float(record[metric])
-    return {"doc_id": int(record["doc_id"]), "doc_hash": record["doc_hash"],
+    return {"doc_id": offset + int(record["doc_id"]), "doc_hash": record["doc_hash"],
             "prompt_hash": record["prompt_hash"], "correct": bool(score >= 0.5 if math.isfinite(score) else False),
             "score": score, "prompt": record["arguments"][0][0]}
 
@@ -80,7 +103,7 @@ def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
     cached per task and reused by every run on that base. Freshly evaluated items also carry their
     prompt text ("prompt", for the answer-class probe); it is never cached or stored."""
     cache = JsonCache("evals")
-    keys = {r.task.name: stable_hash({"model": cache_fingerprint, "task": r.task.name, "run_as": r.name,
+    keys = {r.name: stable_hash({"model": cache_fingerprint, "task": r.task.name, "run_as": r.name,
                                       "metric": r.task.metric, "filter": r.task.filter,
                                       "content": r.content_hash, "settings": settings.for_task(r.task)}, 24)
             for r in tasks}
@@ -94,9 +117,9 @@ def _evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings, *
     out: dict[str, list[dict]] = {}
     todo = []
     for r in tasks:
-        hit = cache.get(keys[r.task.name]) if cache else None
+        hit = cache.get(keys[r.name]) if cache else None
         if hit is not None:
-            out[r.task.name] = hit
+            out[r.name] = hit
         else:
             todo.append(r)
     fresh: dict[str, list[dict]] = {}
@@ -182,7 +205,10 @@ def assess(base, tuned_model, tokenizer, plan: Plan, settings: EvalSettings) -> 
     items = [{"model": who, "task": task, **it}
              for who, res in (("base", base_items), ("tuned", tuned_items)) if res
              for task, rows in res.items() for it in rows]
-    metric = {r.task.name: r.task.metric for r in plan.ready}
+    metric = {r.name: r.task.metric for r in plan.ready}
+    # Results go under the name of the task actually run: a registered task that ran as lm-eval's own (hub)
+    # definition is a different benchmark from its local variant (e.g. fb_medqa has 5 options, medqa_4options 4).
+    ran = {r.task.name: r.name for r in plan.ready}
 
     def section(task: str) -> dict:
         if base_items is None:
@@ -193,14 +219,15 @@ def assess(base, tuned_model, tokenizer, plan: Plan, settings: EvalSettings) -> 
 
     out: dict = {}
     if plan.target:
-        per_task = {t.name: section(t.name) for t in plan.target.evals}
-        head = plan.target.evals[0].name
+        per_task = {ran[t.name]: section(ran[t.name]) for t in plan.target.evals}
+        head = ran[plan.target.evals[0].name]
         out["target"] = {"name": plan.target.name, "task": head, **per_task[head], "tasks": per_task}
     out["suites"] = {}
     own = plan.target_tasks
     for s in plan.suites:
         # a preserved suite never counts the target's own evaluation (gsm8k is in both in smollm2-cpu)
-        per_task = {t.name: section(t.name) for t in s.tasks if t.name not in plan.missing and t.name not in own}
+        counted = [ran[t.name] for t in s.tasks if t.name not in plan.missing and t.name not in own]
+        per_task = {name: section(name) for name in counted}
         pairs = {t: (base_items[t], tuned_items[t]) for t in per_task} if base_items is not None else None
         out["suites"][s.name] = {**suite_section(per_task, pairs), "average_over": sorted(per_task),
                                  "missing": {t.name: plan.missing[t.name] for t in s.tasks if t.name in plan.missing},

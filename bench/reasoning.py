@@ -83,11 +83,11 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
         if r.task.scoring == "likelihood":
             rows = [encode_pair(tokenizer, p["question"] + INSTRUCTION, p["response"], chat) for _, p in chosen]
             scores = response_loglik(model, rows, tokenizer.pad_token_id, batch)
-            out[r.task.name] = [
+            out[r.name] = [
                 {"doc_id": i, "doc_hash": stable_hash(p, 16), "prompt_hash": stable_hash(row["input_ids"], 16),
                  "correct": None, "score": sc} for (i, p), row, sc in zip(chosen, rows, scores)]
         else:
-            pending.append((r.task.name, chosen,
+            pending.append((r.name, chosen,
                             [question_prompt(tokenizer, p["question"] + INSTRUCTION, chat) for _, p in chosen]))
     if not pending:
         return out

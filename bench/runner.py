@@ -270,8 +270,8 @@ def provenance(*, code: dict, base: ModelHandle | None, evals: Plan, items: list
         backend["vllm"] = version("vllm")
     tuned = [i for i in items if i["model"] == "tuned"]
     out = {**code, "generation": backend, "data_dir": str(data_dir) if data_dir else None, "threads": threads.current(),
-           "tasks": {r.task.name: {"run_as": r.name, "content_hash": r.content_hash,
-                                   "items_hash": items_hash([i for i in tuned if i["task"] == r.task.name])}
+           "tasks": {r.name: {"registered_as": r.task.name, "content_hash": r.content_hash,
+                              "items_hash": items_hash([i for i in tuned if i["task"] == r.name])}
                      for r in evals.ready}}
     if base is not None:
         out |= {"base_fingerprint": base.fingerprint, "dtype": base.dtype,

@@ -114,3 +114,55 @@ def test_smollm2_arc_easy_and_lambada_subsets_equal_lm_evals_own_result():
         assert accuracy(ours[r.task.name]) == pytest.approx(theirs["results"][r.name][f"{r.task.metric},none"]), r.name
     assert accuracy(ours["fb_arc_easy"]) > 0.4         # a real model: well above chance (0.25)
     assert accuracy(ours["fb_lambada"]) > 0.15         # the last word exactly (chance ~0); 0.325 on 40 items
+
+
+def test_a_task_run_from_the_hub_is_recorded_under_the_hubs_name(monkeypatch, data_dir):
+    """The local MedQA (5 options) and lm-eval's medqa_4options are different benchmarks, as are the local BoolQ
+    copy (no article titles) and lm-eval's boolq: results go under the name of what ran, so they never mix."""
+    from bench import evaluation
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")             # the hub path is planned; nothing is downloaded
+    hub = plan(None, [suites.get("medqa"), suites.get("zeroshot")], None)
+    local = plan(None, [suites.get("medqa"), suites.get("zeroshot")], data_dir)
+    assert {r.task.name: r.name for r in hub.ready}["fb_medqa"] == "medqa_4options"
+    assert {r.task.name: r.name for r in hub.ready}["fb_boolq"] == "boolq"
+    assert {r.name for r in local.ready} >= {"fb_medqa", "fb_boolq"}
+
+    def fake(model, tokenizer, tasks, settings, cache_fingerprint=None):
+        right = 1 if model == "tuned" else 0                   # every item flips wrong -> right
+        return {r.name: [{"doc_id": i, "doc_hash": f"{i}", "prompt_hash": f"{i}", "correct": bool(right),
+                          "score": float(right)}
+                         for i in range(4)] for r in tasks}
+    monkeypatch.setattr(evaluation, "evaluate", fake)
+    base = type("Base", (), {"model": "base", "tokenizer": None, "fingerprint": "f"})()
+    for p, medqa, boolq in ((hub, "medqa_4options", "boolq"), (local, "fb_medqa", "fb_boolq")):
+        out, items, _ = evaluation.assess(base, "tuned", None, p, EvalSettings())
+        assert list(out["suites"]["medqa"]["tasks"]) == [medqa]
+        assert boolq in out["suites"]["zeroshot"]["average_over"]
+        assert out["suites"]["medqa"]["delta"] == 1.0
+        assert {i["task"] for i in items} == {r.name for r in p.ready}
+
+
+def test_an_lm_eval_group_is_one_task_made_of_its_subtasks_items(tiny_model, data_dir, tmp_path):
+    """MMLU on the hub is an lm-eval group: its items are its leaf tasks' items, in leaf-name order and numbered
+    on, and --limit draws from them all at once. Checked on a local group of two local tasks."""
+    from bench.task import EvalTask, Resolved
+
+    import shutil
+
+    include = tmp_path / "tasks"
+    shutil.copytree(ready_tasks(["zeroshot"], data_dir)[0][0].include, include)
+    (include / "pair.yaml").write_text("group: fb_pair\ntask:\n  - fb_piqa\n  - fb_arc_easy\n")
+    h = resolve_model(str(tiny_model))
+
+    def run(name, limit=None):
+        ready = [Resolved(EvalTask(name, "acc"), include, name, data_dir, "x")]
+        return evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4, limit=limit))[name]
+
+    arc, piqa, pair = run("fb_arc_easy"), run("fb_piqa"), run("fb_pair")
+    shifted = [{**i, "doc_id": i["doc_id"] + len(arc)} for i in piqa]     # fb_arc_easy sorts before fb_piqa
+    strip = lambda rows: [{k: v for k, v in i.items() if k != "prompt"} for i in rows]  # noqa: E731
+    assert strip(pair) == strip(arc + shifted)
+    limited = run("fb_pair", limit=5)
+    assert [i["doc_id"] for i in limited] == subset_indices("fb_pair", len(pair), 5)
+    assert strip(limited) == [i for i in strip(pair) if i["doc_id"] in {x["doc_id"] for x in limited}]

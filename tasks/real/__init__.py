@@ -137,9 +137,13 @@ def gpqa_problems(data_dir: Path | None) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------- suites
+# Metrics as in OLMo's zero-shot evaluation (the paper's OLMo-1B setting): accuracy, or accuracy with the
+# log-likelihood divided by the answer's length in characters (lm-eval's acc_norm, OLMo's len_norm).
+# The local forms run as fb_*; lm-eval's own definitions run (and are recorded) under their own names.
 ZEROSHOT = (
     EvalTask("fb_arc_easy", "acc", hub="arc_easy", needs=("arc/arc_easy_test.llmfoundry.jsonl",)),
     EvalTask("fb_arc_challenge", "acc_norm", hub="arc_challenge", needs=("arc/arc_challenge_test.llmfoundry.jsonl",)),
+    # a variant of lm-eval's boolq: llm-foundry's copy has no article titles and prefixes "Passage: "
     EvalTask("fb_boolq", "acc", hub="boolq", needs=("boolq/boolq_val.llmfoundry.jsonl",)),
     EvalTask("fb_hellaswag", "acc_norm", hub="hellaswag", needs=("hellaswag/hellaswag_val.jsonl",)),
     EvalTask("fb_openbookqa", "acc_norm", hub="openbookqa", needs=("openbookqa/openbookqa_test.llmfoundry.jsonl",)),
@@ -167,6 +171,7 @@ REASONING = (
 register_suite(Suite("reasoning", "GSM8K, MATH-500, AIME 24/25, AMC 23 (+ GPQA-Diamond online): step-by-step "
                      "generation with the chat template, pass@1 checked with math-verify", REASONING))
 
+# the local file has 5 options, lm-eval's medqa_4options 4: two benchmarks, recorded under their own names
 MEDQA = EvalTask("fb_medqa", "acc", hub="medqa_4options", needs=("medqa/medqa_test.jsonl",))
 register_suite(Suite("medqa", "MedQA-USMLE test: 0-shot multiple choice by log-likelihood of the letter",
                      (MEDQA,), HERE))
