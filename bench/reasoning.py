@@ -1,9 +1,11 @@
-"""Tasks forgetbench scores itself: generation checked with math-verify, and response likelihood.
+"""Tasks forgetbench scores itself: generation checked with math-verify or by exact match, and response likelihood.
 
-Generation: each problem is formatted with the model's chat template (when it has one and the settings ask for it),
-answered `samples_per_problem` times by the run's generation backend at the settings' temperature, and
-each answer is checked against the reference with math-verify. An item's score is its pass@1 (the mean
-over its samples); every completion is kept in the per-item outcomes.
+Generation: each problem (its question and, for maths, the step-by-step instruction) is formatted with the
+model's chat template (when it has one and the settings ask for it), answered `samples_per_problem` times by
+the run's generation backend at the settings' temperature, and each answer is checked against the reference:
+with math-verify (scoring "generate"), or as text equal to it after collapsing whitespace (scoring "exact":
+the question is the whole prompt). An item's score is its pass@1 (the mean over its samples); every
+completion is kept in the per-item outcomes.
 
 Likelihood: the mean log-probability per token of the reference response given the prompt, in exactly
 the format the target trains on (bench.data.encode_pair), teacher-forced in float32. Higher is better.
@@ -26,6 +28,11 @@ PLAIN_STOP = ("\nQuestion:",)
 def question_prompt(tokenizer, question: str, chat: bool) -> str:
     """A user turn of the model's chat template when it has one (and `chat`), else a plain Q/A frame."""
     return prompt_text(tokenizer, question, chat) if uses_chat(tokenizer, chat) else f"Question: {question}\nAnswer:"
+
+
+def exact_match(gold: str, completion: str) -> bool:
+    """The completion is the reference, up to runs of whitespace and at the ends."""
+    return " ".join(completion.split()) == " ".join(gold.split())
 
 
 def is_correct(gold: str, completion: str, letters: tuple[str, ...] | None = None) -> bool:
@@ -75,7 +82,7 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
     batch = settings.batch_size if isinstance(settings.batch_size, int) else 256
     k = settings.samples_per_problem
     out: dict[str, list[dict]] = {}
-    pending = []                               # (task name, chosen problems, prompt texts)
+    pending = []                               # (task, chosen problems, prompt texts)
     for r in tasks:
         problems = r.task.problems(r.data_dir)
         keep = subset_indices(r.task.subset_key, len(problems), settings.limit_for(r.task.name))
@@ -87,25 +94,27 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
                 {"doc_id": i, "doc_hash": stable_hash(p, 16), "prompt_hash": stable_hash(row["input_ids"], 16),
                  "correct": None, "score": sc} for (i, p), row, sc in zip(chosen, rows, scores)]
         else:
-            pending.append((r.name, chosen,
-                            [question_prompt(tokenizer, p["question"] + INSTRUCTION, chat) for _, p in chosen]))
+            suffix = "" if r.task.scoring == "exact" else INSTRUCTION
+            pending.append((r.task, chosen,
+                            [question_prompt(tokenizer, p["question"] + suffix, chat) for _, p in chosen]))
     if not pending:
         return out
     prompts = [tokenizer(t, add_special_tokens=not chat)["input_ids"] for _, _, texts in pending for t in texts]
     completions = backend(settings.backend, model, tokenizer).generate(
         [p for p in prompts for _ in range(k)], Sampling(settings.temperature, settings.max_new_tokens, batch),
-        seed=0, stop=stop, desc=f"{', '.join(n for n, _, _ in pending)} ({len(prompts)}×{k})")
+        seed=0, stop=stop, desc=f"{', '.join(t.name for t, _, _ in pending)} ({len(prompts)}×{k})")
     at = 0
-    for name, chosen, texts in pending:
+    for task, chosen, texts in pending:
         items = []
         for (i, prob), text in zip(chosen, texts):
             answers = [cut_at_stop(tokenizer.decode(c, skip_special_tokens=True), stop)
                        for c in completions[at:at + k]]
             at += k
-            right = [is_correct(prob["answer"], a, prob.get("letters")) for a in answers]
+            right = [exact_match(prob["answer"], a) if task.scoring == "exact"
+                     else is_correct(prob["answer"], a, prob.get("letters")) for a in answers]
             score = sum(right) / k
             items.append({"doc_id": i, "doc_hash": stable_hash(prob, 16), "prompt_hash": stable_hash(text, 16),
                           "correct": score >= 0.5, "score": score, "reference": prob["answer"],
                           "completions": answers, "prompt": text})
-        out[name] = items
+        out[task.name] = items
     return out

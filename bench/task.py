@@ -38,8 +38,10 @@ class EvalTask:
     needs: tuple[str, ...] = ()          # data files (relative to --data-dir) the local definition reads
     # Tasks forgetbench scores itself: data dir (None: hub) -> [{"question", "answer", "response"}].
     problems: Callable[[Path | None], list[dict]] | None = None
-    # "generate": sample answers, check them with math-verify; "likelihood": mean log-probability per
-    # token of the reference response (teacher-forced, in the training format).
+    # "generate": sample answers to the question and the step-by-step instruction, check them with
+    # math-verify; "exact": sample answers to the question alone, right when equal to the reference (up to
+    # whitespace); "likelihood": mean log-probability per token of the reference response (teacher-forced,
+    # in the training format).
     scoring: str = "generate"
     same_items_as: str | None = None     # draw its --limit subset like this task (two metrics on the same items)
 

@@ -146,9 +146,9 @@ def test_a_task_run_from_the_hub_is_recorded_under_the_hubs_name(monkeypatch, da
 def test_an_lm_eval_group_is_one_task_made_of_its_subtasks_items(tiny_model, data_dir, tmp_path):
     """MMLU on the hub is an lm-eval group: its items are its leaf tasks' items, in leaf-name order and numbered
     on, and --limit draws from them all at once. Checked on a local group of two local tasks."""
-    from bench.task import EvalTask, Resolved
-
     import shutil
+
+    from bench.task import EvalTask, Resolved
 
     include = tmp_path / "tasks"
     shutil.copytree(ready_tasks(["zeroshot"], data_dir)[0][0].include, include)

@@ -65,6 +65,60 @@ register_corpus(Corpus("wikitext2", "WikiText-2 validation articles (general Eng
                        wikitext2))
 
 
+# ----------------------------------------------------------------------------------- a new skill in English
+# Reversing the word order of a run of English words: a skill far from pretraining, learnt from a few hundred
+# examples, checked by exact match. Runs of 4-7 consecutive alphabetic words from WikiText-2 *test* articles
+# (replay draws from *valid*): the first 80% of the articles give training pairs, the rest the test items.
+REVERSE_PROMPT = "Write these words in reverse order: "
+REVERSE_FILE = "corpora/wikitext2/test.txt"
+REVERSE_SIZES = {"train": 8000, "test": 1000}
+REVERSE_LENGTHS = (4, 5, 6, 7)
+
+
+def _reversal_sentences(data_dir: Path, split: str) -> list[list[str]]:
+    path = data_dir / REVERSE_FILE
+    if not path.is_file():
+        raise UserError(f"Target reverse_words is generated from {REVERSE_FILE}: pass --data-dir DIR holding it "
+                        "(as ../shared/data does).")
+    articles = re.split(r"\n(?= = [^=].* = \n)", path.read_text())
+    cut = int(0.8 * len(articles))
+    text = " ".join(articles[:cut] if split == "train" else articles[cut:])
+    return [s.split() for s in re.split(r" [.!?] ", text)]
+
+
+def _word_runs(data_dir: Path, split: str) -> dict[int, list[str]]:
+    """Distinct runs of k consecutive alphabetic words (k = 4..7), by k, in a fixed order."""
+    sentences = _reversal_sentences(data_dir, split)
+    return {k: sorted({" ".join(s[i:i + k]) for s in sentences for i in range(0, len(s) - k + 1, k)
+                       if all(w.isalpha() and w.isascii() for w in s[i:i + k])}) for k in REVERSE_LENGTHS}
+
+
+def reversal_problems(split: str):
+    """A fixed, seeded draw of word runs, as many of each length, and their reversals; no test run is also a
+    training run."""
+    def load(data_dir: Path | None) -> list[dict]:
+        if data_dir is None:
+            raise UserError("Target reverse_words is generated from local text: pass --data-dir DIR holding "
+                            f"{REVERSE_FILE}.")
+        runs = _word_runs(data_dir, split)
+        if split == "test":
+            seen = {r for rs in _word_runs(data_dir, "train").values() for r in rs}
+            runs = {k: [r for r in rs if r not in seen] for k, rs in runs.items()}
+        rng = random.Random(f"reverse-words:{split}")
+        per_length = REVERSE_SIZES[split] // len(REVERSE_LENGTHS)
+        chosen = [r for k in REVERSE_LENGTHS for r in rng.sample(runs[k], per_length)]
+        rng.shuffle(chosen)
+        return [{"question": REVERSE_PROMPT + r, "answer": " ".join(reversed(r.split())),
+                 "response": " ".join(reversed(r.split()))} for r in chosen]
+    return load
+
+
+def reversal_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
+    if train_file:
+        return _local_train_file(train_file, ("prompt", "response"))
+    return [{"prompt": p["question"], "response": p["response"]} for p in reversal_problems("train")(data_dir)]
+
+
 # ---------------------------------------------------------------------------------------- answer classes
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                 "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
@@ -259,6 +313,15 @@ register_target(Target(
     default_suites=("reasoning",), chat=True, replay_corpus="wikitext2"))
 
 
+REVERSE_WORDS = EvalTask("reverse_words", "exact_match", needs=(REVERSE_FILE,), problems=reversal_problems("test"),
+                         scoring="exact")
+register_target(Target(
+    "reverse_words", "Reverse the word order of 4-7 English words (generated from WikiText-2 test articles, "
+    "8,000 training pairs, 1,000 held-out items): a new skill, exact match", (REVERSE_WORDS,), None, reversal_pairs,
+    budget=Budget(epochs=1, lr=3e-4, batch_size=8, scheduler="constant", warmup_ratio=0.0),
+    default_suites=("zeroshot", "lambada"), chat=True, replay_corpus="wikitext2"))
+
+
 # --------------------------------------------------------------------------------------------- presets
 register_preset(Preset(
     "smollm2-cpu", "SmolLM2-135M on 2 CPU cores in under 30 minutes: GSM8K subset; zeroshot, LAMBADA and "
@@ -272,6 +335,15 @@ register_preset(Preset(
     eval={"limit": 20, "task_limits": {"gsm8k": 40, "gsm8k_loglik": 40, "fb_lambada": 200, "fb_arc_easy": 80,
                                        "fb_piqa": 80, "math500": 16, "aime24": 4, "aime25": 4, "amc23": 4},
           "max_new_tokens": 128, "batch_size": 68},
+    kl={"samples": 64, "max_new_tokens": 64}, needs_data=True))
+register_preset(Preset(
+    "smollm2-reverse", "SmolLM2-135M on 2 CPU cores learning a new English skill (reverse_words); zeroshot and "
+    "LAMBADA subsets where the base model is above chance", model="smollm2-135m", target="reverse_words",
+    suites=("zeroshot", "lambada"),
+    budget={"examples": 800, "epochs": 1, "lr": 3e-4, "batch_size": 8, "scheduler": "constant",
+            "warmup_ratio": 0.0},
+    eval={"limit": 20, "task_limits": {"reverse_words": 200, "fb_lambada": 200, "fb_arc_easy": 80, "fb_piqa": 80},
+          "max_new_tokens": 24, "batch_size": 100},
     kl={"samples": 64, "max_new_tokens": 64}, needs_data=True))
 register_preset(Preset(
     "paper-olmo", "The paper's zero-shot setting: OLMo-1B fine-tuned on MetaMathQA, zero-shot suites preserved "
