@@ -128,3 +128,20 @@ def test_smollm2_preset_end_to_end_small(tmp_path):
     assert set(rec["suites"]["zeroshot"]["missing"]) == {"fb_hellaswag", "fb_sciq"}
     assert rec["suites"]["lambada"]["n"] == 1 and rec["suites"]["zeroshot"]["n"] == 6
     assert rec["training"]["mixture"]["context_free"]["examples"] == 4
+
+
+@pytest.mark.slow
+@needs_shared_data
+def test_tiny_model_learns_on_the_reverse_words_target_from_local_text(tiny_model, tmp_path):
+    r = bench("run", "--model", str(tiny_model), "--target", "reverse_words", "--suite", "lambada", "--method",
+              "naive_sft", "--data-dir", str(SHARED / "data"), "--limit", "3", "--budget", "examples=4",
+              "--budget", "batch_size=2", "--kl-samples", "2", "--kl-max-new-tokens", "4", "--max-new-tokens", "4",
+              "--out", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["target"]["task"] == "reverse_words" and rec["target"]["metric"] == "exact_match"
+    assert rec["target"]["n"] == 3 and rec["training"]["target_pairs"] == 4
+    items = [json.loads(x) for x in (tmp_path / rec["run_id"] / "items.jsonl").read_text().splitlines()]
+    rev = [i for i in items if i["task"] == "reverse_words"]
+    assert len(rev) == 6 and all(i["correct"] == (" ".join(i["completions"][0].split()) == i["reference"])
+                                 for i in rev)

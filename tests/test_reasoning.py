@@ -7,6 +7,8 @@ import types
 import pytest
 import torch
 from conftest import SHARED, needs_shared_data
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bench import reasoning
 from bench.data import encode_pair
@@ -215,3 +217,45 @@ def test_every_gold_answer_scores_itself_and_no_other():
         for i, g in list(enumerate(golds))[::4]:       # a quarter of them: math-verify takes ~4 ms a call
             other = next(x for x in golds[i + 1:] + golds[:i] if g.strip() not in x and x.strip() not in g)
             assert not reasoning.is_correct(g, f"\\boxed{{{other}}}"), (task.name, g, other)
+
+
+words = st.lists(st.text(alphabet="abcdefghijKLMNOP'", min_size=1, max_size=6), min_size=1, max_size=7)
+
+
+@given(words, st.lists(st.sampled_from([" ", "  ", "\n", "\t "]), min_size=8, max_size=8), words)
+def test_exact_match_ignores_only_whitespace(ws, gaps, other):
+    gold = " ".join(ws)
+    spaced = gaps[0] + "".join(w + g for w, g in zip(ws, gaps[1:] + [" "] * len(ws)))
+    assert reasoning.exact_match(gold, spaced)
+    assert reasoning.exact_match(gold, " ".join(other)) == (other == ws)
+
+
+def test_exact_scoring_prompts_with_the_question_alone(tiny, monkeypatch):
+    """scoring "exact": no step-by-step instruction in the prompt; right only when the text is the reference."""
+    from bench.task import EvalTask, Resolved
+
+    problems = [{"question": "Write these words in reverse order: a b c", "answer": "c b a", "response": "c b a"}]
+    task = EvalTask("rev", "exact_match", problems=lambda d: problems, scoring="exact")
+    ready = [Resolved(task, None, "rev", None, "h")]
+    for script, right in ((["  c b\na "], True), (["c a b"], False), (["\\boxed{c b a}"], False)):
+        monkeypatch.setattr(reasoning, "backend", lambda name, m, t, s=script: Scripted(tiny.tokenizer, s))
+        item = reasoning.evaluate_generation(tiny.model, tiny.tokenizer, ready, EvalSettings())["rev"][0]
+        assert item["correct"] is right and item["reference"] == "c b a"
+        assert item["prompt"] == reasoning.question_prompt(tiny.tokenizer, problems[0]["question"], chat=True)
+
+
+@needs_shared_data
+def test_reverse_words_items_are_fixed_reversed_balanced_and_unseen_in_training():
+    import collections
+
+    import tasks.real as real
+    test = real.reversal_problems("test")(SHARED / "data")
+    train = real.reversal_pairs(SHARED / "data", None)
+    assert test == real.reversal_problems("test")(SHARED / "data")
+    assert len(test) == 1000 and len(train) == 8000
+    runs = [p["question"].removeprefix(real.REVERSE_PROMPT) for p in test]
+    assert all(p["answer"] == " ".join(reversed(r.split())) for p, r in zip(test, runs))
+    assert collections.Counter(len(r.split()) for r in runs) == {4: 250, 5: 250, 6: 250, 7: 250}
+    assert {p["question"] for p in test}.isdisjoint(p["prompt"] for p in train)
+    assert all(p["response"] == " ".join(reversed(p["prompt"].removeprefix(real.REVERSE_PROMPT).split()))
+               for p in train)
