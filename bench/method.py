@@ -102,9 +102,10 @@ class Context:
         gen = self._sample(enc, temperature, max_new_tokens, "contextual samples")
         return [sequence_example(p + g, n_prompt=len(p)) for p, g in zip(enc, gen) if g]
 
-    def pretraining_text(self, n: int) -> list[dict]:
-        """n documents from the base model's pretraining distribution: fresh draws where the model's source
-        knows it (the micro world), else the target's stand-in corpus (a registered general-text corpus)."""
+    def pretraining_text(self, n: int, max_tokens: int = 512) -> list[dict]:
+        """n documents from the base model's pretraining distribution, each cut to its first max_tokens tokens:
+        fresh draws where the model's source knows it (the micro world), else the target's stand-in corpus
+        (a registered general-text corpus)."""
         if self.base.pretraining_docs is not None:
             docs = self.base.pretraining_docs(n, 7919 + self.seed)
         elif self.target.replay_corpus is not None:
@@ -113,7 +114,7 @@ class Context:
         else:
             raise UserError(f"The model {self.base.name!r} has no known pretraining corpus, and target "
                             f"{self.target.name!r} names no stand-in corpus to replay.")
-        return [truncate(encode_text(self.tokenizer, d), 512) for d in docs]
+        return [truncate(encode_text(self.tokenizer, d), max_tokens) for d in docs]
 
 
 @dataclass

@@ -77,6 +77,9 @@ def test_pretrain_replay_draws_fresh_world_documents(ctx):
         sentences = [s.strip() + " ." for s in text.split(" .") if s.strip()]
         assert sentences and all(s in facts for s in sentences)
     assert all(e["labels"][1:] == e["input_ids"][1:] for e in replay)
+    short = build_method("pretrain_replay", {"ratio": "0.1", "max_tokens": "5"}).mixture(ctx)["replay"]
+    assert [e["input_ids"] for e in short] == [e["input_ids"][:5] for e in replay]   # the same documents, cut
+    assert max(len(e["input_ids"]) for e in replay) > 5
 
 
 def test_hyperparameters_are_typed_and_checked():
