@@ -158,8 +158,8 @@ def facts(track: Track) -> list[tuple[str, str]]:
     decoding = ("greedy" if ev["temperature"] == 0 else
                 f"temperature {ev['temperature']}, {ev['samples_per_problem']} samples per problem")
     return [
-        ("model", f"{spec['model']} (weights sha256 {prov['base_fingerprint'][:16]}…), {spec['placement']['device']}, "
-                  f"{spec['placement']['dtype']}"),
+        ("model", f"{spec['model']}{_described(spec['model'])} (weights sha256 {prov['base_fingerprint'][:16]}…), "
+                  f"{spec['placement']['device']}, {spec['placement']['dtype']}"),
         ("target", f"{spec['target']}, scored on {track.target_task} ({track.n_target} items)"),
         ("suites", "; ".join(f"{s}: {', '.join(track.tasks[s])} ({track.n_suite[s]} items)" for s in track.suites)),
         ("seeds", f"{', '.join(map(str, seeds))} ({len(track.runs)} runs)"),
@@ -177,6 +177,12 @@ def facts(track: Track) -> list[tuple[str, str]]:
         ("machines", f"{'; '.join(track.machines)}; the base model's outcomes on all {track.base_items} items agree "
                      f"across {'them' if len(track.machines) > 1 else 'its runs'} (0 differ)"),
     ]
+
+
+def _described(model: str) -> str:
+    """A registered base model's description (what its weights are), for the header."""
+    from bench.sources import sources
+    return f": {sources.get(model).description}" if model in sources.names() else ""
 
 
 def legend(track: Track) -> list[str]:
