@@ -14,6 +14,7 @@ import statistics
 import sys
 from typing import TYPE_CHECKING
 
+from bench.errors import UserError
 from bench.paired import discordant, flip_test, paired_permutation_test
 from bench.reasoning import evaluate_generation
 from bench.settings import EvalSettings, subset_indices
@@ -32,8 +33,8 @@ def _quiet() -> None:
 def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings) -> dict[str, list[dict]]:
     """Evaluate an in-memory model on lm-eval tasks; returns task name -> per-item outcomes.
 
-    A task may be an lm-eval group (MMLU on the hub is one group of 57 subjects): its items are its leaf
-    tasks' items in leaf-name order, numbered consecutively, and --limit draws from all of them at once."""
+    A task may be an lm-eval group (MMLU on the hub: 57 subject tasks under 4 subgroups): its items are its
+    leaf tasks' items in leaf-name order, numbered consecutively, and --limit draws from all of them at once."""
     _quiet()
     import lm_eval
     from lm_eval.models.huggingface import HFLM
@@ -46,15 +47,17 @@ def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings)
     if missing:  # a YAML that fails to parse is skipped by lm-eval at DEBUG level; never let that pass
         raise RuntimeError(f"lm-eval could not load the task definitions {missing} from {includes}")
     leaves = {r.name: _leaves(tm, r.name) for r in tasks}     # task -> {leaf name: (lm-eval Task, item count)}
-    samples = {}
+    _refuse_shared_leaves(leaves)
+    chosen = {}                                                 # leaf -> its drawn items (None: all of them)
     for r in tasks:
         sizes = {leaf: n for leaf, (_, n) in leaves[r.name].items()}
-        samples |= _leaf_samples(subset_indices(r.task.subset_key, sum(sizes.values()),
-                                                settings.limit_for(r.task.name)), sizes)
+        chosen |= _leaf_samples(subset_indices(r.task.subset_key, sum(sizes.values()),
+                                               settings.limit_for(r.task.name)), sizes)
+    samples = {leaf: idx for leaf, idx in chosen.items() if idx is not None} or None   # absent: every item
     with contextlib.redirect_stdout(sys.stderr):   # lm-eval prints (e.g. the auto batch size) to stdout
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size,
                   device=str(next(model.parameters()).device), add_bos_token=True)
-        run = [task for r in tasks for leaf, (task, _) in leaves[r.name].items() if leaf in samples]
+        run = [task for r in tasks for leaf, (task, _) in leaves[r.name].items() if leaf in chosen]
         res = lm_eval.simple_evaluate(model=lm, tasks=run, task_manager=tm, samples=samples,
                                       num_fewshot=settings.num_fewshot, log_samples=True, bootstrap_iters=0,
                                       random_seed=0, numpy_random_seed=1234, torch_random_seed=1234,
@@ -64,7 +67,7 @@ def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings)
         t, items, offset = r.task, [], 0
         for leaf, (_, n) in leaves[r.name].items():
             records = [x for x in res["samples"].get(leaf, []) if x["filter"] == t.filter]
-            if leaf in samples and not records:
+            if leaf in chosen and not records:
                 raise RuntimeError(f"lm-eval produced no records for task {leaf} with filter {t.filter!r}")
             items += [_item(x, t.metric, offset) for x in records]
             offset += n
@@ -78,12 +81,26 @@ def _leaves(tm, name: str) -> dict:
     return {leaf: (tasks[leaf], len(list(tasks[leaf].eval_docs))) for leaf in sorted(tasks)}
 
 
-def _leaf_samples(keep: list[int] | None, sizes: dict[str, int]) -> dict[str, list[int]]:
-    """Indices into the concatenation of the leaves (None: all) as lm-eval's per-task `samples`; a leaf with
-    none of its items drawn is left out."""
+def _refuse_shared_leaves(leaves: dict[str, dict]) -> None:
+    """lm-eval runs a task name once: two requested tasks that share a leaf (a group and one of its subjects)
+    would get one draw of items between them."""
+    owner: dict[str, str] = {}
+    for name, parts in leaves.items():
+        for leaf in parts:
+            if leaf in owner:
+                raise UserError(f"Tasks {owner[leaf]} and {name} both contain lm-eval's {leaf}: evaluate them in "
+                                "separate runs.")
+            owner[leaf] = name
+
+
+def _leaf_samples(keep: list[int] | None, sizes: dict[str, int]) -> dict[str, list[int] | None]:
+    """Indices into the concatenation of the leaves (None: all) as per-leaf indices (None: all of that leaf);
+    a leaf with none of its items drawn is left out."""
+    if keep is None:
+        return dict.fromkeys(sizes)
     out, offset = {}, 0
     for leaf, n in sizes.items():
-        idx = list(range(n)) if keep is None else [i - offset for i in keep if offset <= i < offset + n]
+        idx = [i - offset for i in keep if offset <= i < offset + n]
         if idx:
             out[leaf] = idx
         offset += n
@@ -231,6 +248,6 @@ def assess(base, tuned_model, tokenizer, plan: Plan, settings: EvalSettings) -> 
         pairs = {t: (base_items[t], tuned_items[t]) for t in per_task} if base_items is not None else None
         out["suites"][s.name] = {**suite_section(per_task, pairs), "average_over": sorted(per_task),
                                  "missing": {t.name: plan.missing[t.name] for t in s.tasks if t.name in plan.missing},
-                                 "excluded_as_target": sorted(t.name for t in s.tasks if t.name in own),
+                                 "excluded_as_target": sorted(ran[t.name] for t in s.tasks if t.name in own),
                                  "tasks": per_task}
     return out, items, prompts

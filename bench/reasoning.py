@@ -82,7 +82,7 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
     batch = settings.batch_size if isinstance(settings.batch_size, int) else 256
     k = settings.samples_per_problem
     out: dict[str, list[dict]] = {}
-    pending = []                               # (task, chosen problems, prompt texts)
+    pending = []                               # (resolved task, chosen problems, prompt texts)
     for r in tasks:
         problems = r.task.problems(r.data_dir)
         keep = subset_indices(r.task.subset_key, len(problems), settings.limit_for(r.task.name))
@@ -95,26 +95,26 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
                  "correct": None, "score": sc} for (i, p), row, sc in zip(chosen, rows, scores)]
         else:
             suffix = "" if r.task.scoring == "exact" else INSTRUCTION
-            pending.append((r.task, chosen,
+            pending.append((r, chosen,
                             [question_prompt(tokenizer, p["question"] + suffix, chat) for _, p in chosen]))
     if not pending:
         return out
     prompts = [tokenizer(t, add_special_tokens=not chat)["input_ids"] for _, _, texts in pending for t in texts]
     completions = backend(settings.backend, model, tokenizer).generate(
         [p for p in prompts for _ in range(k)], Sampling(settings.temperature, settings.max_new_tokens, batch),
-        seed=0, stop=stop, desc=f"{', '.join(t.name for t, _, _ in pending)} ({len(prompts)}×{k})")
+        seed=0, stop=stop, desc=f"{', '.join(r.name for r, _, _ in pending)} ({len(prompts)}×{k})")
     at = 0
-    for task, chosen, texts in pending:
+    for r, chosen, texts in pending:
         items = []
         for (i, prob), text in zip(chosen, texts):
             answers = [cut_at_stop(tokenizer.decode(c, skip_special_tokens=True), stop)
                        for c in completions[at:at + k]]
             at += k
-            right = [exact_match(prob["answer"], a) if task.scoring == "exact"
+            right = [exact_match(prob["answer"], a) if r.task.scoring == "exact"
                      else is_correct(prob["answer"], a, prob.get("letters")) for a in answers]
             score = sum(right) / k
             items.append({"doc_id": i, "doc_hash": stable_hash(prob, 16), "prompt_hash": stable_hash(text, 16),
                           "correct": score >= 0.5, "score": score, "reference": prob["answer"],
                           "completions": answers, "prompt": text})
-        out[task.name] = items
+        out[r.name] = items
     return out

@@ -132,7 +132,7 @@ def test_smollm2_preset_end_to_end_small(tmp_path):
 
 @pytest.mark.slow
 @needs_shared_data
-def test_tiny_model_learns_on_the_reverse_words_target_from_local_text(tiny_model, tmp_path):
+def test_reverse_words_target_runs_end_to_end_and_scores_by_exact_match(tiny_model, tmp_path):
     r = bench("run", "--model", str(tiny_model), "--target", "reverse_words", "--suite", "lambada", "--method",
               "naive_sft", "--data-dir", str(SHARED / "data"), "--limit", "3", "--budget", "examples=4",
               "--budget", "batch_size=2", "--kl-samples", "2", "--kl-max-new-tokens", "4", "--max-new-tokens", "4",

@@ -91,6 +91,8 @@ def test_hyperparameters_are_typed_and_checked():
         build_method("context_free", {"ratio": "lots"})
     with pytest.raises(UserError, match="direction"):
         build_method("explicit_kl", {"direction": "sideways"})
+    with pytest.raises(UserError, match="max_tokens >= 1"):
+        build_method("pretrain_replay", {"max_tokens": "0"})
     with pytest.raises(UserError, match="no hyperparameter"):
         build_method("naive_sft", {"lr": "1"})
     with pytest.raises(UserError, match="Malformed --set"):

@@ -166,3 +166,21 @@ def test_an_lm_eval_group_is_one_task_made_of_its_subtasks_items(tiny_model, dat
     limited = run("fb_pair", limit=5)
     assert [i["doc_id"] for i in limited] == subset_indices("fb_pair", len(pair), 5)
     assert strip(limited) == [i for i in strip(pair) if i["doc_id"] in {x["doc_id"] for x in limited}]
+
+
+def test_group_items_are_drawn_from_the_concatenation_of_the_leaves():
+    from bench.evaluation import _leaf_samples, _refuse_shared_leaves
+    assert _leaf_samples([0, 5, 6], {"a": 5, "b": 3, "c": 4}) == {"a": [0], "b": [0, 1]}     # c: none drawn
+    assert _leaf_samples([4, 8, 11], {"a": 5, "b": 3, "c": 4}) == {"a": [4], "c": [0, 3]}
+    assert _leaf_samples(None, {"a": 5, "b": 3}) == {"a": None, "b": None}                   # every item
+    with pytest.raises(UserError, match="fb_pair and fb_piqa both contain lm-eval's fb_piqa"):
+        _refuse_shared_leaves({"fb_pair": {"fb_arc_easy": 0, "fb_piqa": 0}, "fb_piqa": {"fb_piqa": 0}})
+
+
+def test_two_registered_tasks_that_run_as_one_are_refused(monkeypatch):
+    from bench.task import EvalTask, Suite
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
+    twins = Suite("twins", "two names, one lm-eval task", (EvalTask("a", "acc", hub="boolq"),
+                                                           EvalTask("b", "acc", hub="boolq")))
+    with pytest.raises(UserError, match="More than one registered task runs as boolq: a -> boolq; b -> boolq"):
+        plan(None, [twins], None)

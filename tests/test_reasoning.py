@@ -230,6 +230,11 @@ def test_exact_match_ignores_only_whitespace(ws, gaps, other):
     assert reasoning.exact_match(gold, " ".join(other)) == (other == ws)
 
 
+@pytest.mark.parametrize("near", ["C b a", "c b a.", "cb a", "c b", "c b a a", "a b c"])
+def test_exact_match_refuses_near_misses(near):
+    assert not reasoning.exact_match("c b a", near)
+
+
 def test_exact_scoring_prompts_with_the_question_alone(tiny, monkeypatch):
     """scoring "exact": no step-by-step instruction in the prompt; right only when the text is the reference."""
     from bench.task import EvalTask, Resolved

@@ -49,14 +49,18 @@ register_source(alias("r1-distill-8b", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B
 
 
 # ---------------------------------------------------------------------------------------------- corpora
+def wikitext_articles(path: Path) -> list[str]:
+    """A WikiText-2 file split into its articles (each starts at a ' = Title = ' line)."""
+    return re.split(r"\n(?= = [^=].* = \n)", path.read_text(encoding="utf-8"))
+
+
 def wikitext2(data_dir: Path | None, n: int, rng: random.Random) -> tuple[list[str], dict]:
     """n WikiText-2 (valid) articles of at least 50 words, drawn without replacement (then cycled)."""
     corpus = data_dir / "corpora" / "wikitext2" / "valid.txt" if data_dir else None
     if corpus is None or not corpus.is_file():
         raise UserError("Replay needs general text for a model without a known pretraining corpus: pass "
                         "--data-dir DIR holding corpora/wikitext2/valid.txt (as ../shared/data does).")
-    articles = re.split(r"\n(?= = [^=].* = \n)", corpus.read_text())
-    articles = [a.strip() for a in articles if len(a.split()) >= 50]
+    articles = [a.strip() for a in wikitext_articles(corpus) if len(a.split()) >= 50]
     docs = [articles[i] for i in rng.sample(range(len(articles)), min(n, len(articles)))]
     docs += [docs[i % len(docs)] for i in range(n - len(docs))]
     return docs, {"file": "corpora/wikitext2/valid.txt", "articles": len(articles)}
@@ -81,14 +85,15 @@ def _reversal_sentences(data_dir: Path, split: str) -> list[list[str]]:
     if not path.is_file():
         raise UserError(f"Target reverse_words is generated from {REVERSE_FILE}: pass --data-dir DIR holding it "
                         "(as ../shared/data does).")
-    articles = re.split(r"\n(?= = [^=].* = \n)", path.read_text())
+    articles = wikitext_articles(path)
     cut = int(0.8 * len(articles))
     text = " ".join(articles[:cut] if split == "train" else articles[cut:])
     return [s.split() for s in re.split(r" [.!?] ", text)]
 
 
 def _word_runs(data_dir: Path, split: str) -> dict[int, list[str]]:
-    """Distinct runs of k consecutive alphabetic words (k = 4..7), by k, in a fixed order."""
+    """Distinct runs of k consecutive alphabetic words (k = 4..7), by k, in a fixed order: each sentence cut
+    into consecutive, non-overlapping runs of k words from its start, those of letters only kept."""
     sentences = _reversal_sentences(data_dir, split)
     return {k: sorted({" ".join(s[i:i + k]) for s in sentences for i in range(0, len(s) - k + 1, k)
                        if all(w.isalpha() and w.isascii() for w in s[i:i + k])}) for k in REVERSE_LENGTHS}
@@ -107,6 +112,11 @@ def reversal_problems(split: str):
             runs = {k: [r for r in rs if r not in seen] for k, rs in runs.items()}
         rng = random.Random(f"reverse-words:{split}")
         per_length = REVERSE_SIZES[split] // len(REVERSE_LENGTHS)
+        short = {k: len(rs) for k, rs in runs.items() if len(rs) < per_length}
+        if short:
+            raise UserError(f"{data_dir / REVERSE_FILE} yields too few {split} word runs of length "
+                            f"{', '.join(f'{k} ({n} < {per_length})' for k, n in short.items())}: is it "
+                            "WikiText-2's test.txt (one ' = Title = ' line per article)?")
         chosen = [r for k in REVERSE_LENGTHS for r in rng.sample(runs[k], per_length)]
         rng.shuffle(chosen)
         return [{"question": REVERSE_PROMPT + r, "answer": " ".join(reversed(r.split())),
@@ -338,8 +348,9 @@ register_preset(Preset(
           "max_new_tokens": 128, "batch_size": 68},
     kl={"samples": 64, "max_new_tokens": 64}, needs_data=True))
 register_preset(Preset(
-    "smollm2-reverse", "SmolLM2-135M on 2 CPU cores learning a new English skill (reverse_words); zeroshot and "
-    "LAMBADA subsets where the base model is above chance", model="smollm2-135m", target="reverse_words",
+    "smollm2-reverse", "SmolLM2-135M on 2 CPU cores learning a new English skill (reverse_words); LAMBADA, "
+    "ARC-Easy and PIQA subsets where the base model is above chance, the other zero-shot tasks 20 items each",
+    model="smollm2-135m", target="reverse_words",
     suites=("zeroshot", "lambada"),
     budget={"examples": 800, "epochs": 1, "lr": 3e-4, "batch_size": 8, "scheduler": "constant",
             "warmup_ratio": 0.0},
