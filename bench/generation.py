@@ -10,7 +10,7 @@ Log-probabilities for KL never come from here: scoring is always the teacher-for
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -25,14 +25,20 @@ class Sampling:
     temperature: float = 1.0
     max_new_tokens: int = 48
     batch_size: int = 64
+    also_end: tuple[int, ...] = ()     # token ids besides the tokenizer's EOS that end a sequence
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"top_k": 0, "top_p": 1.0}
+        out = asdict(self) | {"top_k": 0, "top_p": 1.0}
+        if not self.also_end:          # absent, not empty: sample sets cached before the field existed stay valid
+            del out["also_end"]
+        return out
 
 
-def cut_at_eos(ids: list[int], eos: int) -> list[int]:
-    """Generated ids up to and including the first EOS (pad may equal EOS, so never mask by pad id)."""
-    return ids[: ids.index(eos) + 1] if eos in ids else ids
+def cut_at_eos(ids: list[int], eos: int | tuple[int, ...]) -> list[int]:
+    """Generated ids up to and including the first end token (pad may equal EOS, so never mask by pad id)."""
+    ends = (eos,) if isinstance(eos, int) else eos
+    at = next((i for i, t in enumerate(ids) if t in ends), None)
+    return ids if at is None else ids[: at + 1]
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
@@ -55,11 +61,11 @@ class HFBackend:
         from transformers import GenerationConfig
 
         tok = self.tokenizer
-        eos, pad = tok.eos_token_id, tok.pad_token_id
+        eos, pad = (tok.eos_token_id, *sampling.also_end), tok.pad_token_id
         greedy = sampling.temperature == 0
         cfg = GenerationConfig(do_sample=not greedy, temperature=None if greedy else sampling.temperature,
                                top_k=None if greedy else 0, top_p=None if greedy else 1.0,
-                               max_new_tokens=sampling.max_new_tokens, eos_token_id=eos, pad_token_id=pad,
+                               max_new_tokens=sampling.max_new_tokens, eos_token_id=list(eos), pad_token_id=pad,
                                repetition_penalty=1.0, stop_strings=list(stop) or None)
         device = next(self.model.parameters()).device
         self.model.eval()
@@ -105,10 +111,11 @@ class VLLMBackend:
 
         params = [self.vllm.SamplingParams(n=1, temperature=sampling.temperature, top_p=1.0, top_k=-1,
                                            max_tokens=sampling.max_new_tokens, stop=list(stop) or None,
+                                           stop_token_ids=list(sampling.also_end) or None,
                                            seed=seed * 1_000_003 + i, skip_special_tokens=False)
                   for i in range(len(prompts))]
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=True)
-        eos = self.tokenizer.eos_token_id
+        eos = (self.tokenizer.eos_token_id, *sampling.also_end)
         return [cut_at_eos(list(o.outputs[0].token_ids), eos) for o in outs]
 
 
@@ -122,7 +129,9 @@ def backend(name: str, model, tokenizer):
 
 def cached_sample(handle, prompts: list[list[int]], sampling: Sampling, seed: int,
                   desc: str = "sampling", backend_name: str = "hf") -> list[list[int]]:
-    """Samples from a base model, cached by (model fingerprint, prompts, settings, seed, backend)."""
+    """Samples from a base model, cached by (model fingerprint, prompts, settings, seed, backend). A sample is
+    a document: it also ends at the model's document separator where that is not its EOS (bench.models)."""
+    sampling = replace(sampling, also_end=handle.document_ends)
     key = stable_hash({"model": handle.fingerprint, "prompts": prompts, "sampling": sampling.to_dict(),
                        "seed": seed, "backend": backend_name}, 24)
     return JsonCache("samples").get_or_compute(

@@ -9,7 +9,8 @@ log-softmax. Per sequence:
   vocabulary at every sampled prefix; unbiased, lower variance, never negative)
 
 Both are also reported per token (total over sequences / total scored tokens, delta-method SE).
-Scored positions are the generated tokens up to and including the first EOS.
+Scored positions are the generated tokens up to and including the first EOS (or document separator, where the
+start token is one: bench.models.ModelHandle.document_ends).
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ def estimate(base_handle, tuned_model, settings: KLSettings) -> dict:
     prompts, gen = base_samples(base_handle, settings)
     scores = score_pair(base_handle.model, tuned_model, prompts, gen, base_handle.tokenizer.pad_token_id,
                         settings.batch_size)
-    eos = base_handle.eos_token_id
-    truncated = sum(1 for g in gen if not g or g[-1] != eos) / len(gen)
+    ends = (base_handle.eos_token_id, *base_handle.document_ends)
+    truncated = sum(1 for g in gen if not g or g[-1] not in ends) / len(gen)
     return summarize(scores) | {
         "settings": {"samples": settings.samples, "max_new_tokens": settings.max_new_tokens,
                      "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": settings.seed,

@@ -42,6 +42,14 @@ class ModelHandle:
     def eos_token_id(self) -> int:
         return self.tokenizer.eos_token_id
 
+    @property
+    def document_ends(self) -> tuple[int, ...]:
+        """End tokens of a sampled document besides EOS: the start token when it is a document separator (it
+        ends one document as it begins the next; SmolLM2's <|endoftext|>, whose EOS is the chat's <|im_end|>).
+        A BOS begins documents and never ends one."""
+        separator = self.start_token_id not in (self.eos_token_id, self.tokenizer.bos_token_id)
+        return (self.start_token_id,) if separator else ()
+
     def frozen_copy(self) -> torch.nn.Module:
         m = copy.deepcopy(self.model).eval()
         for p in m.parameters():

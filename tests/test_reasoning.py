@@ -77,6 +77,34 @@ def test_batched_length_sorted_greedy_equals_one_at_a_time(tiny):
     assert all(0 < len(g) <= 12 for g in batched)
 
 
+def test_a_sequence_also_ends_at_a_document_separator(tiny, monkeypatch):
+    """A sampled document ends at EOS or at the start token where that is a separator (SmolLM2's <|endoftext|>,
+    whose EOS is <|im_end|>); the sample cache key is unchanged for models without one."""
+    from dataclasses import replace
+
+    from bench import generation
+    tok = tiny.tokenizer
+    prompt = tok("Tom has")["input_ids"]
+    free = HFBackend(tiny.model, tok).generate([prompt], Sampling(1.0, 12), seed=0)[0]
+    at = next(i for i, t in enumerate(free) if i >= 2 and t not in free[:i] and t != tok.eos_token_id)
+    sep = free[at]                      # a token the seeded sample draws first at step at+1
+    cut = HFBackend(tiny.model, tok).generate([prompt], Sampling(1.0, 12, also_end=(sep,)), seed=0)[0]
+    assert cut == free[:at + 1] and len(free) > at + 1
+    assert generation.cut_at_eos([5, 7, 9, 7], (9, 7)) == [5, 7] and generation.cut_at_eos([5, 6], 9) == [5, 6]
+
+    seen = []
+    monkeypatch.setattr(generation.JsonCache, "get_or_compute", lambda self, key, f: seen.append(key) or [[1]])
+    assert tiny.document_ends == ()                   # its start token is its BOS
+    generation.cached_sample(tiny, [prompt], Sampling(1.0, 8), seed=0)
+    old_key = generation.stable_hash({"model": tiny.fingerprint, "prompts": [prompt],
+                                      "sampling": {"temperature": 1.0, "max_new_tokens": 8, "batch_size": 64,
+                                                   "top_k": 0, "top_p": 1.0}, "seed": 0, "backend": "hf"}, 24)
+    separated = replace(tiny, start_token_id=sep)     # a document separator, neither BOS nor EOS
+    assert separated.document_ends == (sep,)
+    generation.cached_sample(separated, [prompt], Sampling(1.0, 8), seed=0)
+    assert seen[0] == old_key and seen[1] != old_key
+
+
 def test_sampling_is_seeded_and_returns_input_order(tiny):
     tok = tiny.tokenizer
     prompts = [tok("Question:")["input_ids"], tok("A much longer prompt about eggs and boxes")["input_ids"]] * 3
