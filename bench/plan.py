@@ -6,6 +6,7 @@ every suite with at least one task) before any model loads.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,7 @@ def plan(target: Target | None, suite_list: list[Suite], data_dir: Path | None) 
     tasks = ([(t, target.include_path) for t in target.evals] if target else []) + \
             [(t, s.include_path) for s in suite_list for t in s.tasks]
     ready, missing = resolve(tasks, data_dir)
-    ran_as = [r.name for r in ready]
-    twice = sorted({n for n in ran_as if ran_as.count(n) > 1})
+    twice = sorted(n for n, c in Counter(r.name for r in ready).items() if c > 1)
     if twice:                    # results go under the name of what ran: two tasks must not run as one
         raise UserError(f"More than one registered task runs as {', '.join(twice)}: "
                         + "; ".join(f"{r.task.name} -> {r.name}" for r in ready if r.name in twice) + ".")

@@ -6,6 +6,7 @@ Every task runs either from lm-eval's own definition (needs the hub) or from loc
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -91,6 +92,7 @@ def _reversal_sentences(data_dir: Path, split: str) -> list[list[str]]:
     return [s.split() for s in re.split(r" [.!?] ", text)]
 
 
+@functools.lru_cache(maxsize=4)      # a run draws the test items twice (base, tuned) and each draw reads the train runs
 def _word_runs(data_dir: Path, split: str) -> dict[int, list[str]]:
     """Distinct runs of k consecutive alphabetic words (k = 4..7), by k, in a fixed order: each sentence cut
     into consecutive, non-overlapping runs of k words from its start, those of letters only kept."""
@@ -119,8 +121,8 @@ def reversal_problems(split: str):
                             "WikiText-2's test.txt (one ' = Title = ' line per article)?")
         chosen = [r for k in REVERSE_LENGTHS for r in rng.sample(runs[k], per_length)]
         rng.shuffle(chosen)
-        return [{"question": REVERSE_PROMPT + r, "answer": " ".join(reversed(r.split())),
-                 "response": " ".join(reversed(r.split()))} for r in chosen]
+        reversals = [" ".join(reversed(r.split())) for r in chosen]
+        return [{"question": REVERSE_PROMPT + r, "answer": rev, "response": rev} for r, rev in zip(chosen, reversals)]
     return load
 
 
