@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -147,12 +149,41 @@ def _request(args, *, method: str, seed: int, overrides: dict):
         out=Path(args.out), save_model=getattr(args, "save_model", False))
 
 
+def out_folder(text: str, flag: str = "--out", *, probe: bool = True) -> Path:
+    """The folder results go to, checked before any work: a folder, or one that can be made, and writable (`probe`:
+    a file written there and deleted). A result computed for an hour and then not written is lost."""
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {text} is a file; give a folder for the run folders.")
+    if probe:
+        _probe(path, f"{flag} {text}")
+    return path
+
+
+def _probe(folder: Path, what: str) -> None:
+    """Write and delete a file in `folder`, making it for the probe and removing what the probe made: a run
+    stopped by a later check leaves nothing behind (writing a result makes the folder again)."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]        # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".forgetbench-probe-"):
+            pass
+    except OSError as e:
+        raise UserError(f"{what}: cannot write there ({e.strerror or e}); give a folder you may write in, for the "
+                        "run folders.") from None
+    finally:
+        for p in made:
+            with contextlib.suppress(OSError):      # not made, or another process has written there since
+                p.rmdir()
+
+
 def cmd_run(args) -> None:
     from bench.method import methods
     from bench.settings import parse_pairs
 
     methods.get(args.method)                # an unknown name fails before torch is imported
     request = _request(args, method=args.method, seed=args.seed, overrides=parse_pairs(args.set, "--set"))
+    out_folder(args.out)
 
     from bench.runner import run
     for record, where in run(request):
@@ -197,11 +228,12 @@ def _sweep_file_args(args) -> tuple[object, dict]:
     return args, extra
 
 
-def _int_list(text: str, flag: str) -> tuple[int, ...]:
-    from bench.settings import coerce
+def _seed_list(text: str, flag: str) -> tuple[int, ...]:
+    from bench.settings import MAX_SEED, coerce
     values = tuple(coerce(x.strip(), int, f"{flag} {x.strip()}") for x in str(text).split(",") if x.strip())
-    if not values or any(v < 0 for v in values):
-        raise UserError(f"{flag} takes comma-separated whole numbers >= 0, e.g. 0,1,2; got {text!r}.")
+    if not values or any(not 0 <= v <= MAX_SEED for v in values):
+        raise UserError(f"{flag} takes comma-separated seeds, whole numbers from 0 to {MAX_SEED}, e.g. 0,1,2; "
+                        f"got {text!r}.")
     return values
 
 
@@ -228,11 +260,11 @@ def cmd_sweep(args) -> int:
     args, extra = _sweep_file_args(args)
     names = methods.names() if args.methods in (None, "all") else [m.strip() for m in args.methods.split(",")]
     args.out = args.out or "runs"
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UserError(f"--out {args.out} is a file; give a folder for the run folders.")
+    seeds = _seed_list(args.seeds or "0,1,2", "--seeds")
     executor = None if args.dry_run else _executor(args)      # its flags checked before the runs are planned
+    out_folder(args.out, probe=not args.dry_run)               # a dry run writes nothing
     from bench.sweep import SweepConfig, drive, dry_run_rows, expand
-    sweep = SweepConfig(methods=tuple(names), seeds=_int_list(args.seeds or "0,1,2", "--seeds"),
+    sweep = SweepConfig(methods=tuple(names), seeds=seeds,
                         configs=args.configs or 4, grid_seed=args.grid_seed or 0, grids=extra.get("grids") or {},
                         fixed=extra.get("set") or {}, budget_grid=extra.get("budget_grid"), name=args.name or "")
     runs = expand(_request(args, method="", seed=0, overrides={}), sweep)
@@ -270,11 +302,13 @@ def cmd_eval(args) -> None:
     from bench.plan import plan, target_and_suites
     from bench.provenance import versions
     from bench.runner import build_record, measure, provenance
-    from bench.sources import resolve_model
+    from bench.sources import locate, resolve_model
     from bench.store import stable_hash
     from bench.task import default_preset
 
     start = time.perf_counter()
+    for name in filter(None, (args.model, args.base)):     # both names checked before either model loads
+        locate(name)
     preset = _preset(args)
     ev, kl = _settings(args, preset)
     suite_names = args.suite or (list(preset.suites) if preset else None)
@@ -360,8 +394,8 @@ def cmd_tasks(args) -> None:
     print(tabulate(rows, headers=["kind", "name", "description"], tablefmt="simple", maxcolwidths=[None, None, 90]))
 
 
-def _value(kind, flag: str, minimum: float = 0):
-    """An argparse type: the one coercion of bench.settings (finite numbers), at least `minimum`."""
+def _value(kind, flag: str, minimum: float = 0, maximum: float | None = None):
+    """An argparse type: the one coercion of bench.settings (finite numbers), from `minimum` to `maximum`."""
     def parse(text: str):
         from bench.settings import coerce
         try:
@@ -369,9 +403,16 @@ def _value(kind, flag: str, minimum: float = 0):
         except UserError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
         if kind in (int, float) and value < minimum:
-            raise argparse.ArgumentTypeError(f"{flag} must be at least {minimum}, got {text}")
+            raise argparse.ArgumentTypeError(f"{flag} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{flag} must be at most {maximum}, got {value}")
         return value
     return parse
+
+
+def _seed(flag: str):
+    from bench.settings import MAX_SEED
+    return _value(int, flag, maximum=MAX_SEED)      # numpy's limit: transformers.set_seed fails above it
 
 
 def _model_args(p, flag: str, help: str, required: bool = False) -> None:
@@ -406,7 +447,7 @@ def parser() -> argparse.ArgumentParser:
                 "local folder, a .gguf file or a hub id")
     r.add_argument("--target", default=None, help="default: the preset's (without --preset: the default preset's)")
     r.add_argument("--suite", action="append", help="preserved suite (repeatable); default: the target's")
-    r.add_argument("--seed", type=_value(int, "--seed"), default=0)
+    r.add_argument("--seed", type=_seed("--seed"), default=0)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method hyperparameter")
     r.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
                    help="override the training budget: epochs, lr, batch_size, examples, scheduler, ...")
@@ -424,7 +465,7 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
     sw.add_argument("--configs", type=_value(int, "--configs", minimum=1), default=None,
                     help="configurations per method, the same for every method (default 4)")
-    sw.add_argument("--grid-seed", type=_value(int, "--grid-seed"), default=None,
+    sw.add_argument("--grid-seed", type=_seed("--grid-seed"), default=None,
                     help="seed of the configurations' draw (default 0)")
     sw.add_argument("--name", default=None, help="the sweep's name in its records (default: from model, target, "
                     "methods)")
@@ -461,7 +502,7 @@ def parser() -> argparse.ArgumentParser:
     _model_args(k, "--model", "the tuned model", required=True)
     k.add_argument("--samples", type=_value(int, "--samples"), default=256)
     k.add_argument("--max-new-tokens", type=_value(int, "--max-new-tokens"), default=48)
-    k.add_argument("--seed", type=_value(int, "--seed"), default=KL_SEED)
+    k.add_argument("--seed", type=_seed("--seed"), default=KL_SEED)
     k.add_argument("--json", action="store_true")
     k.set_defaults(fn=cmd_kl)
 
@@ -483,13 +524,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def one_line(text: str) -> str:
+    """A message as one paragraph: a value quoted in it as given may hold a newline or another control character,
+    shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         threads.configure(args.threads)         # before anything imports torch
         status = args.fn(args) or 0
     except UserError as e:
-        print(f"bench: error: {e}", file=sys.stderr)
+        print(f"bench: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bench: interrupted; nothing partial was written.", file=sys.stderr)

@@ -18,6 +18,7 @@ EVAL_BATCH_SIZE = 64
 LIMIT_SEED = "forgetbench-limit-v1"   # --limit subsets depend on the task only: same items for every run
 GENERATION_ONLY = ("backend", "max_new_tokens", "temperature", "samples_per_problem", "chat_template")
 KL_SEED = 20_251_122  # the KL sample set is the same for every run on a base model, so runs are paired
+MAX_SEED = 2**32 - 1  # the largest seed numpy (and so transformers.set_seed) accepts
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class KLSettings:
     def __post_init__(self):
         if self.samples < 2 or self.max_new_tokens < 1 or self.batch_size < 1:
             raise UserError("--kl-samples must be at least 2 and --kl-max-new-tokens at least 1.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"The KL seed {self.seed} is out of range: seeds are whole numbers from 0 to {MAX_SEED}.")
 
 
 SUBSET_DRAW = "first N of a seeded permutation"      # changes with subset_indices' algorithm

@@ -101,7 +101,11 @@ def locate(name: str) -> tuple[str, ModelSource | Path | str]:
             raise UserError(f"The GGUF file {path} does not exist.")
         return "gguf", path
     if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError(f"The folder {name} holds no config.json, so it is not a model folder. {ACCEPTED}")
         return "folder", path
+    if path.is_file():
+        raise UserError(f"{name} is a file, not a model (a model file must be a .gguf). {ACCEPTED}")
     if os.sep in name and not path.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
         raise UserError(f"The model folder {name} does not exist. {ACCEPTED}")
     if "/" not in name:

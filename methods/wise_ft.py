@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import torch
 
@@ -18,8 +19,8 @@ class WiseFT(Method):
             values = [float(a) for a in self.alpha.split(",")]
         except ValueError:
             raise ValueError(f"alpha must be a number or comma-separated numbers, not {self.alpha!r}") from None
-        if not values or any(a < 0 for a in values):
-            raise ValueError("alpha values must be >= 0")
+        if not values or any(not math.isfinite(a) or a < 0 for a in values):
+            raise ValueError(f"alpha values must be finite numbers >= 0, not {self.alpha!r}")
         self.values = values
 
     def variants(self):

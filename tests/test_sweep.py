@@ -211,13 +211,13 @@ def test_worker_shares_of_cores_and_gpus():
 
 @given(st.text(max_size=20))
 def test_seed_lists_parse_or_fail_cleanly(text):
-    from bench.cli import _int_list
+    from bench.cli import _seed_list
     try:
-        seeds = _int_list(text, "--seeds")
+        seeds = _seed_list(text, "--seeds")
     except UserError as e:
         assert "--seeds" in str(e)
     else:
-        assert seeds and all(isinstance(s, int) and s >= 0 for s in seeds)
+        assert seeds and all(isinstance(s, int) and 0 <= s < 2**32 for s in seeds)
         assert seeds == tuple(int(x) for x in text.split(",") if x.strip())
 
 

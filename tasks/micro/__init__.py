@@ -4,6 +4,7 @@ default preset (what `bench run` uses with no --model, --target or --preset). Th
 from pathlib import Path
 
 from bench.budget import Budget
+from bench.errors import UserError
 from bench.sources import ModelSource, register_source
 from bench.task import EvalTask, Preset, Suite, Target, register_preset, register_suite, register_target
 from tasks.micro import world
@@ -35,10 +36,18 @@ register_suite(Suite(
     "micro-reasoning", "micro world: two-hop questions answered step by step by generation, exact match",
     (EvalTask("fb_micro_reasoning", "exact_match", "extract"),), HERE))
 
+
+def cipher_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
+    if train_file is not None:
+        raise UserError(f"--train-file {train_file}: target micro-cipher does not read a training file; its training "
+                        "pairs are the micro world's own cipher words. Leave --train-file out, or choose a target "
+                        "that reads one (the real targets do; `bench tasks` lists them).")
+    return world.build_world().cipher_pairs("train")
+
+
 register_target(Target(
     "micro-cipher", "micro world: a word cipher the base model has never seen (train 2000, test 250)",
-    (EvalTask("fb_micro_cipher", "exact_match"),), HERE,
-    train_pairs=lambda data_dir, train_file: world.build_world().cipher_pairs("train"),
+    (EvalTask("fb_micro_cipher", "exact_match"),), HERE, train_pairs=cipher_pairs,
     budget=Budget(epochs=6, lr=1e-3, batch_size=32),
     default_suites=("micro-zeroshot", "micro-reasoning"),
     answer_class=("cipher words", lambda text: text.strip() in set(world.build_world().cipher.values()))))

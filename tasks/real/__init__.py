@@ -6,6 +6,7 @@ Every task runs either from lm-eval's own definition (needs the hub) or from loc
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import random
@@ -252,19 +253,93 @@ register_suite(Suite("mmlu", "MMLU test, 57 subjects as one task: 0-shot multipl
 
 # --------------------------------------------------------------------------------------------- targets
 def _local_train_file(path: Path, fields: tuple[str, str]) -> list[dict]:
-    """JSON or JSONL training data with the given (prompt, response) fields."""
-    text = path.read_text()
+    """JSON (an array of objects) or JSONL (an object a line; blank lines skipped) training data, each record
+    holding the given (prompt, response) fields as text. A malformed record is a UserError naming its line."""
+    where = f"--train-file {path}"
+    text = _utf8(path, where)
+    records = _array_records(text, where) if _is_array(text) else _jsonl_records(text, where)
+    if not records:
+        raise UserError(f"{where} holds no records: give JSON or JSONL objects with the fields {fields[0]!r} and "
+                        f"{fields[1]!r}.")
+    return [_train_pair(record, fields, f"{where}, line {line}") for line, record in records]
+
+
+def _utf8(path: Path, where: str) -> str:
     try:
-        rows = (json.loads(text) if text.lstrip().startswith("[")
-                else [json.loads(x) for x in text.splitlines() if x.strip()])
+        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)    # the mark some Windows editors put first
+    except OSError as e:
+        raise UserError(f"{where}: cannot read it ({e.strerror or e}).") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise UserError(f"{where}, line {line}: not UTF-8 text (byte {data[e.start]:#04x}).") from None
+
+
+def _json(text: str, where: str, line: int = 1):
+    """`text` parsed, or a UserError at its line (`line`: where `text` starts in the file)."""
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise UserError(f"--train-file {path}: not JSON or JSONL ({e}).") from None
+        raise UserError(f"{where}, line {line + e.lineno - 1}: not valid JSON ({e.msg}, column {e.colno}).") from None
+    except RecursionError:
+        raise UserError(f"{where}, line {line}: JSON nested too deeply.") from None
+
+
+def _is_array(text: str) -> bool:
+    """A JSON array, not JSONL: it opens with [ and its first line is not a whole JSON value on its own (a
+    pretty-printed array), or is the only line (a one-line array). JSONL whose first record is a list is JSONL."""
+    lines = [x for x in text.split("\n") if x.strip()]
+    if not lines or not lines[0].lstrip().startswith("["):
+        return False
+    try:
+        json.loads(lines[0])
+    except (ValueError, RecursionError):
+        return True
+    return len(lines) == 1
+
+
+def _jsonl_records(text: str, where: str) -> list[tuple[int, object]]:
+    # split at "\n" only, not str.splitlines: a JSON string may hold a raw U+2028, which splitlines would cut at
+    return [(i, _json(x, where, i)) for i, x in enumerate(text.split("\n"), 1) if x.strip()]
+
+
+JSON_GAP = re.compile(r"[ \t\n\r]*,?[ \t\n\r]*")     # between two elements of a valid JSON array
+
+
+def _array_records(text: str, where: str) -> list[tuple[int, object]]:
+    """A JSON array's elements, each with the line it starts on (the array parsed whole first: its errors carry
+    the right line; the walk then meets valid JSON only)."""
+    n = len(_json(text, where))
+    decoder, out = json.JSONDecoder(), []
+    pos, line, counted = JSON_GAP.match(text, text.index("[") + 1).end(), 1, 0
+    for _ in range(n):
+        line, counted = line + text.count("\n", counted, pos), pos
+        value, end = decoder.raw_decode(text, pos)
+        out.append((line, value))
+        pos = JSON_GAP.match(text, end).end()
+    return out
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+
+
+def _train_pair(record, fields: tuple[str, str], at: str) -> dict:
     q, a = fields
-    bad = [i for i, r in enumerate(rows) if q not in r or a not in r]
-    if bad or not rows:
-        raise UserError(f"--train-file {path}: every record needs the fields {q!r} and {a!r} "
-                        f"({len(bad)} of {len(rows)} lack them).")
-    return [{"prompt": r[q], "response": r[a]} for r in rows]
+    if not isinstance(record, dict):
+        raise UserError(f"{at}: {_kind(record)}, not a JSON object with the fields {q!r} and {a!r}.")
+    missing = [f for f in fields if f not in record]
+    if missing:
+        raise UserError(f"{at}: the record lacks {' and '.join(map(repr, missing))} (it needs {q!r} and {a!r}).")
+    for f in fields:
+        if not isinstance(record[f], str):
+            raise UserError(f"{at}: {f!r} is {_kind(record[f])}, not text.")
+    if not record[a].strip():
+        raise UserError(f"{at}: {a!r} is empty; there would be nothing to learn.")
+    return {"prompt": record[q], "response": record[a]}
 
 
 def gsm8k_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
