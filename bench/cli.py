@@ -343,7 +343,7 @@ def cmd_kl(args) -> None:
     base, tuned = resolve_model(args.base, _placement(args)), resolve_model(args.model, _placement(args))
     if base.tokenizer.get_vocab() != tuned.tokenizer.get_vocab():
         raise UserError(f"{args.base} and {args.model} have different vocabularies; KL between them is undefined.")
-    kl = estimate(base, tuned.model, settings)
+    kl, _ = estimate(base, tuned.model, settings)
     print(json.dumps(kl, sort_keys=True) if args.json else _kl_line(kl))
 
 

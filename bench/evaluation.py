@@ -10,12 +10,11 @@ import contextlib
 import logging
 import math
 import os
-import statistics
 import sys
 from typing import TYPE_CHECKING
 
+from bench.aggregate import sections
 from bench.errors import UserError
-from bench.paired import discordant, flip_test, paired_permutation_test
 from bench.reasoning import evaluate_generation
 from bench.settings import EvalSettings, subset_indices
 from bench.store import JsonCache, locked, stable_hash
@@ -153,61 +152,6 @@ def _evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings, *
     return out
 
 
-def accuracy(items: list[dict]) -> float:
-    return sum(i["score"] for i in items) / len(items)
-
-
-def compare(base: list[dict], tuned: list[dict], task: str) -> dict:
-    """base / tuned / delta / n for one task, after checking that the items and prompts are the same, with
-    the paired evidence for the delta: its standard error over items and, for right/wrong items, the flips
-    (right -> wrong is forgetting, wrong -> right backward transfer) and the exact McNemar p-value; for
-    real-valued scores a paired t-test."""
-    if [(i["doc_id"], i["doc_hash"], i["prompt_hash"]) for i in base] != \
-       [(i["doc_id"], i["doc_hash"], i["prompt_hash"]) for i in tuned]:
-        raise RuntimeError(f"Base and tuned evaluations of {task} are not on the same items and prompts; "
-                           "refusing to compare them.")
-    b, t = accuracy(base), accuracy(tuned)
-    out = {"base": b, "tuned": t, "delta": t - b, "n": len(base)}
-    diffs = [y["score"] - x["score"] for x, y in zip(base, tuned)]
-    if len(diffs) > 1:
-        out["delta_se"] = statistics.stdev(diffs) / math.sqrt(len(diffs))
-    if all(i["score"] in (0.0, 1.0) for i in base + tuned):
-        out |= flip_test(*flips(base, tuned))
-    elif len(diffs) > 1:
-        from scipy.stats import ttest_1samp
-        p = ttest_1samp(diffs, 0.0).pvalue
-        out["p_paired_t"] = float(p) if math.isfinite(p) else 1.0
-    return out
-
-
-def flips(base: list[dict], tuned: list[dict]) -> tuple[int, int]:
-    """(right -> wrong, wrong -> right) over paired items scored 0 or 1."""
-    return discordant({i: x["score"] == 1.0 for i, x in enumerate(base)},
-                      {i: y["score"] == 1.0 for i, y in enumerate(tuned)})
-
-
-def suite_section(per_task: dict[str, dict], pairs: dict[str, tuple[list[dict], list[dict]]] | None = None) -> dict:
-    """A suite's aggregate over its tasks' comparisons: the mean of base, tuned and delta; the standard error
-    of that mean (tasks are independent item sets); the flips summed over its tasks; and, with the tasks'
-    (base, tuned) items, the p-value of the statistic shown: a sign-flip permutation test of the mean of the
-    task deltas (each item weighted 1 / (tasks x its task's items)); a one-task suite keeps its task's test."""
-    out = {k: sum(v[k] for v in per_task.values()) / len(per_task)
-           for k in ("base", "tuned", "delta") if all(k in v for v in per_task.values())}
-    if all("delta_se" in v for v in per_task.values()):
-        out["delta_se"] = math.sqrt(sum(v["delta_se"] ** 2 for v in per_task.values())) / len(per_task)
-    if all("flips" in v for v in per_task.values()):
-        out["flips"] = {k: sum(v["flips"][k] for v in per_task.values()) for k in ("right_to_wrong", "wrong_to_right")}
-    if len(per_task) == 1:              # the suite's delta is its one task's: that task's exact test is the test
-        (only,) = per_task.values()
-        out |= {k: only[k] for k in ("p_mcnemar", "p_paired_t") if k in only}
-    elif pairs:
-        base = [i["score"] for t in per_task for i in pairs[t][0]]
-        tuned = [i["score"] for t in per_task for i in pairs[t][1]]
-        weights = [1 / (len(per_task) * len(pairs[t][0])) for t in per_task for _ in pairs[t][0]]
-        out["p_sign_flip"] = paired_permutation_test(tuned, base, weights=weights)
-    return {**out, "n": sum(v["n"] for v in per_task.values())}
-
-
 def assess(base, tuned_model, tokenizer, plan: Plan, settings: EvalSettings) -> tuple[dict, list[dict], dict]:
     """Evaluate the tuned model (and the base model, cached by its fingerprint, when given) on the plan's target
     and suites. Returns the record's `target` and `suites` sections, the per-item outcomes of both models, and
@@ -222,32 +166,17 @@ def assess(base, tuned_model, tokenizer, plan: Plan, settings: EvalSettings) -> 
     items = [{"model": who, "task": task, **it}
              for who, res in (("base", base_items), ("tuned", tuned_items)) if res
              for task, rows in res.items() for it in rows]
-    metric = {r.name: r.task.metric for r in plan.ready}
     # Results go under the name of the task actually run: a registered task that ran as lm-eval's own (hub)
     # definition is a different benchmark from its local variant (e.g. fb_medqa has 5 options, medqa_4options 4).
     ran = {r.task.name: r.name for r in plan.ready}
-
-    def section(task: str) -> dict:
-        if base_items is None:
-            out = {"tuned": accuracy(tuned_items[task]), "n": len(tuned_items[task])}
-        else:
-            out = compare(base_items[task], tuned_items[task], task)
-        return {"metric": metric[task], **out}
-
-    out: dict = {}
-    if plan.target:
-        per_task = {ran[t.name]: section(ran[t.name]) for t in plan.target.evals}
-        head = ran[plan.target.evals[0].name]
-        out["target"] = {"name": plan.target.name, "task": head, **per_task[head], "tasks": per_task}
-    out["suites"] = {}
     own = plan.target_tasks
-    for s in plan.suites:
-        # a preserved suite never counts the target's own evaluation (gsm8k is in both in smollm2-cpu)
-        counted = [ran[t.name] for t in s.tasks if t.name not in plan.missing and t.name not in own]
-        per_task = {name: section(name) for name in counted}
-        pairs = {t: (base_items[t], tuned_items[t]) for t in per_task} if base_items is not None else None
-        out["suites"][s.name] = {**suite_section(per_task, pairs), "average_over": sorted(per_task),
-                                 "missing": {t.name: plan.missing[t.name] for t in s.tasks if t.name in plan.missing},
-                                 "excluded_as_target": sorted(ran[t.name] for t in s.tasks if t.name in own),
-                                 "tasks": per_task}
+    # a preserved suite never counts the target's own evaluation (gsm8k is in both in smollm2-cpu)
+    counted = {s.name: [ran[t.name] for t in s.tasks if t.name not in plan.missing and t.name not in own]
+               for s in plan.suites}
+    suites = {s.name: {"average_over": counted[s.name],
+                       "missing": {t.name: plan.missing[t.name] for t in s.tasks if t.name in plan.missing},
+                       "excluded_as_target": [ran[t.name] for t in s.tasks if t.name in own]}
+              for s in plan.suites}
+    target = (plan.target.name, [ran[t.name] for t in plan.target.evals]) if plan.target else None
+    out = sections(items, metric={r.name: r.task.metric for r in plan.ready}, target=target, suites=suites)
     return out, items, prompts

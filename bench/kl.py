@@ -15,12 +15,11 @@ start token is one: bench.models.ModelHandle.document_ends).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.aggregate import kl_rows, kl_summary
 from bench.data import pad
 from bench.generation import Sampling, cached_sample
 from bench.settings import KLSettings
@@ -59,28 +58,6 @@ def score_pair(base, tuned, prompts: list[list[int]], generated: list[list[int]]
             "tokens": torch.cat(n).numpy()}
 
 
-def mean_se(x: np.ndarray) -> dict:
-    n = len(x)
-    return {"mean": float(np.mean(x)), "se": float(np.std(x, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")}
-
-
-def ratio_se(x: np.ndarray, w: np.ndarray) -> dict:
-    """sum(x)/sum(w) with the delta-method standard error (x: per-sequence totals, w: token counts)."""
-    n = len(x)
-    r = float(x.sum() / w.sum())
-    if n < 2:
-        return {"mean": r, "se": float("nan")}
-    se = math.sqrt(float(((x - r * w) ** 2).sum()) / (n * (n - 1))) / float(w.mean())
-    return {"mean": r, "se": se}
-
-
-def summarize(scores: dict[str, np.ndarray]) -> dict:
-    x_mc, x_rb, w = scores["sequence"], scores["token_exact"], scores["tokens"]
-    return {"n": int(len(w)), "sequence": mean_se(x_mc), "token_exact": mean_se(x_rb),
-            "per_token": {"sequence": ratio_se(x_mc, w), "token_exact": ratio_se(x_rb, w)},
-            "tokens_scored": int(w.sum()), "units": "nats"}
-
-
 def base_samples(handle, settings: KLSettings) -> tuple[list[list[int]], list[list[int]]]:
     prompts = [[handle.start_token_id]] * settings.samples
     gen = cached_sample(handle, prompts, Sampling(1.0, settings.max_new_tokens, settings.batch_size),
@@ -88,15 +65,15 @@ def base_samples(handle, settings: KLSettings) -> tuple[list[list[int]], list[li
     return prompts, gen
 
 
-def estimate(base_handle, tuned_model, settings: KLSettings) -> dict:
-    """KL(base || tuned) record: estimates with SEs, sample count and the sampling settings."""
+def estimate(base_handle, tuned_model, settings: KLSettings) -> tuple[dict, list[dict]]:
+    """KL(base || tuned): the record's section (estimates with SEs, the sampling settings) and its per-sequence
+    rows for the per-item file, from which the section is computed (bench.aggregate)."""
     prompts, gen = base_samples(base_handle, settings)
     scores = score_pair(base_handle.model, tuned_model, prompts, gen, base_handle.tokenizer.pad_token_id,
                         settings.batch_size)
     ends = (base_handle.eos_token_id, *base_handle.document_ends)
-    truncated = sum(1 for g in gen if not g or g[-1] not in ends) / len(gen)
-    return summarize(scores) | {
+    rows = kl_rows(scores, [bool(g) and g[-1] in ends for g in gen])
+    return kl_summary(rows) | {
         "settings": {"samples": settings.samples, "max_new_tokens": settings.max_new_tokens,
                      "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": settings.seed,
-                     "start_token_id": base_handle.start_token_id},
-        "truncated_fraction": truncated, "mean_length": float(np.mean([len(g) for g in gen]))}
+                     "start_token_id": base_handle.start_token_id}}, rows

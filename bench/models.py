@@ -2,7 +2,9 @@
 
 Weights load in float32 on CPU and bfloat16 on a GPU unless `device` / `dtype` say otherwise.
 GGUF files are dequantised on load (transformers' `gguf_file` support) and the dequantised weights are
-cached as safetensors, keyed by the file's content hash, so later runs load in seconds.
+cached as safetensors, keyed by the file's content hash, so later runs load in seconds. A model folder in the
+cache (`load_cached`) is sealed with the content hash of its files when built and rebuilt if they no longer
+have it, so damaged cached weights never reach a run.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +97,13 @@ def _finish(name: str, model, tokenizer, files: list[Path], root: Path | None, p
     return ModelHandle(name, model, tokenizer, hash_files(files, root), sid, why, device=device, dtype=dtype)
 
 
+def model_files(path: Path) -> list[Path]:
+    """The files a model folder's content hash covers: its safetensors weights and its configuration and
+    tokenizer files."""
+    return sorted(path.glob("*.safetensors")) + sorted(p for p in path.iterdir()
+                                                       if p.suffix in {".json", ".model", ".txt", ".jinja"})
+
+
 def load_folder(path: Path, name: str | None = None, placement: Placement = Placement(),
                 start: str | None = None) -> ModelHandle:
     from safetensors import SafetensorError
@@ -112,8 +122,7 @@ def load_folder(path: Path, name: str | None = None, placement: Placement = Plac
                                                      dtype=getattr(torch, placement.resolved()[1]))
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
         raise UserError(f"Could not load the model folder {path} (unreadable or corrupt): {e}") from None
-    files = weights + [p for p in path.iterdir() if p.suffix in {".json", ".model", ".txt", ".jinja"}]
-    return _finish(name or str(path), model, tokenizer, files, path, placement, start)
+    return _finish(name or str(path), model, tokenizer, model_files(path), path, placement, start)
 
 
 def _gguf_tokenizer(path: Path):
@@ -145,36 +154,61 @@ def _gguf_tokenizer(path: Path):
 def load_gguf(path: Path, placement: Placement = Placement(), start: str | None = None,
               name: str | None = None) -> ModelHandle:
     """Dequantise once, cache as a safetensors folder keyed by the GGUF's content hash, load from there."""
-
-    from bench.store import cache_dir, locked
+    from bench.store import cache_dir
 
     digest = hash_files([path], path.parent)
     folder = cache_dir() / "gguf" / f"{path.stem}-{digest}"
-    with locked(folder):                # processes sharing the cache dequantise once
-        _dequantise_once(path, folder)
-    handle = load_folder(folder, name or str(path), placement=placement, start=start)
+    handle = load_cached(folder, lambda tmp: _dequantise(path, tmp), name=name or str(path), placement=placement,
+                         start=start)
     handle.fingerprint = digest   # the GGUF's content, not the cache's re-serialisation
     return handle
 
 
-def _dequantise_once(path: Path, folder: Path) -> None:
+def load_cached(folder: Path, build: Callable[[Path], None], *, name: str, placement: Placement,
+                start: str | None = None) -> ModelHandle:
+    """A model folder in the cache: built once (one process builds, others wait; `build(tmp)` writes the files),
+    sealed with the content hash of its files, and used only while its files still have that hash; a folder
+    that is unsealed (older forgetbench, or killed mid-build) or damaged is rebuilt, with a warning."""
+    from bench.store import locked, sealed_digest, warn
+
+    with locked(folder):
+        if sealed_digest(folder) is None:
+            _build_sealed(folder, build)
+    handle = load_folder(folder, name, placement=placement, start=start)   # hashes the files as it loads them
+    if handle.fingerprint == sealed_digest(folder):
+        return handle
+    warn(f"the cached model {folder} does not match its seal (damaged files); rebuilding it")
+    with locked(folder):
+        _build_sealed(folder, build)
+    handle = load_folder(folder, name, placement=placement, start=start)
+    if handle.fingerprint != sealed_digest(folder):
+        raise UserError(f"The cached model {folder} changed while it was loaded; is another process writing it?")
+    return handle
+
+
+def _build_sealed(folder: Path, build: Callable[[Path], None]) -> None:
+    from bench.store import atomic_dir, seal
+
+    shutil.rmtree(folder, ignore_errors=True)     # under the lock: nobody else builds it meanwhile
+    with atomic_dir(folder) as tmp:
+        build(tmp)
+        seal(tmp, hash_files(model_files(tmp), tmp))
+
+
+def _dequantise(path: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from bench.store import atomic_dir
-
-    if not (folder / "model.safetensors").exists():
-        log.info("dequantising %s (once; cached in %s)", path, folder)
-        try:
-            tokenizer = _gguf_tokenizer(path)
-            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-        except (OSError, ValueError, KeyError, RuntimeError, ImportError) as e:
-            raise UserError(f"Could not load the GGUF file {path}: {e}") from None
-        model.hf_quantizer = None        # dequantised already: plain float32 weights from here on
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        with atomic_dir(folder) as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+    log.info("dequantising %s (once; cached)", path)
+    try:
+        tokenizer = _gguf_tokenizer(path)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as e:
+        raise UserError(f"Could not load the GGUF file {path}: {e}") from None
+    model.hf_quantizer = None        # dequantised already: plain float32 weights from here on
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
 
 
 def load_hub(repo: str, placement: Placement, name: str, start: str | None = None) -> ModelHandle:

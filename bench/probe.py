@@ -8,11 +8,9 @@ right after each prompt, one forward pass per prompt, for both models on the sam
 
 from __future__ import annotations
 
-import math
-import statistics
-
 import torch
 
+from bench.aggregate import probe_rows, probe_summary
 from bench.data import pad as pad_tokens
 
 
@@ -59,9 +57,9 @@ def next_token_mass(model, tokenizer, prompts: list[str], ids: list[int], start_
 
 
 def answer_class_shift(base, tuned, tokenizer, prompts: dict[str, list[str]], answer_class: tuple[str, object],
-                       start_id: int, per_task: int = 16) -> dict:
-    """The probe's record section: mass on the answer class before and after, over the first `per_task`
-    prompts of each preserved task (in item order)."""
+                       start_id: int, per_task: int = 16) -> tuple[dict, list[dict]]:
+    """The probe's record section and its per-prompt rows (from which the section is computed: bench.aggregate):
+    mass on the answer class before and after, over the first `per_task` prompts of each preserved task."""
     name, predicate = answer_class
     ids = class_token_ids(tokenizer, predicate)
     chosen = {t: p[:per_task] for t, p in sorted(prompts.items())}
@@ -69,16 +67,7 @@ def answer_class_shift(base, tuned, tokenizer, prompts: dict[str, list[str]], an
     out = {"answer_class": name, "class_tokens": len(ids), "prompts": len(flat), "per_task": per_task,
            "position": "next token after the prompt"}
     if not ids or not flat:
-        return out
-    b = next_token_mass(base, tokenizer, flat, ids, start_id)
-    t = next_token_mass(tuned, tokenizer, flat, ids, start_id)
-    d = [y - x for x, y in zip(b, t)]
-    out |= {"base": statistics.fmean(b), "tuned": statistics.fmean(t), "delta": statistics.fmean(d),
-            "delta_se": statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else 0.0}
-    per, k = {}, 0
-    for task, ps in chosen.items():
-        per[task] = {"base": statistics.fmean(b[k:k + len(ps)]), "tuned": statistics.fmean(t[k:k + len(ps)]),
-                     "n": len(ps)}
-        k += len(ps)
-    out["tasks"] = per
-    return out
+        return out, []
+    rows = probe_rows(chosen, next_token_mass(base, tokenizer, flat, ids, start_id),
+                      next_token_mass(tuned, tokenizer, flat, ids, start_id))
+    return out | probe_summary(rows), rows

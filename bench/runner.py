@@ -27,10 +27,10 @@ from bench.errors import UserError
 from bench.method import Method, build_method
 from bench.plan import Plan, plan, target_and_suites
 from bench.provenance import versions
-from bench.schema import SCHEMA_VERSION, items_hash, items_text, validate
+from bench.schema import SCHEMA_VERSION, items_hash, items_text, load_run_folder
 from bench.settings import EvalSettings, KLSettings
 from bench.sources import locate, resolve_model
-from bench.store import atomic_dir, atomic_write_json, read_json, stable_hash
+from bench.store import atomic_dir, atomic_write_json, stable_hash
 from bench.task import Target
 
 if TYPE_CHECKING:
@@ -226,17 +226,20 @@ def measure(base: ModelHandle | None, tuned_model, tokenizer, *, evals: Plan, se
     if base is not None and kl is not None:
         from bench.kl import estimate
         log(f"estimating KL(base || tuned) on {kl.samples} base samples")
-        metrics["kl"] = estimate(base, tuned_model, kl)
+        metrics["kl"], rows = estimate(base, tuned_model, kl)
+        items += rows
         watch.lap("kl")
     if base is not None and evals.target is not None:
-        metrics["answer_class_shift"] = _probe(base, tuned_model, tokenizer, evals, metrics["suites"], prompts)
+        metrics["answer_class_shift"], rows = _probe(base, tuned_model, tokenizer, evals, metrics["suites"], prompts)
+        items += rows
         watch.lap("probe")
     return metrics, items
 
 
-def _probe(base: ModelHandle, tuned_model, tokenizer, evals: Plan, suite_sections: dict, prompts: dict) -> dict:
+def _probe(base: ModelHandle, tuned_model, tokenizer, evals: Plan, suite_sections: dict,
+           prompts: dict) -> tuple[dict, list[dict]]:
     if evals.target.answer_class is None:
-        return {"answer_class": None, "why": f"target {evals.target.name} declares no answer class"}
+        return {"answer_class": None, "why": f"target {evals.target.name} declares no answer class"}, []
     from bench.probe import answer_class_shift
     preserved = sorted({t for s in suite_sections.values() for t in s["average_over"]})
     texts = {t: [x for x in prompts[t] if x is not None] for t in preserved}
@@ -310,10 +313,8 @@ def write_run(run_dir: Path, record: dict, text: str, model=None, tokenizer=None
 
 
 def load_record(run_dir: Path) -> dict:
-    path = Path(run_dir) / "result.json"
-    record = read_json(path, "result record")
-    validate(record, path)
-    return record
+    """A finished run's record, with every check the leaderboard makes (its numbers recomputed from its items)."""
+    return load_run_folder(run_dir)[0]
 
 
 def run(request: RunRequest, *, write=None) -> list[tuple[dict, Path]]:

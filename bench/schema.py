@@ -1,7 +1,10 @@
 """The result record of `bench run`: its JSON Schema, and reading a run folder back with every check.
 
-A record that is truncated, incomplete, from another schema version, or whose per-item file does not match
-its checksum is an error naming the file: the leaderboard never skips a record silently.
+A record that is truncated, incomplete, from another schema version, whose per-item file does not match its
+checksum, or whose numbers are not what its per-item file gives (bench.aggregate.recompute) is an error naming
+the file: the leaderboard never skips a record silently, and never shows a number its items do not give.
+Records of schema 3 (before KL's and the probe's per-sequence rows were kept) are read with their evaluations
+recomputed and their KL and probe sections marked as stored (`legacy_sections`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from pathlib import Path
 from bench.errors import UserError
 from bench.store import read_json
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+READABLE = (3, 4)          # 3: KL and probe sections without per-item rows (read, marked as not recomputed)
 
 _NUM = {"type": "number"}
 _STR = {"type": "string"}
@@ -31,7 +35,7 @@ RUN_SCHEMA = {
     "required": ["schema_version", "kind", "run_id", "spec", "provenance", "target", "suites", "kl", "training",
                  "answer_class_shift", "items", "items_sha256"],
     "properties": {
-        "schema_version": {"const": SCHEMA_VERSION},
+        "schema_version": {"enum": list(READABLE)},
         "kind": {"const": "run"},
         "run_id": _STR,
         "spec": {
@@ -101,9 +105,9 @@ def validate(record, path: Path) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    if isinstance(record, dict) and record.get("kind") == "run" and record.get("schema_version") != SCHEMA_VERSION:
+    if isinstance(record, dict) and record.get("kind") == "run" and record.get("schema_version") not in READABLE:
         raise UserError(f"The result record {path} has schema version {record.get('schema_version')}; this "
-                        f"forgetbench reads version {SCHEMA_VERSION}. Rerun it with this version.")
+                        f"forgetbench reads versions {', '.join(map(str, READABLE))}. Rerun it with this version.")
     err = best_match(Draft202012Validator(RUN_SCHEMA).iter_errors(record))
     if err is not None:
         kind = "incomplete" if err.validator in ("required", "minProperties", "minItems") else "invalid"
@@ -111,8 +115,14 @@ def validate(record, path: Path) -> None:
                         "written by a finished `bench run` of this version; delete the folder or rerun it.")
 
 
+def legacy_sections(record: dict) -> tuple[str, ...]:
+    """The sections of a record that its per-item file cannot reproduce (schema 3: KL and the probe)."""
+    return ("kl", "answer_class_shift") if record["schema_version"] == 3 else ()
+
+
 def load_run_folder(folder: Path) -> tuple[dict, list[dict]]:
-    """A run folder's record and per-item outcomes, each checked: schema, checksum, item counts."""
+    """A run folder's record and per-item outcomes, each checked: schema, checksum, item counts, and every
+    number the record shows against its recomputation from the items."""
     folder = Path(folder)
     path = folder / "result.json"
     record = read_json(path, "result record")
@@ -125,7 +135,7 @@ def load_run_folder(folder: Path) -> tuple[dict, list[dict]]:
     if hashlib.sha256(raw).hexdigest() != record["items_sha256"]:
         raise UserError(f"The per-item file {items_path} is corrupt: its checksum does not match {path}. "
                         "Delete the run folder and rerun it.")
-    items = [json.loads(line) for line in raw.decode().splitlines()]
+    items = _parse_items(raw, items_path)
     counts: dict[tuple[str, str], int] = {}
     for it in items:
         counts[it["model"], it["task"]] = counts.get((it["model"], it["task"]), 0) + 1
@@ -135,4 +145,46 @@ def load_run_folder(folder: Path) -> tuple[dict, list[dict]]:
             if counts.get((who, task), 0) != sec["n"]:
                 raise UserError(f"The per-item file {items_path} is incomplete: {counts.get((who, task), 0)} "
                                 f"{who} items for {task}, the record says {sec['n']}.")
+    _check_numbers(record, items, path, items_path)
     return record, items
+
+
+ITEM_FIELDS = {"model": str, "task": str, "doc_id": int}
+
+
+def _parse_items(raw: bytes, path: Path) -> list[dict]:
+    items = []
+    for n, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"The per-item file {path} is malformed at line {n}: {e}.") from None
+        if not isinstance(item, dict) or any(not isinstance(item.get(k), t) for k, t in ITEM_FIELDS.items()):
+            raise UserError(f"The per-item file {path} is malformed at line {n}: each line is an object with "
+                            f"{', '.join(ITEM_FIELDS)}.")
+        items.append(item)
+    return items
+
+
+def _check_numbers(record: dict, items: list[dict], path: Path, items_path: Path) -> None:
+    """Refuse a record whose numbers are not what its items give (a hand edit, or damage the checksum missed)."""
+    from bench.aggregate import disagreement, recompute
+
+    try:
+        fresh = recompute(record, items)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, RuntimeError) as e:
+        raise UserError(f"The per-item file {items_path} cannot reproduce the record {path} ({type(e).__name__}: "
+                        f"{e}). Delete the run folder and rerun it.") from None
+    expected = [k for k in ("kl", "answer_class_shift") if k not in legacy_sections(record)
+                and (k == "kl" or "delta" in record[k])]
+    if absent := [k for k in expected if k not in fresh]:
+        raise UserError(f"The per-item file {items_path} has no rows for the record's {', '.join(absent)}, so "
+                        f"{path} cannot be checked. Delete the run folder and rerun it.")
+    if legacy_sections(record):           # schema 3 drew a suite's sign-flip test in its registered task order,
+        for s in fresh["suites"].values():      # which the record does not keep
+            s.pop("p_sign_flip", None)
+    for key, value in fresh.items():
+        if (where := disagreement(record[key], value, key)) is not None:
+            raise UserError(f"The result record {path} does not match its per-item file {items_path} at {where}: "
+                            "a record's numbers are computed from its items, so it was edited or damaged. Delete "
+                            "the run folder and rerun it.")

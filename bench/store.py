@@ -1,4 +1,12 @@
-"""Files: the cache directory, atomic writes, content hashes, and reading records back safely."""
+"""Files: the cache directory, atomic writes, content hashes, and reading records back safely.
+
+Nothing on disk is trusted without its digest: a cache entry carries the sha256 of its content and its key,
+checked on every read (a damaged entry is logged and recomputed, never used); a cached model folder is sealed
+with the content hash of its files (`seal`, checked by whoever loads it). Folders are published by renaming a
+finished temporary sibling into place only when the name is free, so two processes finishing the same work
+never delete each other's result, and a reader never sees a half-written folder. Temporary folders left by a
+killed process are removed by the next process that writes beside them.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,17 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
+
+
+def warn(message: str) -> None:
+    print(f"forgetbench: warning: {message}", file=sys.stderr, flush=True)
 
 
 def cache_dir() -> Path:
@@ -47,9 +61,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # what a plain open() would give (mkstemp makes it 0600)
+        _normal_mode(tmp, 0o666)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -77,20 +89,98 @@ def read_json(path: Path, what: str) -> Any:
                         f"it will be recomputed.") from None
 
 
+def _normal_mode(path: Path, mode: int) -> None:
+    """`mode` less the umask: what a plain open() or mkdir() would give (mkstemp and mkdtemp make 0600 / 0700)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
+def _owner_tag() -> str:
+    """host-pid: which process a temporary folder belongs to, so a later process can tell a dead one's."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def remove_stale(parent: Path, pattern: str = ".*.tmp") -> list[Path]:
+    """Remove the temporary folders under `parent` matching `pattern` that a process of this host made (named
+    `<prefix>.<host>-<pid>.<random>.tmp`) and that process is gone; live processes' folders, other hosts' and
+    anything else are left alone."""
+    host = socket.gethostname()
+    removed = []
+    for p in Path(parent).glob(pattern) if Path(parent).is_dir() else []:
+        rest = p.name.removesuffix(".tmp").rpartition(".")[0]           # <prefix>.<host>-<pid>
+        owner, _, pid = rest.rpartition("-")
+        if not p.is_dir() or not owner.endswith("." + host) or not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # another user's process: alive
+        return True
+    return True
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    """Whether two folders hold the same files with the same bytes."""
+    files = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
+    if files != {p.relative_to(b) for p in b.rglob("*") if p.is_file()}:
+        return False
+    return hash_files([a / f for f in files], a) == hash_files([b / f for f in files], b)
+
+
 @contextlib.contextmanager
 def atomic_dir(final: Path):
-    """Yield a temporary sibling folder; rename it to `final` only if the block completes."""
+    """Yield a temporary sibling folder; when the block completes, rename it to `final` if that name is free.
+    If another process published `final` first, its folder is kept and this one dropped (logged when they
+    differ): a published folder is never deleted, so readers never find it missing."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    remove_stale(final.parent)                # what killed processes left beside it
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.{_owner_tag()}.", suffix=".tmp"))
+    _normal_mode(tmp, 0o777)
     try:
         yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        try:
+            os.rename(tmp, final)        # fails when `final` is a non-empty folder: someone published it first
+        except OSError:
+            if not final.is_dir():
+                raise
+            if not same_tree(tmp, final):
+                warn(f"{final} was published by another process while this one computed it; keeping that one")
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def scratch_dir(prefix: str, parent: Path | None = None):
+    """A temporary folder (in `parent`, default the system's temporary directory) named after its process, so
+    that the next one removes it if this process is killed (SIGKILL skips TemporaryDirectory's cleanup)."""
+    root = Path(parent or tempfile.gettempdir())
+    root.mkdir(parents=True, exist_ok=True)
+    remove_stale(root, f"{prefix}.*.tmp")
+    return tempfile.TemporaryDirectory(dir=root, prefix=f"{prefix}.{_owner_tag()}.", suffix=".tmp")
+
+
+SEAL = "forgetbench.sha256"      # a sealed folder's content hash (of the files its loader hashes)
+
+
+def seal(folder: Path, digest: str) -> None:
+    atomic_write_text(Path(folder) / SEAL, digest + "\n")
+
+
+def sealed_digest(folder: Path) -> str | None:
+    """The content hash a folder was sealed with, or None (unsealed, or the seal is unreadable)."""
+    try:
+        return (Path(folder) / SEAL).read_text().strip() or None
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
 
 
 @contextlib.contextmanager
@@ -106,7 +196,11 @@ def locked(path: Path):
 
 
 class JsonCache:
-    """A folder of JSON values addressed by a key; values are written atomically."""
+    """A folder of JSON values addressed by a key. An entry is one header line (its key and the sha256 of the rest)
+    then the value's JSON, written atomically; an entry whose header, key or digest does not check out is logged
+    and treated as absent, so it is recomputed and never used."""
+
+    FORMAT = "forgetbench-cache/1"
 
     def __init__(self, name: str):
         self.root = cache_dir() / name
@@ -114,12 +208,38 @@ class JsonCache:
     def path(self, key: str) -> Path:
         return self.root / f"{key}.json"
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: str, quiet: bool = False) -> Any | None:
         p = self.path(key)
-        return read_json(p, "cached file") if p.exists() else None
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            return None
+        value, why = self._verified(raw, key)
+        if why and not quiet:
+            warn(f"cache entry {p} is not usable ({why}); recomputing it")
+        return value
+
+    def _verified(self, raw: bytes, key: str) -> tuple[Any | None, str | None]:
+        head, _, body = raw.partition(b"\n")
+        try:
+            header = json.loads(head)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None, "no header: damaged, or written by an older forgetbench"
+        if not isinstance(header, dict) or header.get("format") != self.FORMAT:
+            return None, "no header: damaged, or written by an older forgetbench"
+        if header.get("key") != key:
+            return None, f"it holds the entry {header.get('key')!r}"
+        if hashlib.sha256(body).hexdigest() != header.get("sha256"):
+            return None, "its content does not match its digest"
+        try:
+            return json.loads(body), None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:    # only if written so: the digest matched
+            return None, f"unreadable ({e})"
 
     def put(self, key: str, value: Any) -> None:
-        atomic_write_text(self.path(key), json.dumps(value, separators=(",", ":")))
+        body = json.dumps(value, separators=(",", ":")).encode()
+        header = json.dumps({"format": self.FORMAT, "key": key, "sha256": hashlib.sha256(body).hexdigest()})
+        atomic_write_bytes(self.path(key), header.encode() + b"\n" + body)
 
     def get_or_compute(self, key: str, compute) -> Any:
         """The cached value, or `compute()`'s, computed by one process at a time (others wait, then read it)."""
@@ -127,7 +247,7 @@ class JsonCache:
         if hit is not None:
             return hit
         with locked(self.path(key)):
-            hit = self.get(key)             # another process may have written it while this one waited
+            hit = self.get(key, quiet=True)     # another process may have written it while this one waited
             if hit is None:
                 hit = compute()
                 self.put(key, hit)

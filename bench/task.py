@@ -12,6 +12,7 @@ available is reported as missing, and a suite's average says which tasks it cove
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -158,22 +159,37 @@ def hub_available() -> bool:
 
 
 def _render(include: Path, data_dir: Path) -> Path:
-    """Copy an include folder into the cache with @DATA@ replaced by the data folder's absolute path."""
-    data = str(data_dir.resolve())
+    """An include folder copied into the cache with @DATA@ replaced by the data folder's absolute path. lm-eval
+    imports the rendered folder's code (`!function`), so a rendered folder is used only when it holds exactly
+    what this renders (no file changed, none added); otherwise it is rendered again."""
+    from bench.store import locked, same_tree, scratch_dir, warn
+
     files = sorted(p for p in include.rglob("*") if p.is_file() and p.suffix in {".yaml", ".py"})
+    data = str(data_dir.resolve())
     out = cache_dir() / "tasks" / stable_hash({"files": hash_files(files, include), "data": data}, 16)
-    if not out.exists():
-        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+    with locked(out), scratch_dir(f".{out.name}", out.parent) as tmp:
         for p in files:
-            dest = tmp / p.relative_to(include)
+            dest = Path(tmp) / p.relative_to(include)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(p.read_text().replace(DATA_PLACEHOLDER, data))
-        try:
-            tmp.rename(out)
-        except OSError:            # another process rendered it first
-            shutil.rmtree(tmp, ignore_errors=True)
+            dest.write_text(_fill(p, data))
+        for cached in out.rglob("__pycache__"):     # compiled code is not checked: Python recompiles the sources
+            shutil.rmtree(cached, ignore_errors=True)
+        if out.exists() and not same_tree(Path(tmp), out):
+            warn(f"the rendered task folder {out} differs from what forgetbench writes; rendering it again")
+            shutil.rmtree(out)
+        if not out.exists():
+            shutil.copytree(tmp, out)
     return out
+
+
+def _fill(path: Path, data: str) -> str:
+    """A task file's text with the data folder in place of @DATA@, which always sits inside a double-quoted YAML
+    string: the path is escaped as JSON escapes a string (valid in YAML double quotes), so no path can end the
+    string early."""
+    text = path.read_text()
+    if text.count(DATA_PLACEHOLDER) != text.count(f'"{DATA_PLACEHOLDER}'):
+        raise ValueError(f"{path}: {DATA_PLACEHOLDER} must begin a double-quoted YAML string")
+    return text.replace(DATA_PLACEHOLDER, json.dumps(data)[1:-1])
 
 
 def resolve(tasks: list[tuple[EvalTask, Path | None]], data_dir: Path | None) -> tuple[list[Resolved], dict[str, str]]:

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 
@@ -21,6 +20,7 @@ from transformers import Trainer, TrainingArguments
 from bench.budget import Budget
 from bench.data import Collator
 from bench.device import world_size
+from bench.store import scratch_dir
 
 
 def trainable_names(model) -> list[str]:
@@ -95,7 +95,7 @@ def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: B
     if budget.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
-    with tempfile.TemporaryDirectory(prefix="forgetbench-train-") as out:
+    with scratch_dir("forgetbench-train") as out:
         args = TrainingArguments(
             output_dir=out, per_device_train_batch_size=budget.batch_size // world_size(),
             num_train_epochs=budget.epochs, learning_rate=budget.lr, lr_scheduler_type=budget.scheduler,

@@ -7,6 +7,7 @@ import html
 import io
 from dataclasses import asdict
 
+from bench.schema import legacy_sections
 from leaderboard import frontier
 from leaderboard.table import N_RESAMPLES, Row, Track
 
@@ -211,6 +212,11 @@ def legend(track: Track) -> list[str]:
         f"Minimum detectable effect (α 0.05, power 0.8, paired SD of tuned vs base over items, mean over rows): "
         f"{mde}; suite average {100 * track.mde['average']:.1f} pts.",
     ]
+    legacy = [r for r in track.runs if legacy_sections(r.record)]
+    if legacy:
+        lines.append(f"Recomputed from per-item files: every score and Δ of all {len(track.runs)} runs; KL and the "
+                     f"mass Δ of {len(track.runs) - len(legacy)} (the other {len(legacy)} runs' records predate "
+                     "per-sequence KL and probe rows, so those two columns show their records' own values).")
     if not any(r.method == track.baseline and r.is_default for r in track.rows):
         lines.append(f"No {track.baseline} run with default settings in this track: no p-values.")
     return lines

@@ -70,7 +70,8 @@ def load_runs(root: Path) -> list[Run]:
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"The runs folder {root} does not exist. Accepted: a folder that `bench run --out` wrote.")
-    runs = [load_run(p.parent) for p in sorted(root.glob("*/result.json"))]
+    # a folder named .* is a temporary one (bench.store.atomic_dir), never a finished run
+    runs = [load_run(p.parent) for p in sorted(root.glob("*/result.json")) if not p.parent.name.startswith(".")]
     if not runs:
         raise UserError(f"No result records (*/result.json) under {root}.")
     return runs

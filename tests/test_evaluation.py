@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bench import evaluation
+from bench import aggregate, evaluation
 from bench.evaluation import evaluate
 from bench.settings import EvalSettings
 from bench.task import resolve, suites, targets
@@ -67,10 +67,10 @@ def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch):
 def test_compare_refuses_different_items():
     a = [{"doc_id": 0, "doc_hash": "x", "prompt_hash": "p", "score": 1.0}]
     b = [{"doc_id": 0, "doc_hash": "x", "prompt_hash": "q", "score": 0.0}]
-    assert evaluation.compare(a, a, "t") == {"base": 1.0, "tuned": 1.0, "delta": 0.0, "n": 1, "p_mcnemar": 1.0,
+    assert aggregate.compare(a, a, "t") == {"base": 1.0, "tuned": 1.0, "delta": 0.0, "n": 1, "p_mcnemar": 1.0,
                                              "flips": {"right_to_wrong": 0, "wrong_to_right": 0}}
     with pytest.raises(RuntimeError, match="not on the same items"):
-        evaluation.compare(a, b, "t")
+        aggregate.compare(a, b, "t")
 
 
 def _items(scores):
@@ -81,7 +81,7 @@ def test_compare_counts_flips_and_tests_them_exactly():
     # 9 items right -> wrong, 2 wrong -> right, 5 right in both, 4 wrong in both
     base = _items([1] * 9 + [0] * 2 + [1] * 5 + [0] * 4)
     tuned = _items([0] * 9 + [1] * 2 + [1] * 5 + [0] * 4)
-    out = evaluation.compare(base, tuned, "t")
+    out = aggregate.compare(base, tuned, "t")
     assert out["flips"] == {"right_to_wrong": 9, "wrong_to_right": 2}
     assert out["delta"] == pytest.approx((7 - 14) / 20)
     # exact two-sided binomial tail on the 11 discordant items, computed by hand
@@ -96,7 +96,7 @@ def test_compare_real_valued_scores_get_a_paired_t_test():
     from scipy.stats import t as student_t
     base = _items([-1.5, -1.2, -1.4, -1.1, -1.3])
     tuned = _items([-1.1, -1.0, -1.2, -1.0, -0.9])
-    out = evaluation.compare(base, tuned, "t")
+    out = aggregate.compare(base, tuned, "t")
     assert "flips" not in out
     diffs = [0.4, 0.2, 0.2, 0.1, 0.4]
     mean = sum(diffs) / 5
@@ -115,8 +115,8 @@ def test_a_suites_p_tests_the_mean_of_its_task_deltas():
     base = {"a": [1, 1, 1, 1, 0, 1], "b": [1, 0, 0]}
     tuned = {"a": [1, 1, 1, 1, 1, 1], "b": [1, 1, 1]}
     pairs = {t: (items(base[t]), items(tuned[t])) for t in base}
-    per_task = {t: evaluation.compare(*pairs[t], t) for t in base}
-    out = evaluation.suite_section(per_task, pairs)
+    per_task = {t: aggregate.compare(*pairs[t], t) for t in base}
+    out = aggregate.suite_section(per_task, pairs)
     d = [y - x for t in base for x, y in zip(base[t], tuned[t])]
     w = [1 / (2 * len(base[t])) for t in base for _ in base[t]]
     shown = sum(wi * di for wi, di in zip(w, d))
@@ -133,6 +133,6 @@ def test_a_one_task_suite_keeps_its_tasks_exact_test():
     def items(scores):
         return [{"doc_id": i, "doc_hash": "d", "prompt_hash": "p", "score": float(s)} for i, s in enumerate(scores)]
     pair = (items([1] * 12), items([0] * 12))
-    task = evaluation.compare(*pair, "a")
-    out = evaluation.suite_section({"a": task}, {"a": pair})
+    task = aggregate.compare(*pair, "a")
+    out = aggregate.suite_section({"a": task}, {"a": pair})
     assert out["p_mcnemar"] == task["p_mcnemar"] == pytest.approx(2 / 2 ** 12) and "p_sign_flip" not in out

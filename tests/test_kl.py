@@ -9,8 +9,9 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from bench.aggregate import kl_rows, kl_summary, ratio_se
 from bench.generation import HFBackend, Sampling
-from bench.kl import ratio_se, score_pair, summarize
+from bench.kl import score_pair
 
 BOS, EOS, PAD = 0, 1, 1   # pad == eos on purpose: masks must come from the first EOS, not the pad id
 TOK = SimpleNamespace(eos_token_id=EOS, pad_token_id=PAD)
@@ -90,7 +91,7 @@ def test_estimates_agree_with_exact_kl(pair):
     n = 4000
     gen = HFBackend(p, TOK).generate([[BOS]] * n, Sampling(1.0, L, batch_size=500), seed=3)
     assert all(len(g) <= L for g in gen)
-    s = summarize(score_pair(p, q, [[BOS]] * n, gen, PAD, batch_size=500))
+    s = kl_summary(kl_rows(score_pair(p, q, [[BOS]] * n, gen, PAD, batch_size=500), [True] * n))
     for key in ("sequence", "token_exact"):
         assert abs(s[key]["mean"] - truth) < 4 * s[key]["se"], (key, s[key], truth)
     # Rao-Blackwellisation never increases the variance here

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from bench import aggregate
 from bench.cli import main
 from bench.schema import SCHEMA_VERSION, items_hash, items_text
 from leaderboard.frontier import pareto
@@ -19,26 +20,29 @@ SIZES = {"tgt": 6, "a": 5, "b": 3, "c": 4}       # 12 preserved items: exact per
 BASE = {"tgt": [0, 0, 0, 0, 1, 0], "a": [1, 1, 1, 0, 1], "b": [1, 0, 1], "c": [1, 1, 0, 0]}
 
 
-def section(base, tuned):
-    b, t = np.mean(base), np.mean(tuned)
-    return {"metric": "acc", "base": b, "tuned": t, "delta": t - b, "delta_se": 0.0, "n": len(base)}
+def kl_rows(mean, se, n=8):
+    """n per-sequence KL rows whose mean is `mean` and whose standard error is `se` (values mean -+ se * sqrt(n-1))."""
+    half = se * np.sqrt(n - 1)
+    return [{"model": "pair", "task": "kl", "doc_id": i, "sequence": mean + (-half if i % 2 else half),
+             "token_exact": mean + (-half if i % 2 else half), "tokens": 4, "ended": True} for i in range(n)]
 
 
 def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, target="toy-target", base=BASE,
               prompt_salt="", shift=0.0, machine="CPU A (avx2)", lr=0.1, training=None, wall=None):
-    """A complete, schema-valid run folder whose tuned per-item outcomes are `tuned` (task -> 0/1 list)."""
+    """A complete, schema-valid run folder whose tuned per-item outcomes are `tuned` (task -> 0/1 list); its
+    sections are computed from its items as a run computes them (the leaderboard refuses any other)."""
     items = []
     for who, scores in (("base", base), ("tuned", tuned)):
         for task, values in scores.items():
             for i, v in enumerate(values):
                 items.append({"model": who, "task": task, "doc_id": i, "score": float(v), "correct": bool(v),
                               "doc_hash": f"{task}{i}", "prompt_hash": f"p{task}{i}{prompt_salt}"})
+    evals = aggregate.sections(items, metric=dict.fromkeys(SIZES, "acc"), target=(target, ["tgt"]),
+                               suites={s: {"average_over": t, "missing": {}, "excluded_as_target": []}
+                                       for s, t in TASKS.items()})
+    items += kl_rows(*kl)
+    items += [{"model": "pair", "task": "probe:a", "doc_id": i, "base": 0.1, "tuned": 0.1 + shift} for i in range(2)]
     text = items_text(items)
-    suites = {}
-    for s, tasks in TASKS.items():
-        per = {t: section(base[t], tuned[t]) for t in tasks}
-        suites[s] = {"delta": np.mean([v["delta"] for v in per.values()]), "n": sum(SIZES[t] for t in tasks),
-                     "average_over": tasks, "tasks": per}
     record = {
         "schema_version": SCHEMA_VERSION, "kind": "run",
         "run_id": f"{method}-s{seed}-{target}" + (f"-lr{lr}" if lr != 0.1 else ""),
@@ -58,14 +62,11 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
                                      "items_hash": items_hash([i for i in items
                                                                if i["task"] == t and i["model"] == "tuned"])}
                                  for t in SIZES}},
-        "target": {"name": target, "task": "tgt", **section(base["tgt"], tuned["tgt"]),
-                   "tasks": {"tgt": section(base["tgt"], tuned["tgt"])}},
-        "suites": suites,
-        "kl": {"n": 8, "token_exact": {"mean": kl[0], "se": kl[1]}, "sequence": {"mean": kl[0], "se": kl[1]},
-               "settings": {}},
+        **evals,
+        "kl": {**aggregate.kl_summary(kl_rows(*kl)), "settings": {}},
         "training": {"trainable_parameters": 10, "trainable_share": 1.0, "trainable_tensors": ["w"], "mixture": {},
                      **(training or {})},
-        "answer_class_shift": {"answer_class": "numbers", "base": 0.1, "tuned": 0.1 + shift, "delta": shift},
+        "answer_class_shift": {"answer_class": "numbers", **aggregate.probe_summary(items[-2:])},
         "items": "items.jsonl", "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
     if wall is not None:
@@ -144,7 +145,7 @@ def test_rows_match_an_independent_computation(runs):
     kls = [30.0, 31.0, 32.0]
     assert rows["naive_sft"].kl == pytest.approx(31.0)
     assert rows["naive_sft"].kl_se == pytest.approx(np.std(kls, ddof=1) / np.sqrt(3))
-    assert rows["pretrain_replay"].kl_se == 0.3                   # one seed: its Monte Carlo SE
+    assert rows["pretrain_replay"].kl_se == pytest.approx(0.3)      # one seed: its Monte Carlo SE
     # p-values: exact sign-flip enumeration on seed-averaged scores, then Holm over the two tested rows
     ref = np.mean([preserved(s) for s in NAIVE], axis=0)
     raw = [exact_sign_flip(np.mean([preserved(s) for s in seeds], axis=0), ref) for seeds in (CF, REPLAY)]
@@ -291,7 +292,8 @@ def test_runs_from_another_machine_join_the_track_when_the_base_agrees(capsys, r
             "across them") in out
 
 
-@pytest.mark.parametrize("damage", ["checksum", "old-schema", "missing-section", "bad-type", "missing-items"])
+@pytest.mark.parametrize("damage", ["checksum", "old-schema", "missing-section", "bad-type", "missing-items",
+                                    "edited-kl", "edited-delta", "edited-probe", "no-kl-rows"])
 def test_corrupt_records_are_rejected_by_name(capsys, runs, damage):
     folder = next(runs.glob("context_free-s1-*"))
     rec_path = folder / "result.json"
@@ -305,14 +307,23 @@ def test_corrupt_records_are_rejected_by_name(capsys, runs, damage):
         del rec["suites"]["s1"]["tasks"]
     elif damage == "bad-type":
         rec["kl"]["token_exact"]["mean"] = "high"
-    else:
+    elif damage == "edited-kl":                 # a hand-edited number, shown as if measured unless recomputed
+        rec["kl"]["token_exact"]["mean"] += 0.5
+    elif damage == "edited-delta":
+        rec["suites"]["s1"]["tasks"]["a"]["delta"] = -0.9
+    elif damage == "edited-probe":
+        rec["answer_class_shift"]["delta"] = 0.3
+    else:                                       # items dropped (and the checksum made to match)
+        keep = {"missing-items": lambda line: line is not lines[0], "no-kl-rows": lambda line: '"kl"' not in line}
         lines = (folder / "items.jsonl").read_text().splitlines(keepends=True)
-        text = "".join(lines[:-1])
+        text = "".join(filter(keep[damage], lines))
         (folder / "items.jsonl").write_text(text)
         rec["items_sha256"] = hashlib.sha256(text.encode()).hexdigest()
     rec_path.write_text(json.dumps(rec))
     expected = {"checksum": "checksum does not match", "old-schema": "schema version 1",
-                "missing-section": "incomplete", "bad-type": "invalid", "missing-items": "incomplete"}[damage]
+                "missing-section": "incomplete", "bad-type": "invalid", "missing-items": "incomplete",
+                "edited-kl": "does not match its per-item file", "edited-delta": "at suites.s1.tasks.a.delta",
+                "edited-probe": "at answer_class_shift.delta", "no-kl-rows": "no rows for the record's kl"}[damage]
     err = refuse(capsys, runs, folder, expected)
     assert "Traceback" not in err
 

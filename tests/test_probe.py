@@ -29,10 +29,11 @@ def test_next_token_mass_matches_a_softmax_by_hand(micro_base):
 
 def test_equal_models_show_no_shift(micro_base):
     prompts = {"t1": ["code : red =", "blue cat"], "t2": ["where ?"]}
-    out = answer_class_shift(micro_base.model, micro_base.model, micro_base.tokenizer, prompts,
+    out, rows = answer_class_shift(micro_base.model, micro_base.model, micro_base.tokenizer, prompts,
                              ("cipher words", lambda s: s.strip() in {"red"}), micro_base.start_token_id)
     assert out["prompts"] == 3 and out["delta"] == 0.0 and out["base"] == out["tuned"] > 0
     assert out["tasks"]["t1"]["n"] == 2
+    assert [(r["task"], r["doc_id"]) for r in rows] == [("probe:t1", 0), ("probe:t1", 1), ("probe:t2", 0)]
 
 
 @given(st.lists(st.integers(1, 300), max_size=60), st.integers(1, 40), st.integers(1, 2000))

@@ -6,8 +6,9 @@ import json
 import pytest
 from conftest import SHARED, needs_shared_data, needs_smollm2
 
+from bench.aggregate import accuracy
 from bench.errors import UserError
-from bench.evaluation import accuracy, evaluate
+from bench.evaluation import evaluate
 from bench.plan import plan
 from bench.settings import EvalSettings, subset_indices
 from bench.sources import resolve_model

@@ -275,14 +275,12 @@ def scratch_model(placement=None, seed: int = WORLD_SEED):
     weights equal the shipped ones only where the floating-point arithmetic matches the machine that made those
     (same CPU instruction set and library versions); `matches_shipped` says which."""
     from bench.device import Placement
-    from bench.models import load_folder
-    from bench.store import atomic_dir, cache_dir
+    from bench.models import load_cached
+    from bench.store import cache_dir
 
     folder = cache_dir() / "micro" / f"v{WORLD_VERSION}-seed{seed}"
-    if not (folder / "model.safetensors").exists():
-        with atomic_dir(folder) as tmp:
-            pretrain(build_world(seed), tmp)
-    handle = load_folder(folder, name="micro-scratch", placement=placement or Placement())
+    handle = load_cached(folder, lambda tmp: pretrain(build_world(seed), tmp), name="micro-scratch",
+                         placement=placement or Placement())
     same = handle.fingerprint == SHIPPED_SHA256
     print(f"forgetbench: micro base pretrained here: sha256 {handle.fingerprint[:16]}... "
           f"{'equals' if same else 'differs from'} the shipped {SHIPPED_SHA256[:16]}...", file=sys.stderr)
