@@ -174,16 +174,27 @@ def load_cached(folder: Path, build: Callable[[Path], None], *, name: str, place
     with locked(folder):
         if sealed_digest(folder) is None:
             _build_sealed(folder, build)
-    handle = load_folder(folder, name, placement=placement, start=start)   # hashes the files as it loads them
-    if handle.fingerprint == sealed_digest(folder):
+    handle = _load_sealed(folder, name, placement, start)
+    if handle is not None:
         return handle
-    warn(f"the cached model {folder} does not match its seal (damaged files); rebuilding it")
+    warn(f"the cached model {folder} does not match its seal (damaged or missing files); rebuilding it")
     with locked(folder):
         _build_sealed(folder, build)
-    handle = load_folder(folder, name, placement=placement, start=start)
-    if handle.fingerprint != sealed_digest(folder):
+    handle = _load_sealed(folder, name, placement, start)
+    if handle is None:
         raise UserError(f"The cached model {folder} changed while it was loaded; is another process writing it?")
     return handle
+
+
+def _load_sealed(folder: Path, name: str, placement: Placement, start: str | None) -> ModelHandle | None:
+    """The folder's model if its files (hashed as they load) have the content hash it was sealed with, else None."""
+    from bench.store import sealed_digest
+
+    try:
+        handle = load_folder(folder, name, placement=placement, start=start)
+    except UserError:                    # files missing or unreadable
+        return None
+    return handle if handle.fingerprint == sealed_digest(folder) else None
 
 
 def _build_sealed(folder: Path, build: Callable[[Path], None]) -> None:

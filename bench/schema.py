@@ -180,6 +180,9 @@ def _check_numbers(record: dict, items: list[dict], path: Path, items_path: Path
     if absent := [k for k in expected if k not in fresh]:
         raise UserError(f"The per-item file {items_path} has no rows for the record's {', '.join(absent)}, so "
                         f"{path} cannot be checked. Delete the run folder and rerun it.")
+    if "kl" in fresh and fresh["kl"]["n"] != record["spec"].get("kl", {}).get("samples", fresh["kl"]["n"]):
+        raise UserError(f"The per-item file {items_path} has {fresh['kl']['n']} KL sequences; the run's spec asked "
+                        f"for {record['spec']['kl']['samples']}. Delete the run folder and rerun it.")
     if legacy_sections(record):           # schema 3 drew a suite's sign-flip test in its registered task order,
         for s in fresh["suites"].values():      # which the record does not keep
             s.pop("p_sign_flip", None)
