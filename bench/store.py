@@ -1,16 +1,17 @@
 """Files: the cache directory, atomic writes, content hashes, and reading records back safely.
 
 Nothing on disk is trusted without its digest: a cache entry carries the sha256 of its content and its key,
-checked on every read (a damaged entry is logged and recomputed, never used); a cached model folder is sealed
+checked on every read (a damaged entry is recomputed with a warning, never used); a cached model folder is sealed
 with the content hash of its files (`seal`, checked by whoever loads it). Folders are published by renaming a
 finished temporary sibling into place only when the name is free, so two processes finishing the same work
-never delete each other's result, and a reader never sees a half-written folder. Temporary folders left by a
-killed process are removed by the next process that writes beside them.
+never delete each other's result, and a reader never sees a half-written folder. Temporary folders (and files)
+left by a killed process are removed by the next process that writes beside them (a file: the same file).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -52,10 +53,12 @@ def hash_files(paths: list[Path], root: Path | None = None) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary sibling and rename: readers see the old file or the new one, never a part."""
+    """Write via a temporary sibling and rename: readers see the old file or the new one, never a part. The
+    temporary file is named after its process, so a later write of the same file removes one a killed process left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale(path.parent, f".{glob.escape(path.name)}.*.tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_owner_tag()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -102,17 +105,21 @@ def _owner_tag() -> str:
 
 
 def remove_stale(parent: Path, pattern: str = ".*.tmp") -> list[Path]:
-    """Remove the temporary folders under `parent` matching `pattern` that a process of this host made (named
-    `<prefix>.<host>-<pid>.<random>.tmp`) and that process is gone; live processes' folders, other hosts' and
+    """Remove the temporary folders and files under `parent` matching `pattern` that a process of this host made
+    (named `<prefix>.<host>-<pid>.<random>.tmp`) and that process is gone; live processes' ones, other hosts' and
     anything else are left alone."""
     host = socket.gethostname()
     removed = []
     for p in Path(parent).glob(pattern) if Path(parent).is_dir() else []:
         rest = p.name.removesuffix(".tmp").rpartition(".")[0]           # <prefix>.<host>-<pid>
         owner, _, pid = rest.rpartition("-")
-        if not p.is_dir() or not owner.endswith("." + host) or not pid.isdigit() or _alive(int(pid)):
+        if not owner.endswith("." + host) or not pid.isdigit() or _alive(int(pid)):
             continue
-        shutil.rmtree(p, ignore_errors=True)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
         removed.append(p)
     return removed
 
@@ -138,8 +145,9 @@ def same_tree(a: Path, b: Path) -> bool:
 @contextlib.contextmanager
 def atomic_dir(final: Path):
     """Yield a temporary sibling folder; when the block completes, rename it to `final` if that name is free.
-    If another process published `final` first, its folder is kept and this one dropped (logged when they
-    differ): a published folder is never deleted, so readers never find it missing."""
+    If another process published `final` first, its folder is kept: a published folder is never deleted, so
+    readers never find it missing. This one is dropped when identical, else kept beside it under a hidden name
+    (named in a warning; never read as a run), so nothing computed is lost."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(final.parent)                # what killed processes left beside it
@@ -153,7 +161,10 @@ def atomic_dir(final: Path):
             if not final.is_dir():
                 raise
             if not same_tree(tmp, final):
-                warn(f"{final} was published by another process while this one computed it; keeping that one")
+                kept = final.with_name(f".{final.name}.{_owner_tag()}.unpublished")
+                os.rename(tmp, kept)
+                warn(f"{final} already exists (published by another process while this one computed it?); it is "
+                     f"kept, and this process's result is in {kept}")
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

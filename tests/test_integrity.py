@@ -214,7 +214,12 @@ def test_two_processes_publishing_one_folder_never_race(tmp_path):
     for i in range(n):
         who = json.loads((tmp_path / f"run{i}" / "result.json").read_text())["who"]
         assert (tmp_path / f"run{i}" / "items.jsonl").read_text() == f"from {who}\n" * 100   # one writer's, whole
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"run{i}" for i in range(n))   # no leftovers
+        # the other writer's result (different here) is kept beside it under a hidden name, never lost
+        (other,) = tmp_path.glob(f".run{i}.*.unpublished")
+        assert (other / "items.jsonl").read_text() == f"from {1 - who}\n" * 100
+    visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert visible == sorted(f"run{i}" for i in range(n))
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_stale_temporary_folders_of_dead_processes_are_removed(tmp_path):
