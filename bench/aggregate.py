@@ -5,7 +5,8 @@ path) recomputes the record from its per-item file with the same functions (`rec
 numbers disagree with its items is refused (bench.schema.load_run_folder). The per-item file has three kinds of row:
 
 - evaluation items   {"model": "base" | "tuned", "task", "doc_id", "doc_hash", "prompt_hash", "correct", "score"}
-- KL sequences       {"model": "pair", "task": "kl", "doc_id", "sequence", "token_exact", "tokens", "ended"}
+- KL sequences       {"model": "pair", "task": "kl" | "kl:target", "doc_id", "sequence", "token_exact", "tokens",
+                      "ended"} (context-free, and on the target's prompts)
 - probe prompts      {"model": "pair", "task": "probe:" + preserved task, "doc_id", "base", "tuned"}
 
 Importable without torch: the leaderboard reads records with it.
@@ -22,6 +23,7 @@ from bench.paired import discordant, flip_test, paired_permutation_test
 
 PAIR = "pair"              # rows that belong to the (base, tuned) pair rather than to one model
 KL_TASK = "kl"
+KL_TARGET_TASK = "kl:target"
 PROBE = "probe:"
 
 
@@ -132,9 +134,9 @@ def ratio_se(x: np.ndarray, w: np.ndarray) -> dict:
     return {"mean": r, "se": se}
 
 
-def kl_rows(scores: dict[str, np.ndarray], ended: list[bool]) -> list[dict]:
+def kl_rows(scores: dict[str, np.ndarray], ended: list[bool], task: str = KL_TASK) -> list[dict]:
     """One row per KL sequence: both estimators' per-sequence sums, its scored tokens, whether it ended by itself."""
-    return [{"model": PAIR, "task": KL_TASK, "doc_id": i, "sequence": float(s), "token_exact": float(e),
+    return [{"model": PAIR, "task": task, "doc_id": i, "sequence": float(s), "token_exact": float(e),
              "tokens": int(n), "ended": bool(end)}
             for i, (s, e, n, end) in enumerate(zip(scores["sequence"], scores["token_exact"], scores["tokens"], ended))]
 
@@ -176,8 +178,8 @@ def probe_summary(rows: list[dict]) -> dict:
 
 # ------------------------------------------------------------------------------------------ a whole record
 def recompute(record: dict, items: list[dict]) -> dict:
-    """Every section of `record` that its items determine, recomputed from them: target and suites always; KL
-    and the probe where the items carry their rows (records of schema 4 on). The record supplies only the
+    """Every section of `record` that its items determine, recomputed from them: target and suites always; both
+    KLs and the probe where the items carry their rows (records of schema 4 on). The record supplies only the
     layout: which tasks are the target, which each suite averages, and each task's metric."""
     tasks = {**record["target"]["tasks"], **{t: v for s in record["suites"].values() for t, v in s["tasks"].items()}}
     target = record["target"]
@@ -185,9 +187,9 @@ def recompute(record: dict, items: list[dict]) -> dict:
     out = sections(items, metric={t: v["metric"] for t, v in tasks.items()},
                    target=(target["name"], [head, *sorted(t for t in target["tasks"] if t != head)]),
                    suites=record["suites"])
-    kl = [r for r in items if r["model"] == PAIR and r["task"] == KL_TASK]
-    if kl:
-        out["kl"] = kl_summary(kl)
+    for section, task in (("kl", KL_TASK), ("kl_target", KL_TARGET_TASK)):
+        if rows := [r for r in items if r["model"] == PAIR and r["task"] == task]:
+            out[section] = kl_summary(rows)
     probe = [r for r in items if r["model"] == PAIR and r["task"].startswith(PROBE)]
     if probe:
         out["answer_class_shift"] = probe_summary(probe)

@@ -66,6 +66,8 @@ def _summary(record: dict, where: Path | None) -> str:
              *notes]
     if "kl" in record:
         lines += ["", _kl_line(record["kl"])]
+    if "kl_target" in record:
+        lines.append(_kl_line(record["kl_target"], "on the target's held-out prompts"))
     if "training" in record:
         tr = record["training"]
         mix = ", ".join(f"{k} {v['examples']}" for k, v in tr["mixture"].items())
@@ -75,10 +77,11 @@ def _summary(record: dict, where: Path | None) -> str:
     return "\n".join(lines)
 
 
-def _kl_line(kl: dict) -> str:
+def _kl_line(kl: dict, where: str = "context-free") -> str:
     s, e = kl["sequence"], kl["token_exact"]
     pt = kl["per_token"]["token_exact"]
-    return (f"KL(base || tuned), nats per sequence, n={kl['n']}: token-exact {e['mean']:.4f} ± {e['se']:.4f}, "
+    return (f"KL(base || tuned) {where}, nats per sequence, n={kl['n']}: token-exact {e['mean']:.4f} ± "
+            f"{e['se']:.4f}, "
             f"sequence MC {s['mean']:.4f} ± {s['se']:.4f}; per token {pt['mean']:.5f} ± {pt['se']:.5f}")
 
 
@@ -319,7 +322,8 @@ def cmd_eval(args) -> None:
     code = versions()
     tuned = resolve_model(args.model, _placement(args))
     base = resolve_model(args.base, _placement(args)) if args.base else None
-    metrics, items = measure(base, tuned.model, tuned.tokenizer, evals=evals, settings=ev, kl=kl if base else None)
+    metrics, items = measure(base, tuned.model, tuned.tokenizer, evals=evals, settings=ev, kl=kl if base else None,
+                             data_dir=data_dir)
     spec = {"model": args.model, "base": args.base, "target": tgt.name if tgt else None,
             "suites": [s.name for s in suite_list], "eval": ev.to_dict()}
     prov = provenance(code=code, base=base, evals=evals, items=items, eval_settings=ev, data_dir=data_dir)

@@ -1,8 +1,11 @@
 """Monte Carlo estimates of KL(base || tuned) on sequences sampled from the base model.
 
-Sequences x ~ p_base are drawn from the start token at temperature 1 with no truncation of the
-distribution (only a length cap). Both models are scored in one teacher-forced code path with float32
-log-softmax. Per sequence:
+Two sample sets, each fixed per base model (cached): context-free, x ~ p_base(. | start token), the KL between
+the models' distributions over text; and on the target's prompts, responses y ~ p_base(. | c) to held-out target
+prompts c (in the training format), whose mean over c estimates E_c KL(p_base(.|c) || p_tuned(.|c)), the KL
+RL's Razor finds predicts forgetting (Shenfeld et al., arXiv 2509.04259). Both are drawn at temperature 1 with no
+truncation of the distribution (only a length cap), and both are scored in one teacher-forced code path with
+float32 log-softmax, on the sampled tokens only. Per sequence:
 
 - sequence: log p_base(x) - log p_tuned(x)                     (unbiased, high variance)
 - token_exact: sum_t KL(p_base(.|x_<t) || p_tuned(.|x_<t))    (Rao-Blackwellised: exact over the
@@ -15,12 +18,14 @@ start token is one: bench.models.ModelHandle.document_ends).
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.aggregate import kl_rows, kl_summary
-from bench.data import pad
+from bench.aggregate import KL_TARGET_TASK, KL_TASK, kl_rows, kl_summary
+from bench.data import encode_prompt, pad
 from bench.generation import Sampling, cached_sample
 from bench.settings import KLSettings
 
@@ -65,15 +70,32 @@ def base_samples(handle, settings: KLSettings) -> tuple[list[list[int]], list[li
     return prompts, gen
 
 
-def estimate(base_handle, tuned_model, settings: KLSettings) -> tuple[dict, list[dict]]:
+def target_samples(handle, texts: list[str], chat: bool,
+                   settings: KLSettings) -> tuple[list[list[int]], list[list[int]]]:
+    """One base response to each of `settings.target_prompts` held-out target prompts (a fixed draw per seed)."""
+    keep = sorted(random.Random(f"{settings.seed}:target-prompts").sample(range(len(texts)),
+                                                                          min(settings.target_prompts, len(texts))))
+    prompts = [encode_prompt(handle.tokenizer, texts[i], chat) for i in keep]
+    gen = cached_sample(handle, prompts, Sampling(1.0, settings.max_new_tokens, settings.batch_size),
+                        settings.seed, desc="KL samples on target prompts")
+    return prompts, gen
+
+
+def estimate(base_handle, tuned_model, settings: KLSettings, *, target: tuple[list[str], bool] | None = None,
+             ) -> tuple[dict, list[dict]]:
     """KL(base || tuned): the record's section (estimates with SEs, the sampling settings) and its per-sequence
-    rows for the per-item file, from which the section is computed (bench.aggregate)."""
-    prompts, gen = base_samples(base_handle, settings)
+    rows for the per-item file, from which the section is computed (bench.aggregate). Context-free by default;
+    with `target` = (held-out prompts, chat format), on the target's prompts."""
+    if target is None:
+        prompts, gen = base_samples(base_handle, settings)
+        task, facts = KL_TASK, {"samples": settings.samples, "start_token_id": base_handle.start_token_id}
+    else:
+        prompts, gen = target_samples(base_handle, *target, settings)
+        task, facts = KL_TARGET_TASK, {"prompts": len(prompts), "of": len(target[0])}
     scores = score_pair(base_handle.model, tuned_model, prompts, gen, base_handle.tokenizer.pad_token_id,
                         settings.batch_size)
     ends = (base_handle.eos_token_id, *base_handle.document_ends)
-    rows = kl_rows(scores, [bool(g) and g[-1] in ends for g in gen])
+    rows = kl_rows(scores, [bool(g) and g[-1] in ends for g in gen], task)
     return kl_summary(rows) | {
-        "settings": {"samples": settings.samples, "max_new_tokens": settings.max_new_tokens,
-                     "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": settings.seed,
-                     "start_token_id": base_handle.start_token_id}}, rows
+        "settings": {**facts, "max_new_tokens": settings.max_new_tokens, "temperature": 1.0, "top_k": 0,
+                     "top_p": 1.0, "seed": settings.seed}}, rows

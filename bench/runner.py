@@ -124,6 +124,9 @@ def plan_run(request: RunRequest) -> RunPlan:
     method = build_method(request.method, request.overrides)
     locate(request.model)
     tgt, suite_list = target_and_suites(request.target, list(request.suites))
+    if tgt.test_prompts is None:
+        raise UserError(f"Target {tgt.name!r} declares no held-out prompts (test_prompts), so KL on its prompts "
+                        "cannot be measured; its registration must give them.")
     budget = tgt.budget.updated(request.budget)
     processes = world_size()
     if budget.batch_size % processes:
@@ -213,9 +216,10 @@ class Stopwatch:
 
 
 def measure(base: ModelHandle | None, tuned_model, tokenizer, *, evals: Plan, settings: EvalSettings,
-            kl: KLSettings | None, watch: Stopwatch | None = None) -> tuple[dict, list[dict]]:
+            kl: KLSettings | None, data_dir: Path | None, watch: Stopwatch | None = None) -> tuple[dict, list[dict]]:
     """The record's metric sections for one tuned model: target and suites (per item, paired with the base
-    model when given), KL(base || tuned) and the answer-class probe (with a base model)."""
+    model when given), KL(base || tuned) context-free and on the target's held-out prompts, and the answer-class
+    probe (with a base model)."""
     from bench import evaluation
 
     watch = watch or Stopwatch()
@@ -228,6 +232,11 @@ def measure(base: ModelHandle | None, tuned_model, tokenizer, *, evals: Plan, se
         log(f"estimating KL(base || tuned) on {kl.samples} base samples")
         metrics["kl"], rows = estimate(base, tuned_model, kl)
         items += rows
+        if evals.target is not None:
+            texts = evals.target.test_prompts(data_dir)
+            log(f"estimating KL(base || tuned) on {min(kl.target_prompts, len(texts))} target prompts")
+            metrics["kl_target"], rows = estimate(base, tuned_model, kl, target=(texts, evals.target.chat))
+            items += rows
         watch.lap("kl")
     if base is not None and evals.target is not None:
         metrics["answer_class_shift"], rows = _probe(base, tuned_model, tokenizer, evals, metrics["suites"], prompts)
@@ -258,7 +267,7 @@ def evaluate_variant(prepared: Prepared, trained: Trained, index: int, *,
     last = index == len(run_plan.variants) - 1
     final = variant.finalize(trained.model if last else copy.deepcopy(trained.model), base.model)
     metrics, items = measure(base, final, base.tokenizer, evals=run_plan.evals, settings=run_plan.request.eval,
-                             kl=run_plan.request.kl, watch=watch)
+                             kl=run_plan.request.kl, data_dir=run_plan.request.data_dir, watch=watch)
     return metrics, items, final
 
 

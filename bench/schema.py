@@ -27,6 +27,8 @@ _TASK = {"type": "object", "required": ["metric", "base", "tuned", "delta", "del
          "properties": {"metric": _STR, "base": _NUM, "tuned": _NUM, "delta": _NUM, "delta_se": _NUM,
                         "n": {"type": "integer", "minimum": 1}}}
 _TASKS = {"type": "object", "minProperties": 1, "additionalProperties": _TASK}
+_KL = {"type": "object", "required": ["n", "token_exact", "sequence", "settings"],
+       "properties": {"token_exact": _STAT, "sequence": _STAT}}
 
 RUN_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -34,6 +36,7 @@ RUN_SCHEMA = {
     "type": "object",
     "required": ["schema_version", "kind", "run_id", "spec", "provenance", "target", "suites", "kl", "training",
                  "answer_class_shift", "items", "items_sha256"],
+    # schema 4 on: also "kl_target" (KL on the target's held-out prompts), checked in load_run_folder
     "properties": {
         "schema_version": {"enum": list(READABLE)},
         "kind": {"const": "run"},
@@ -73,8 +76,8 @@ RUN_SCHEMA = {
                    "additionalProperties": {"type": "object", "required": ["delta", "n", "average_over", "tasks"],
                                             "properties": {"delta": _NUM, "tasks": _TASKS,
                                                            "average_over": {"type": "array", "minItems": 1}}}},
-        "kl": {"type": "object", "required": ["n", "token_exact", "sequence", "settings"],
-               "properties": {"token_exact": _STAT, "sequence": _STAT}},
+        "kl": _KL,
+        "kl_target": _KL,
         "training": {"type": "object",
                      "required": ["trainable_parameters", "trainable_share", "trainable_tensors", "mixture"],
                      "properties": {"trainable_share": {"type": "number", "exclusiveMinimum": 0},
@@ -116,7 +119,8 @@ def validate(record, path: Path) -> None:
 
 
 def legacy_sections(record: dict) -> tuple[str, ...]:
-    """The sections of a record that its per-item file cannot reproduce (schema 3: KL and the probe)."""
+    """The sections of a record that its per-item file cannot reproduce (schema 3: KL and the probe; it has no
+    KL on the target's prompts either)."""
     return ("kl", "answer_class_shift") if record["schema_version"] == 3 else ()
 
 
@@ -175,19 +179,23 @@ def _check_numbers(record: dict, items: list[dict], path: Path, items_path: Path
     except (KeyError, TypeError, ValueError, ZeroDivisionError, RuntimeError) as e:
         raise UserError(f"The per-item file {items_path} cannot reproduce the record {path} ({type(e).__name__}: "
                         f"{e}). Delete the run folder and rerun it.") from None
-    expected = [k for k in ("kl", "answer_class_shift") if k not in legacy_sections(record)
-                and (k == "kl" or "delta" in record[k])]
+    expected = [] if legacy_sections(record) else ["kl", "kl_target"] + (
+        ["answer_class_shift"] if "delta" in record["answer_class_shift"] else [])
     if absent := [k for k in expected if k not in fresh]:
         raise UserError(f"The per-item file {items_path} has no rows for the record's {', '.join(absent)}, so "
                         f"{path} cannot be checked. Delete the run folder and rerun it.")
-    if "kl" in fresh and fresh["kl"]["n"] != record["spec"].get("kl", {}).get("samples", fresh["kl"]["n"]):
-        raise UserError(f"The per-item file {items_path} has {fresh['kl']['n']} KL sequences; the run's spec asked "
-                        f"for {record['spec']['kl']['samples']}. Delete the run folder and rerun it.")
+    asked = record["spec"].get("kl", {})
+    for section, n in (("kl", asked.get("samples")),
+                       ("kl_target", min(asked.get("target_prompts", 0), record.get("kl_target", {}).get(
+                           "settings", {}).get("of", 0)))):
+        if section in fresh and asked and fresh[section]["n"] != n:
+            raise UserError(f"The per-item file {items_path} has {fresh[section]['n']} sequences for {section}; the "
+                            f"run's spec asks for {n}. Delete the run folder and rerun it.")
     if legacy_sections(record):           # schema 3 drew a suite's sign-flip test in its registered task order,
         for s in fresh["suites"].values():      # which the record does not keep
             s.pop("p_sign_flip", None)
     for key, value in fresh.items():
-        if (where := disagreement(record[key], value, key)) is not None:
+        if (where := disagreement(record.get(key), value, key)) is not None:
             raise UserError(f"The result record {path} does not match its per-item file {items_path} at {where}: "
                             "a record's numbers are computed from its items, so it was edited or damaged. Delete "
                             "the run folder and rerun it.")

@@ -66,14 +66,16 @@ class EvalSettings:
 
 @dataclass(frozen=True)
 class KLSettings:
-    samples: int = 256
-    max_new_tokens: int = 48
+    samples: int = 256                 # context-free: sequences sampled from the start token
+    max_new_tokens: int = 48           # both sample sets' length cap
     seed: int = KL_SEED
     batch_size: int = 64
+    target_prompts: int = 128          # on the target's prompts: held-out prompts, one response sampled for each
 
     def __post_init__(self):
-        if self.samples < 2 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise UserError("--kl-samples must be at least 2 and --kl-max-new-tokens at least 1.")
+        if self.samples < 2 or self.target_prompts < 2 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise UserError("--kl-samples and --kl-target-prompts must be at least 2 and --kl-max-new-tokens at "
+                            "least 1.")
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"The KL seed {self.seed} is out of range: seeds are whole numbers from 0 to {MAX_SEED}.")
 
@@ -113,6 +115,8 @@ FLAGS = (
     Flag("--samples-per-problem", "eval", "samples_per_problem", int, "pass@1 over k samples"),
     Flag("--eval-batch-size", "eval", "batch_size", str, "an integer, or 'auto' (lm-eval's, for a GPU)"),
     Flag("--kl-samples", "kl", "samples", int, "sequences sampled from the base model for KL"),
+    Flag("--kl-target-prompts", "kl", "target_prompts", int, "held-out target prompts KL is also measured on "
+         "(one base response each)"),
     Flag("--kl-max-new-tokens", "kl", "max_new_tokens", int, "length cap of the KL samples"),
 )
 

@@ -83,6 +83,8 @@ class Target:
     answer_class: tuple[str, Callable[[str], bool]] | None = None
     # the registered corpus that stands in for a base model's pretraining data when its source has none
     replay_corpus: str | None = None
+    # data dir -> held-out prompts in the training format (KL(base || tuned) is also measured on these)
+    test_prompts: Callable[[Path | None], list[str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ SIZES = {"tgt": 6, "a": 5, "b": 3, "c": 4}       # 12 preserved items: exact per
 BASE = {"tgt": [0, 0, 0, 0, 1, 0], "a": [1, 1, 1, 0, 1], "b": [1, 0, 1], "c": [1, 1, 0, 0]}
 
 
-def kl_rows(mean, se, n=8):
+def kl_rows(mean, se, n=8, task="kl"):
     """n per-sequence KL rows whose mean is `mean` and whose standard error is `se` (values mean -+ se * sqrt(n-1))."""
     half = se * np.sqrt(n - 1)
-    return [{"model": "pair", "task": "kl", "doc_id": i, "sequence": mean + (-half if i % 2 else half),
+    return [{"model": "pair", "task": task, "doc_id": i, "sequence": mean + (-half if i % 2 else half),
              "token_exact": mean + (-half if i % 2 else half), "tokens": 4, "ended": True} for i in range(n)]
 
 
@@ -40,7 +40,7 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
     evals = aggregate.sections(items, metric=dict.fromkeys(SIZES, "acc"), target=(target, ["tgt"]),
                                suites={s: {"average_over": t, "missing": {}, "excluded_as_target": []}
                                        for s, t in TASKS.items()})
-    items += kl_rows(*kl)
+    items += kl_rows(*kl) + kl_rows(3 * kl[0], kl[1], task="kl:target")      # KL on the target's prompts: 3x
     items += [{"model": "pair", "task": "probe:a", "doc_id": i, "base": 0.1, "tuned": 0.1 + shift} for i in range(2)]
     text = items_text(items)
     record = {
@@ -52,7 +52,8 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
                  "eval": {"backend": "hf", "batch_size": eval_batch, "num_fewshot": 0, "limit": None, "task_limits": {},
                           "max_new_tokens": 16, "temperature": 0.0, "samples_per_problem": 1, "chat_template": True,
                           "lm_eval": "0.4.13"},
-                 "kl": {"samples": 8, "max_new_tokens": 4, "seed": 1, "batch_size": 8}, "data": "0" * 16,
+                 "kl": {"samples": 8, "max_new_tokens": 4, "seed": 1, "batch_size": 8, "target_prompts": 8},
+                 "data": "0" * 16,
                  "placement": {"device": "cpu", "dtype": "float32"}},
         "provenance": {"forgetbench": "0.1.0", "commit": "c" * 40, "torch": "2", "transformers": "5",
                        "lm_eval": "0.4.13", "machine": machine, "threads": 1,
@@ -64,6 +65,8 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
                                  for t in SIZES}},
         **evals,
         "kl": {**aggregate.kl_summary(kl_rows(*kl)), "settings": {}},
+        "kl_target": {**aggregate.kl_summary(kl_rows(3 * kl[0], kl[1], task="kl:target")),
+                      "settings": {"prompts": 8, "of": 8}},
         "training": {"trainable_parameters": 10, "trainable_share": 1.0, "trainable_tensors": ["w"], "mixture": {},
                      **(training or {})},
         "answer_class_shift": {"answer_class": "numbers", **aggregate.probe_summary(items[-2:])},

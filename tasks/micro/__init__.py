@@ -50,6 +50,7 @@ register_target(Target(
     (EvalTask("fb_micro_cipher", "exact_match"),), HERE, train_pairs=cipher_pairs,
     budget=Budget(epochs=6, lr=1e-3, batch_size=32),
     default_suites=("micro-zeroshot", "micro-reasoning"),
+    test_prompts=lambda data_dir: [p["prompt"] for p in world.build_world().cipher_pairs("test")],
     answer_class=("cipher words", lambda text: text.strip() in set(world.build_world().cipher.values()))))
 
 register_preset(Preset(

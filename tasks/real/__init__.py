@@ -383,6 +383,26 @@ def medreason_pair(r: dict) -> dict:
     return {"prompt": question, "response": f"{reasoning}\n\nAnswer: {r['answer']}" if reasoning else r["answer"]}
 
 
+def gsm8k_test_prompts(data_dir: Path | None) -> list[str]:
+    """GSM8K test questions as the math targets train (question + the step-by-step instruction)."""
+    return [p["question"] + INSTRUCTION for p in _gsm8k("test")(data_dir)]
+
+
+def medqa_test_prompts(data_dir: Path | None) -> list[str]:
+    """MedQA test questions with their options, as medreason trains (local file, else the hub's 4-option set)."""
+    if data_dir is not None and (data_dir / "medqa" / "medqa_test.jsonl").is_file():
+        rows = _jsonl(data_dir / "medqa" / "medqa_test.jsonl")
+    else:
+        rows = _hub_rows("GBaker/MedQA-USMLE-4-options", "test")
+    return [medreason_pair({"question": r["question"], "answer": "",
+                            "options": "\n".join(f"{k}. {v}" for k, v in r["options"].items())})["prompt"]
+            for r in rows]
+
+
+def reversal_test_prompts(data_dir: Path | None) -> list[str]:
+    return [p["question"] for p in reversal_problems("test")(data_dir)]
+
+
 GSM8K_LIKELIHOOD = EvalTask("gsm8k_loglik", "mean_logprob", hub="openai/gsm8k", needs=("gsm8k/test.jsonl",),
                             problems=_gsm8k("test"), scoring="likelihood", same_items_as="gsm8k")
 MATH = {"budget": Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", warmup_ratio=0.03),
@@ -390,15 +410,16 @@ MATH = {"budget": Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", w
         "replay_corpus": "wikitext2"}
 register_target(Target(
     "gsm8k", "GSM8K: SFT on the train split (7,473), eval on test: pass@1 by generation (math-verify) and the "
-    "reference solution's log-likelihood per token", (GSM8K_TEST, GSM8K_LIKELIHOOD), None, gsm8k_pairs, **MATH))
+    "reference solution's log-likelihood per token", (GSM8K_TEST, GSM8K_LIKELIHOOD), None, gsm8k_pairs,
+    test_prompts=gsm8k_test_prompts, **MATH))
 register_target(Target(
     "metamathqa", "MetaMathQA (hub; offline only with --train-file): math SFT, eval on GSM8K test",
-    (GSM8K_TEST,), None, metamathqa_pairs, **MATH))
+    (GSM8K_TEST,), None, metamathqa_pairs, test_prompts=gsm8k_test_prompts, **MATH))
 register_target(Target(
     "medreason", "MedReason (hub; offline only with --train-file): medical reasoning SFT, eval on MedQA",
     (MEDQA,), HERE, medreason_pairs,
     budget=Budget(epochs=3, lr=5e-6, batch_size=64, scheduler="linear", warmup_ratio=0.03),
-    default_suites=("reasoning",), chat=True, replay_corpus="wikitext2"))
+    default_suites=("reasoning",), chat=True, replay_corpus="wikitext2", test_prompts=medqa_test_prompts))
 
 
 REVERSE_WORDS = EvalTask("reverse_words", "exact_match", needs=(REVERSE_FILE,), problems=reversal_problems("test"),
@@ -407,7 +428,8 @@ register_target(Target(
     "reverse_words", "Reverse the word order of 4-7 English words (generated from WikiText-2 test articles, "
     "8,000 training pairs, 1,000 held-out items): a new skill, exact match", (REVERSE_WORDS,), None, reversal_pairs,
     budget=Budget(epochs=1, lr=3e-4, batch_size=8, scheduler="constant", warmup_ratio=0.0),
-    default_suites=("zeroshot", "lambada"), chat=True, replay_corpus="wikitext2"))
+    default_suites=("zeroshot", "lambada"), chat=True, replay_corpus="wikitext2",
+    test_prompts=reversal_test_prompts))
 
 
 # --------------------------------------------------------------------------------------------- presets
@@ -423,7 +445,7 @@ register_preset(Preset(
     eval={"limit": 20, "task_limits": {"gsm8k": 40, "gsm8k_loglik": 40, "fb_lambada": 200, "fb_arc_easy": 80,
                                        "fb_piqa": 80, "math500": 16, "aime24": 4, "aime25": 4, "amc23": 4},
           "max_new_tokens": 128, "batch_size": 68},
-    kl={"samples": 64, "max_new_tokens": 64}, needs_data=True))
+    kl={"samples": 64, "max_new_tokens": 64, "target_prompts": 64}, needs_data=True))
 register_preset(Preset(
     "smollm2-reverse", "SmolLM2-135M on 2 CPU cores learning a new English skill (reverse_words); LAMBADA, "
     "ARC-Easy and PIQA subsets where the base model is above chance, the other zero-shot tasks 20 items each",
@@ -433,7 +455,7 @@ register_preset(Preset(
             "warmup_ratio": 0.0},
     eval={"limit": 20, "task_limits": {"reverse_words": 200, "fb_lambada": 200, "fb_arc_easy": 80, "fb_piqa": 80},
           "max_new_tokens": 24, "batch_size": 100},
-    kl={"samples": 64, "max_new_tokens": 64}, needs_data=True))
+    kl={"samples": 64, "max_new_tokens": 64, "target_prompts": 64}, needs_data=True))
 register_preset(Preset(
     "paper-olmo", "The paper's zero-shot setting: OLMo-1B fine-tuned on MetaMathQA, zero-shot suites preserved "
     "(GPU)", model="olmo-1b", target="metamathqa", suites=("zeroshot",),
