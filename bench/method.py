@@ -27,6 +27,7 @@ shared budget knobs, learning rate and epochs, are added by the sweep itself: be
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -189,6 +190,40 @@ class GeneratedMixing(Mixing):
         super().__post_init__()
         if self.temperature <= 0 or self.max_new_tokens < 1:
             raise ValueError("needs temperature > 0 and max_new_tokens >= 1")
+
+
+@dataclass
+class WeightGrid(Method):
+    """Base for methods that transform the trained weights (`finalize`) with one knob that may be a grid: a
+    comma-separated list evaluated from one training run, one result each (WiSE-FT's alpha, DARE's p). The
+    subclass names the knob (`grid`, a string field) and its range (`grid_range`: low, high, high included)."""
+
+    grid: ClassVar[str] = ""
+    grid_range: ClassVar[tuple[float, float, bool]] = (0.0, float("inf"), True)
+
+    def __post_init__(self):
+        text = getattr(self, self.grid)
+        low, high, closed = self.grid_range
+        try:
+            values = [float(a) for a in text.split(",")]
+        except ValueError:
+            raise ValueError(f"{self.grid} must be a number or comma-separated numbers, not {text!r}") from None
+        inside = all(math.isfinite(a) and low <= a and (a <= high if closed else a < high) for a in values)
+        if not values or not inside:
+            raise ValueError(f"{self.grid} values must be finite numbers from {low:g} to {high:g}"
+                             f"{'' if closed else ' (excluded)'}, not {text!r}")
+        self.values = values
+
+    def variants(self) -> list[Method]:
+        if len(self.values) == 1:
+            return [self]
+        return [dataclasses.replace(self, **{self.grid: f"{a:g}"}) for a in self.values]
+
+    @property
+    def value(self) -> float:
+        """The one value of a variant (`finalize` runs on variants, never on a grid)."""
+        (v,) = self.values
+        return v
 
 
 def train_only(model, keep) -> None:

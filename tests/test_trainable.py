@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import perturbed
 
+from bench.errors import UserError
 from bench.method import build_method, methods
 from bench.training import trainable_names
 
@@ -55,9 +56,47 @@ def test_wise_ft_interpolates_and_grids(micro_batch):
     start, end = dict(ctx.base.model.named_parameters()), dict(moved.named_parameters())
     for n, p in out.named_parameters():
         assert torch.allclose(p, start[n] + 0.25 * (end[n] - start[n]), atol=1e-7)
-    from bench.errors import UserError
     with pytest.raises(UserError, match="alpha"):
         build_method("wise_ft", {"alpha": "half"})
+
+
+def test_lines_scales_each_blocks_update_by_its_depth(micro_batch):
+    model, _, ctx = micro_batch
+    moved = perturbed(model)
+    grid = build_method("lines", {"alpha": "0,0.25", "beta": "0.6"}).variants()
+    assert [v.params() for v in grid] == [{"alpha": "0", "beta": 0.6}, {"alpha": "0.25", "beta": 0.6}]
+    out = grid[1].finalize(copy.deepcopy(moved), ctx.base.model)
+    start, end = dict(ctx.base.model.named_parameters()), dict(moved.named_parameters())
+    share = {0: 0.25, 1: 0.25 + 0.6 / 2, 2: 0.25 + 0.6}           # 3 blocks: 0.25 + 0.6 * l / 2
+    for n, p in out.named_parameters():
+        m = re.search(r"layers\.(\d)\.", n)
+        s = share[int(m.group(1))] if m else 0.25                 # embeddings and the final norm: the shallowest
+        assert torch.allclose(p, start[n] + s * (end[n] - start[n]), atol=1e-6), n
+    with pytest.raises(UserError, match="beta"):
+        build_method("lines", {"beta": "1.5"})
+
+
+def test_dare_drops_a_fraction_of_the_update_and_rescales_the_rest(micro_batch):
+    model, _, ctx = micro_batch
+    moved = perturbed(model)
+    dare = build_method("dare", {"p": "0.7"})
+    out = dare.finalize(copy.deepcopy(moved), ctx.base.model)
+    start, end = dict(ctx.base.model.named_parameters()), dict(moved.named_parameters())
+    kept = total = 0
+    for n, p in out.named_parameters():
+        delta, got = end[n] - start[n], p - start[n]
+        keep = got != 0
+        assert torch.allclose(got[keep], delta[keep] / 0.3, rtol=1e-4, atol=1e-6), n
+        kept, total = kept + int(keep.sum()), total + delta.numel()
+    assert abs(kept / total - 0.3) < 4 * (0.3 * 0.7 / total) ** 0.5          # a binomial draw at rate 1 - p
+    again = dare.finalize(copy.deepcopy(moved), ctx.base.model)               # the same update: the same mask
+    assert all(torch.equal(a, b) for a, b in zip(out.parameters(), again.parameters()))
+    other = dare.finalize(perturbed(copy.deepcopy(moved)), ctx.base.model)    # another update: another mask
+    assert any(not torch.equal(a != b, c != b) for a, b, c in
+               zip(out.parameters(), ctx.base.model.parameters(), other.parameters()))
+    for bad in ("1", "-0.1", "nan"):
+        with pytest.raises(UserError, match="p values"):
+            build_method("dare", {"p": bad})
 
 
 def test_lora_adapters_and_merge(micro_batch):
