@@ -268,7 +268,23 @@ def evaluate_variant(prepared: Prepared, trained: Trained, index: int, *,
     final = variant.finalize(trained.model if last else copy.deepcopy(trained.model), base.model)
     metrics, items = measure(base, final, base.tokenizer, evals=run_plan.evals, settings=run_plan.request.eval,
                              kl=run_plan.request.kl, data_dir=run_plan.request.data_dir, watch=watch)
+    metrics["weight_change"] = weight_change(base.model, final)
     return metrics, items, final
+
+
+def weight_change(base, tuned) -> dict:
+    """How far the final weights moved from the base: the L2 norm of the update over every parameter (float64),
+    and relative to the base weights' norm (a predictor of forgetting the leaderboard compares with the KLs)."""
+    import torch
+
+    start = dict(base.named_parameters())
+    update = norm = 0.0
+    with torch.no_grad():
+        for name, p in tuned.named_parameters():
+            b = start[name].detach().double()
+            update += float(((p.detach().double() - b) ** 2).sum())
+            norm += float((b ** 2).sum())
+    return {"l2": update ** 0.5, "relative": (update / norm) ** 0.5, "parameters": "all"}
 
 
 def provenance(*, code: dict, base: ModelHandle | None, evals: Plan, items: list[dict], eval_settings: EvalSettings,

@@ -36,7 +36,8 @@ RUN_SCHEMA = {
     "type": "object",
     "required": ["schema_version", "kind", "run_id", "spec", "provenance", "target", "suites", "kl", "training",
                  "answer_class_shift", "items", "items_sha256"],
-    # schema 4 on: also "kl_target" (KL on the target's held-out prompts), checked in load_run_folder
+    # schema 4 on: also "kl_target" (KL on the target's held-out prompts) and "weight_change", checked in
+    # load_run_folder
     "properties": {
         "schema_version": {"enum": list(READABLE)},
         "kind": {"const": "run"},
@@ -179,6 +180,9 @@ def _check_numbers(record: dict, items: list[dict], path: Path, items_path: Path
     except (KeyError, TypeError, ValueError, ZeroDivisionError, RuntimeError) as e:
         raise UserError(f"The per-item file {items_path} cannot reproduce the record {path} ({type(e).__name__}: "
                         f"{e}). Delete the run folder and rerun it.") from None
+    if not legacy_sections(record) and not isinstance(record.get("weight_change", {}).get("l2"), (int, float)):
+        raise UserError(f"The result record {path} has no weight_change section (schema 4 records do). Delete the "
+                        "run folder and rerun it.")
     expected = [] if legacy_sections(record) else ["kl", "kl_target"] + (
         ["answer_class_shift"] if "delta" in record["answer_class_shift"] else [])
     if absent := [k for k in expected if k not in fresh]:

@@ -37,6 +37,8 @@ def test_method_conforms(name, capsys, tmp_path, micro_base):
         from transformers import AutoModelForCausalLM
         tuned = AutoModelForCausalLM.from_pretrained(folder / "model")
         changed = {n for n, p in tuned.named_parameters() if not torch.equal(p, base[n])}
+        l2 = sum(float(((p.double() - base[n].double()) ** 2).sum()) for n, p in tuned.named_parameters()) ** 0.5
+        assert rec["weight_change"]["l2"] == pytest.approx(l2, rel=1e-6)      # the saved weights' distance
         declared = set(rec["training"]["trainable_tensors"])
         assert changed == declared, f"changed but not declared: {changed - declared}; declared, unchanged: " \
                                     f"{declared - changed}"

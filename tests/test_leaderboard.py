@@ -70,6 +70,7 @@ def write_run(root, method, seed, tuned, *, kl=(10.0, 1.0), eval_batch=64, targe
         "training": {"trainable_parameters": 10, "trainable_share": 1.0, "trainable_tensors": ["w"], "mixture": {},
                      **(training or {})},
         "answer_class_shift": {"answer_class": "numbers", **aggregate.probe_summary(items[-2:])},
+        "weight_change": {"l2": kl[0] / 10, "relative": kl[0] / 1000, "parameters": "all"},
         "items": "items.jsonl", "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
     if wall is not None:
