@@ -1,4 +1,5 @@
-"""The two leaderboard plots (PNG and SVG, byte-reproducible): the methods' frontiers, and forgetting vs KL."""
+"""The two leaderboard plots (PNG and SVG, byte-reproducible): the methods' frontiers, and forgetting against each of
+its candidate predictors (KL context-free and on the target's prompts, weight distance)."""
 
 from __future__ import annotations
 
@@ -84,43 +85,38 @@ def frontier(track: Track) -> dict[str, bytes]:
     return out
 
 
-def forgetting_vs_kl(track: Track) -> dict[str, bytes]:
-    """One point per run: KL(base ‖ tuned) against the drop in the preserved-suite average; Spearman ρ in the title."""
-    from scipy.stats import spearmanr
+def predictors(track: Track) -> dict[str, bytes]:
+    """One panel per forgetting predictor: each run's forgetting against it, coloured by method, with the linear
+    and quadratic least-squares fits; ρ and R² (leaderboard.predictors) in each panel's title."""
+    from leaderboard.predictors import analyse
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    xs, ys = [], []
+    fits = analyse(track)
+    fig, axes = plt.subplots(1, len(fits), figsize=(4.2 * len(fits), 4.0), squeeze=False)
     colour = method_styles(track)
-    for method, st in colour.items():       # one colour and marker per method, as in the frontier plot
-        runs = [run for r in track.rows if r.method == method for run in r.runs]
-        kl = [run.record["kl"]["token_exact"]["mean"] for run in runs]
-        drop = [-100 * _average_delta(run) for run in runs]
-        ax.scatter(kl, drop, label=method, color=st["color"], marker=st["marker"], s=24)
-        xs += kl
-        ys += drop
-    if len(xs) >= 3 and np.ptp(xs) > 0 and np.ptp(ys) > 0:
-        rho, p = spearmanr(xs, ys)
-        stat = f"Spearman ρ = {rho:.2f} (p = {p:.2g}, {len(xs)} runs)"
-    else:
-        stat = f"Spearman ρ undefined ({len(xs)} runs)"
-    if min(xs) > 0 and max(xs) / min(xs) > 20:
-        ax.set_xscale("log")
-    ax.axhline(0, color="black", lw=0.6)
-    ax.set_xlabel("KL(base ‖ tuned), nats per sequence")
-    ax.set_ylabel("forgetting: preserved-suite average drop (points)")
-    ax.set_title(f"Forgetting vs KL — {stat}")
-    ax.grid(alpha=0.3)
-    _legend_outside(ax)
+    for ax, f in zip(axes[0], fits):
+        for method, st in colour.items():
+            pick = [i for i, m in enumerate(f.methods) if m == method]
+            if pick:
+                ax.scatter(f.x[pick], -100 * f.y[pick], label=method, color=st["color"], marker=st["marker"], s=22)
+        if f.n >= 3 and np.ptp(f.x) > 0:
+            grid = np.linspace(f.x.min(), f.x.max(), 100)
+            for degree, ls, name in ((1, "-", "linear fit"), (2, "--", "quadratic fit")):
+                if len(np.unique(f.x)) > degree:
+                    ax.plot(grid, -100 * np.polyval(np.polyfit(f.x, f.y, degree), grid), ls, color="black", lw=0.8,
+                            label=name if ax is axes[0][-1] else None)
+        defined = f.rho is not None and not np.isnan(f.rho.estimate)
+        stat = f"ρ = {f.rho.estimate:.2f}, R² {f.r2_linear.estimate:.2f} (lin)" if defined else "ρ undefined"
+        ax.set_title(f"{f.label}\n{stat}, {f.n} runs", fontsize=9)
+        ax.set_xlabel(f.label)
+        ax.axhline(0, color="black", lw=0.5)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("forgetting: preserved-suite average drop (points)")
+    _legend_outside(axes[0][-1])
     out = _save(fig)
     plt.close(fig)
     return out
 
 
-def _average_delta(run) -> float:
-    suites = run.record["suites"]
-    return sum(s["delta"] for s in suites.values()) / len(suites)
-
-
 def figures(track: Track) -> dict[str, dict[str, bytes]]:
     """name -> {"png": bytes, "svg": bytes}."""
-    return {"frontier": frontier(track), "forgetting-vs-kl": forgetting_vs_kl(track)}
+    return {"frontier": frontier(track), "predictors": predictors(track)}

@@ -42,4 +42,7 @@ def publish(tracks: list[Track], dest: Path, runs_dir: str, name: str | None = N
         path = dest / f"{stem}-frontier.csv"        # one row per method: matched learning, cost (and its ratios)
         atomic_write_text(path, render([track], "csv", runs_dir, view="frontier"))
         written.append(path)
+        path = dest / f"{stem}-predictors.csv"      # one row per predictor of forgetting
+        atomic_write_text(path, render([track], "csv", runs_dir, view="predictors"))
+        written.append(path)
     return written

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from dataclasses import asdict
 
 from bench.schema import legacy_sections
-from leaderboard import frontier
+from leaderboard import frontier, predictors
 from leaderboard.table import N_RESAMPLES, Row, Track
 
 FORMATS = ("markdown", "latex", "html", "csv")
@@ -279,9 +280,54 @@ def tables(track: Track, view: str) -> list[tuple[str, list[str], list[list[tupl
     """(title, headers, body, legend) of each table the view shows: frontier (methods ranked at matched
     learning, then every configuration) or points (every configuration only)."""
     points = ("Every configuration" if view == "frontier" else "", *grid(track), legend(track))
+    why = ("What predicts forgetting", *predictor_grid(track), predictor_legend(track))
     if view == "points":
-        return [points]
-    return [("Frontier: forgetting at matched learning", *frontier_grid(track), frontier_legend(track)), points]
+        return [points, why]
+    return [("Frontier: forgetting at matched learning", *frontier_grid(track), frontier_legend(track)), points, why]
+
+
+def _stat(s, digits: int = 2) -> str:
+    if s is None or math.isnan(s.estimate):
+        return "—"
+    return f"{s.estimate:.{digits}f} [{s.low:.{digits}f}, {s.high:.{digits}f}]"
+
+
+def predictor_grid(track: Track) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    fits = predictors.analyse(track)
+    cols = [("predictor", None, [(f.label, None) for f in fits]),
+            ("runs", None, [(str(f.n), None) for f in fits]),
+            ("Spearman ρ [95% CI]", None, [(_stat(f.rho), None) for f in fits]),
+            ("R² linear [95% CI]", "max", [(_stat(f.r2_linear), _value(f.r2_linear)) for f in fits]),
+            ("R² quadratic [95% CI]", "max", [(_stat(f.r2_quadratic), _value(f.r2_quadratic)) for f in fits]),
+            ("R² leave-one-method-out", "max", [("—" if f.lomo_r2 is None else f"{f.lomo_r2:.2f}",
+                                                 None if f.lomo_r2 is None else round(f.lomo_r2, 2)) for f in fits]),
+            ("ρ without one method", None, [("—" if f.rho_without is None else
+                                             f"{f.rho_without[0]:.2f} to {f.rho_without[1]:.2f}", None)
+                                            for f in fits])]
+    return _marked(cols, len(fits))
+
+
+def _value(s) -> float | None:
+    return None if s is None or math.isnan(s.estimate) else round(s.estimate, 2)
+
+
+def predictor_legend(track: Track) -> list[str]:
+    n = len(track.runs)
+    return [f"Across the track's {n} runs (each seed and configuration a point): how well each measure predicts a "
+            "run's forgetting, its suite-average Δ. Spearman ρ (negative: more of it, more forgetting); R² of the "
+            "least-squares linear and quadratic fits of Δ on it; 95% percentile bootstrap intervals over runs "
+            f"({predictors.N_RESAMPLES:,} resamples). Leave-one-method-out: each method's runs predicted by the "
+            "linear fit to the other methods' runs, pooled R² (below 0: worse than the mean); and the range of ρ "
+            "with one method left out. KL on target prompts: on the target's held-out prompts, one base response "
+            "each; ‖θ − θ_base‖₂: the L2 norm of the weight update. runs: those whose records carry the measure. "
+            "Bold: the best value in its column."]
+
+
+def _figures_after(i: int, title: str, figures) -> list[str]:
+    """The published plots shown after table `i`: the predictors' after their table, the others after the first."""
+    if title == "What predicts forgetting":
+        return [f for f in figures if f == "predictors"]
+    return [f for f in figures if f != "predictors"] if i == 0 else []
 
 
 def markdown(track: Track, runs_dir: str = "runs", view: str = "frontier", figures: list[str] = ()) -> str:
@@ -299,8 +345,7 @@ def markdown(track: Track, runs_dir: str = "runs", view: str = "frontier", figur
         out += [tabulate([[md(t, b) for t, b in row] for row in body], headers=headers, tablefmt="github",
                          disable_numparse=True), ""]
         out += [line.replace("* the interval", "\\* the interval") + "  " for line in notes]
-        if i == 0 and figures:
-            out += ["", *(f"![{name}]({track.name}-{name}.png)" for name in figures)]
+        out += ["", *(f"![{name}]({track.name}-{name}.png)" for name in _figures_after(i, title, figures))]
     out += ["", "Reproduce:", "", "```sh", *reproduce(track, runs_dir), "```", ""]
     return "\n".join(out)
 
@@ -318,7 +363,7 @@ def _tex(text: str) -> str:
 def latex(track: Track, runs_dir: str = "runs", view: str = "frontier", figures: list[str] = ()) -> str:
     lines = [f"% {_title(track)}", "% needs \\usepackage{booktabs} (and graphicx for a published figure)"]
     lines += [f"% {k}: {v}" for k, v in facts(track)]
-    for title, headers, body, notes in tables(track, view):
+    for i, (title, headers, body, notes) in enumerate(tables(track, view)):
         lines += [r"\begin{table}[t]", r"\centering", r"\scriptsize",
                   r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule",
                   " & ".join(_tex(h) for h in headers) + r" \\", r"\midrule"]
@@ -326,11 +371,12 @@ def latex(track: Track, runs_dir: str = "runs", view: str = "frontier", figures:
             lines.append(" & ".join(rf"\textbf{{{_tex(t)}}}" if b else _tex(t) for t, b in row) + r" \\")
         caption = f"{_title(track)}" + (f": {title.lower()}" if title else "") + ". " + " ".join(notes)
         lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + _tex(caption) + "}", r"\end{table}"]
-        if figures and title.startswith("Frontier"):
+        for name in _figures_after(i, title, figures):
+            what = {"frontier": "every method's frontier (95% intervals)",
+                    "predictors": "forgetting against each predictor, with linear and quadratic fits"}[name]
             lines += [r"\begin{figure}[t]", r"\centering",
-                      rf"\includegraphics[width=\linewidth]{{{track.name}-frontier.png}}",
-                      r"\caption{" + _tex(f"{_title(track)}: every method's frontier (95% intervals).") + "}",
-                      r"\end{figure}"]
+                      rf"\includegraphics[width=\linewidth]{{{track.name}-{name}.png}}",
+                      r"\caption{" + _tex(f"{_title(track)}: {what}.") + "}", r"\end{figure}"]
     lines += ["% reproduce:"] + [f"%   {c}" for c in reproduce(track, runs_dir)]
     return "\n".join(lines) + "\n"
 
@@ -354,9 +400,8 @@ def _html_section(track: Track, runs_dir: str, figures: dict[str, bytes], view: 
             out.append("<tr>" + "".join(f"<td><strong>{e(t)}</strong></td>" if b else f"<td>{e(t)}</td>"
                                         for t, b in row) + "</tr>")
         out += ["</tbody></table>"] + [f"<p>{e(line)}</p>" for line in notes]
-        if i == 0:
-            for name, png in figures.items():
-                out.append(f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+        for name in _figures_after(i, title, list(figures)):
+            out.append(f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(figures[name]).decode()}">')
     out += ["<h2>Reproduce</h2>", "<pre>" + e("\n".join(reproduce(track, runs_dir))) + "</pre>"]
     return out
 
@@ -389,10 +434,6 @@ def csv_rows(track: Track) -> list[dict]:
                 f"p_vs_{track.baseline}": r.p, "p_holm": r.p_holm}
         out.append(row)
     return out
-
-
-def csv_text(tracks: list[Track]) -> str:
-    return _csv([row for t in tracks for row in csv_rows(t)])
 
 
 def _csv(rows: list[dict]) -> str:
@@ -429,10 +470,27 @@ def frontier_csv_rows(track: Track) -> list[dict]:
     return out
 
 
+def predictor_csv_rows(track: Track) -> list[dict]:
+    """One row per forgetting predictor: its statistics with their intervals (leaderboard.predictors)."""
+    spec = track.first.spec
+    out = []
+    for f in predictors.analyse(track):
+        row = {"track": track.key, "model": spec["model"], "target": spec["target"], "predictor": f.key, "runs": f.n,
+               "methods": len(set(f.methods))}
+        for name in ("rho", "r2_linear", "r2_quadratic"):
+            st = getattr(f, name)
+            row |= {name: st and st.estimate, f"{name}_low": st and st.low, f"{name}_high": st and st.high}
+        row |= {"r2_leave_one_method_out": f.lomo_r2, "rho_without_one_method_min": f.rho_without and f.rho_without[0],
+                "rho_without_one_method_max": f.rho_without and f.rho_without[1]}
+        out.append(row)
+    return out
+
+
 def render(tracks: list[Track], fmt: str, runs_dir: str = "runs", figures: dict | None = None,
            view: str = "frontier") -> str:
     if fmt == "csv":
-        return csv_text(tracks) if view == "points" else _csv([row for t in tracks for row in frontier_csv_rows(t)])
+        per_track = {"points": csv_rows, "frontier": frontier_csv_rows, "predictors": predictor_csv_rows}[view]
+        return _csv([row for t in tracks for row in per_track(t)])
     if fmt == "html":
         return html_page(tracks, runs_dir, figures, view)
     one = {"markdown": markdown, "latex": latex}[fmt]

@@ -137,6 +137,7 @@ class Track:
     base_items: int = 0                # the base model's per-item outcomes compared across those machines
     name: str = ""                     # file name stem when published (default: the model's name)
     frontier: tuple | None = None      # leaderboard.frontier.of(track), computed once
+    predictors: list | None = None     # leaderboard.predictors.analyse(track), computed once
 
     def __post_init__(self):
         model = self.first.spec["model"].rstrip("/").split("/")[-1]

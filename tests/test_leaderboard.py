@@ -230,20 +230,26 @@ def test_publish_writes_every_format_and_is_byte_reproducible(capsys, runs, tmp_
     code, out, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", dest)
     assert code == 0, err
     names = sorted(p.name for p in dest.iterdir())
-    assert names == sorted(["toy.md", "toy.tex", "toy.html", "toy.csv", "toy-frontier.csv"] +
-                           [f"toy-{f}.{x}" for f in ("frontier", "forgetting-vs-kl") for x in ("png", "svg")])
+    assert names == sorted(["toy.md", "toy.tex", "toy.html", "toy.csv", "toy-frontier.csv", "toy-predictors.csv"] +
+                           [f"toy-{f}.{x}" for f in ("frontier", "predictors") for x in ("png", "svg")])
     first = {p.name: p.read_bytes() for p in dest.iterdir()}
     assert first["toy-frontier.png"].startswith(b"\x89PNG")
     assert b"![frontier](toy-frontier.png)" in first["toy.md"]                  # every format shows the plots
     assert b"\\includegraphics[width=\\linewidth]{toy-frontier.png}" in first["toy.tex"]
-    assert b"data:image/png;base64," in first["toy.html"]
+    assert b"\\includegraphics[width=\\linewidth]{toy-predictors.png}" in first["toy.tex"]
+    assert first["toy.html"].count(b"data:image/png;base64,") == 2
+    for fmt in ("md", "tex", "html"):                                            # the predictors' section too
+        assert b"What predicts forgetting" in first[f"toy.{fmt}"] or b"what predicts forgetting" in first[f"toy.{fmt}"]
     bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", dest)
     assert {p.name: p.read_bytes() for p in dest.iterdir()} == first
-    # the KL plot's title carries the rank correlation over runs, computed independently here
-    from scipy.stats import spearmanr
+    # the predictors' plot and CSV carry the rank correlation over runs, computed independently here
+    import pandas as pd
     kl = [30, 31, 32, 2, 3, 4, 5]
-    drop = [-100 * suite_average(s) for s in NAIVE + CF + REPLAY]
-    assert f"Spearman ρ = {spearmanr(kl, drop)[0]:.2f}" in first["toy-forgetting-vs-kl.svg"].decode()
+    delta = [suite_average(s) for s in NAIVE + CF + REPLAY]
+    rho = pd.Series(kl).corr(pd.Series(delta), method="spearman")
+    assert f"ρ = {rho:.2f}" in first["toy-predictors.svg"].decode()
+    table = pd.read_csv(dest / "toy-predictors.csv").set_index("predictor")
+    assert table.loc["kl", "rho"] == pytest.approx(rho, abs=1e-5) and table.loc["kl", "runs"] == 7
 
 
 def test_pareto_frontier():

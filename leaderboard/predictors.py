@@ -1,0 +1,128 @@
+"""What predicts forgetting: across a track's runs, how well each candidate measure predicts a run's forgetting.
+
+Forgetting is a run's suite-average Δ (the mean of its suites' deltas, the points table's "suite avg"). The
+candidates, each read from the run's record (schema 4; runs without one are left out of that predictor and the
+count says so):
+- context-free KL(base ‖ tuned) (token-exact estimator, nats per sequence);
+- KL on the target's held-out prompts, E_c KL(p_base(.|c) ‖ p_tuned(.|c)) (RL's Razor's predictor, arXiv 2509.04259);
+- the L2 norm of the weight update ‖θ_tuned − θ_base‖₂.
+
+For each: Spearman's ρ; R² of the least-squares fit of Δ on the predictor, linear and quadratic (as RL's Razor
+reports); each with a 95% percentile bootstrap interval over runs (runs resampled with replacement; resamples in
+which a statistic is undefined, e.g. a constant predictor, are left out of its interval). And a leave-one-method-
+out check: for each method, fit (linear) on the other methods' runs and predict its runs; the pooled R² of those
+out-of-sample predictions (below 0: worse than predicting the mean; a predictor that only separates methods, not
+runs within them, falls here) and the range of ρ over the tracks with one method left out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from leaderboard.table import Track
+
+N_RESAMPLES = 2_000
+PREDICTORS = (
+    ("kl", "context-free KL (nats)", lambda rec: rec["kl"]["token_exact"]["mean"]),
+    ("kl_target", "KL on target prompts (nats)", lambda rec: rec["kl_target"]["token_exact"]["mean"]),
+    ("weight_change", "‖θ − θ_base‖₂", lambda rec: rec["weight_change"]["l2"]),
+)
+
+
+@dataclass
+class Stat:
+    estimate: float
+    low: float
+    high: float
+
+
+@dataclass
+class Fit:
+    key: str
+    label: str
+    x: np.ndarray                  # the predictor, per run
+    y: np.ndarray                  # forgetting (suite-average Δ), per run
+    methods: list[str]             # per run
+    rho: Stat | None = None
+    r2_linear: Stat | None = None
+    r2_quadratic: Stat | None = None
+    lomo_r2: float | None = None            # leave-one-method-out, pooled out-of-sample R² (linear)
+    rho_without: tuple[float, float] | None = None   # min and max of ρ with one method left out
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    return float(spearmanr(x, y).statistic)
+
+
+def r_squared(x: np.ndarray, y: np.ndarray, degree: int) -> float:
+    """R² of the least-squares polynomial fit of y on x (nan when undefined: too few distinct x, constant y)."""
+    if len(np.unique(x)) <= degree or np.ptp(y) == 0:
+        return math.nan
+    resid = y - np.polyval(np.polyfit(x, y, degree), x)
+    return float(1 - (resid ** 2).sum() / ((y - y.mean()) ** 2).sum())
+
+
+def leave_one_method_out(x: np.ndarray, y: np.ndarray, methods: list[str]) -> tuple[float | None, tuple | None]:
+    """Pooled out-of-sample R² of linear fits on the other methods' runs, and the range of ρ without one method."""
+    names = sorted(set(methods))
+    if len(names) < 3 or np.ptp(y) == 0:
+        return None, None
+    labels = np.array(methods)
+    pred, rhos = np.empty_like(y), []
+    for m in names:
+        out = labels == m
+        if len(np.unique(x[~out])) < 2:
+            return None, None
+        pred[out] = np.polyval(np.polyfit(x[~out], y[~out], 1), x[out])
+        rhos.append(spearman(x[~out], y[~out]))
+    r2 = float(1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+    return r2, (float(np.nanmin(rhos)), float(np.nanmax(rhos)))
+
+
+def _bootstrap(stat, x: np.ndarray, y: np.ndarray, n_resamples: int, seed: int) -> Stat:
+    rng = np.random.default_rng(seed)
+    reps = np.array([stat(x[i], y[i]) for i in rng.integers(0, len(x), size=(n_resamples, len(x)))])
+    reps = reps[~np.isnan(reps)]
+    low, high = (np.percentile(reps, [2.5, 97.5]) if len(reps) else (math.nan, math.nan))
+    return Stat(stat(x, y), float(low), float(high))
+
+
+def fit(key: str, label: str, x, y, methods: list[str], n_resamples: int = N_RESAMPLES, seed: int = 0) -> Fit:
+    out = Fit(key, label, np.asarray(x, dtype=float), np.asarray(y, dtype=float), list(methods))
+    if out.n < 3:
+        return out
+    out.rho = _bootstrap(spearman, out.x, out.y, n_resamples, seed)
+    out.r2_linear = _bootstrap(lambda a, b: r_squared(a, b, 1), out.x, out.y, n_resamples, seed)
+    if out.n >= 4:
+        out.r2_quadratic = _bootstrap(lambda a, b: r_squared(a, b, 2), out.x, out.y, n_resamples, seed)
+    out.lomo_r2, out.rho_without = leave_one_method_out(out.x, out.y, out.methods)
+    return out
+
+
+def forgetting(record: dict) -> float:
+    """A run's suite-average Δ: the mean of its suites' deltas."""
+    suites = record["suites"]
+    return sum(s["delta"] for s in suites.values()) / len(suites)
+
+
+def analyse(track: Track, n_resamples: int = N_RESAMPLES) -> list[Fit]:
+    """One fit per predictor over the track's runs that record it (computed once per track)."""
+    if getattr(track, "predictors", None) is not None:
+        return track.predictors
+    fits = []
+    for key, label, read in PREDICTORS:
+        runs = [r for r in track.runs if key in r.record]
+        fits.append(fit(key, label, [read(r.record) for r in runs], [forgetting(r.record) for r in runs],
+                        [r.spec["method"] for r in runs], n_resamples))
+    track.predictors = fits
+    return fits
