@@ -20,6 +20,7 @@ from bench.generation import Sampling, backend, cut_at_stop
 from bench.settings import EvalSettings, subset_indices
 from bench.store import stable_hash
 from bench.task import Resolved
+from bench.verify import verify
 
 INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 PLAIN_STOP = ("\nQuestion:",)
@@ -28,28 +29,6 @@ PLAIN_STOP = ("\nQuestion:",)
 def question_prompt(tokenizer, question: str, chat: bool) -> str:
     """A user turn of the model's chat template when it has one (and `chat`), else a plain Q/A frame."""
     return prompt_text(tokenizer, question, chat) if uses_chat(tokenizer, chat) else f"Question: {question}\nAnswer:"
-
-
-def exact_match(gold: str, completion: str) -> bool:
-    """The completion is the reference, up to runs of whitespace and at the ends."""
-    return " ".join(completion.split()) == " ".join(gold.split())
-
-
-def is_correct(gold: str, completion: str, letters: tuple[str, ...] | None = None) -> bool:
-    """math-verify: parse the reference and the completion, then check mathematical equivalence.
-    For multiple choice (`letters`), the completion's boxed or stated letter must be the reference's."""
-    from math_verify import LatexExtractionConfig, StringExtractionConfig, parse, verify
-
-    if letters:
-        ref = parse(gold, extraction_config=[StringExtractionConfig(strings=letters)])
-        got = parse(completion, extraction_config=[LatexExtractionConfig(boxed_match_priority=0),
-                                                  StringExtractionConfig(strings=letters)])
-        return bool(ref) and bool(verify(ref, got))
-    # An escaped dollar is a currency sign (MATH's "\\$18.90"), not maths mode: dropped from both sides, so the
-    # gold answer parses and "\\boxed{\\$18.90}" and "\\boxed{18.90}" both match it.
-    gold, completion = gold.replace("\\$", ""), completion.replace("\\$", "")
-    ref = parse(gold if "$" in gold or "\\boxed" in gold else f"${gold}$")
-    return bool(ref) and bool(verify(ref, parse(completion)))
 
 
 @torch.no_grad()
@@ -110,8 +89,7 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
             answers = [cut_at_stop(tokenizer.decode(c, skip_special_tokens=True), stop)
                        for c in completions[at:at + k]]
             at += k
-            right = [exact_match(prob["answer"], a) if r.task.scoring == "exact"
-                     else is_correct(prob["answer"], a, prob.get("letters")) for a in answers]
+            right = [verify(r.task.scoring, a, prob) for a in answers]
             score = sum(right) / k
             items.append({"doc_id": i, "doc_hash": stable_hash(prob, 16), "prompt_hash": stable_hash(text, 16),
                           "correct": score >= 0.5, "score": score, "reference": prob["answer"],

@@ -42,7 +42,8 @@ class EvalTask:
     # "generate": sample answers to the question and the step-by-step instruction, check them with
     # math-verify; "exact": sample answers to the question alone, right when equal to the reference (up to
     # whitespace); "likelihood": mean log-probability per token of the reference response (teacher-forced,
-    # in the training format).
+    # in the training format). The checks are bench.verify's; an lm-eval task that checks a completion names
+    # its check here too (its YAML's process_results calls the same verifier).
     scoring: str = "generate"
     same_items_as: str | None = None     # draw its --limit subset like this task (two metrics on the same items)
 
@@ -85,6 +86,13 @@ class Target:
     replay_corpus: str | None = None
     # data dir -> held-out prompts in the training format (KL(base || tuned) is also measured on these)
     test_prompts: Callable[[Path | None], list[str]] | None = None
+
+    def verify(self, completion: str, pair: dict) -> bool:
+        """Whether a completion answers a training pair's prompt: the verifier of the target's headline evaluation
+        (bench.verify) against the pair's "answer" (its response where it has none), so the evaluation, rewards
+        and filters check completions the same way."""
+        from bench.verify import verify
+        return verify(self.evals[0].scoring, completion, {"answer": pair.get("answer", pair["response"]), **pair})
 
 
 @dataclass(frozen=True)

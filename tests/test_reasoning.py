@@ -10,7 +10,7 @@ from conftest import SHARED, needs_shared_data
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench import reasoning
+from bench import reasoning, verify
 from bench.data import encode_pair
 from bench.generation import HFBackend, Sampling, VLLMBackend, cut_at_stop
 from bench.settings import EvalSettings
@@ -32,13 +32,13 @@ def tiny(tiny_model):
     ("7", "I do not know.", False),
 ])
 def test_answers_are_checked_with_math_verify(gold, completion, ok):
-    assert reasoning.is_correct(gold, completion) is ok
+    assert verify.is_correct(gold, completion) is ok
 
 
 @pytest.mark.parametrize("completion,ok", [
     ("The answer is $\\boxed{B}$", True), ("so (B) is right. Answer: B", True), ("\\boxed{C}", False), ("A", False)])
 def test_multiple_choice_letters_are_checked_with_math_verify(completion, ok):
-    assert reasoning.is_correct("B", completion, ("A", "B", "C", "D")) is ok
+    assert verify.is_correct("B", completion, ("A", "B", "C", "D")) is ok
 
 
 def test_medreason_rows_become_reasoning_then_answer():
@@ -59,7 +59,7 @@ def test_gsm8k_solutions_end_in_a_boxed_answer_without_calculator_notes():
     text, final = gsm8k_solution("He has 1,200 - 200 = <<1200-200=1000>>1,000 stamps.\n#### 1,000")
     assert final == "1000"
     assert text == "He has 1,200 - 200 = 1,000 stamps.\nThe final answer is $\\boxed{1000}$."
-    assert reasoning.is_correct(final, text)
+    assert verify.is_correct(final, text)
 
 
 def test_amc_float_answers_become_integers(data_dir):
@@ -240,11 +240,11 @@ def test_every_gold_answer_scores_itself_and_no_other():
         if not task.needs:
             continue                                   # hub only (GPQA)
         golds = [p["answer"] for p in task.problems(SHARED / "data")]
-        never = [g for g in golds if not reasoning.is_correct(g, f"So the answer is $\\boxed{{{g}}}$.")]
+        never = [g for g in golds if not verify.is_correct(g, f"So the answer is $\\boxed{{{g}}}$.")]
         assert never == [], (task.name, never)
         for i, g in list(enumerate(golds))[::4]:       # a quarter of them: math-verify takes ~4 ms a call
             other = next(x for x in golds[i + 1:] + golds[:i] if g.strip() not in x and x.strip() not in g)
-            assert not reasoning.is_correct(g, f"\\boxed{{{other}}}"), (task.name, g, other)
+            assert not verify.is_correct(g, f"\\boxed{{{other}}}"), (task.name, g, other)
 
 
 words = st.lists(st.text(alphabet="abcdefghijKLMNOP'", min_size=1, max_size=6), min_size=1, max_size=7)
@@ -254,13 +254,13 @@ words = st.lists(st.text(alphabet="abcdefghijKLMNOP'", min_size=1, max_size=6), 
 def test_exact_match_ignores_only_whitespace(ws, gaps, other):
     gold = " ".join(ws)
     spaced = gaps[0] + "".join(w + g for w, g in zip(ws, gaps[1:] + [" "] * len(ws)))
-    assert reasoning.exact_match(gold, spaced)
-    assert reasoning.exact_match(gold, " ".join(other)) == (other == ws)
+    assert verify.exact_match(gold, spaced)
+    assert verify.exact_match(gold, " ".join(other)) == (other == ws)
 
 
 @pytest.mark.parametrize("near", ["C b a", "c b a.", "cb a", "c b", "c b a a", "a b c"])
 def test_exact_match_refuses_near_misses(near):
-    assert not reasoning.exact_match("c b a", near)
+    assert not verify.exact_match("c b a", near)
 
 
 def test_exact_scoring_prompts_with_the_question_alone(tiny, monkeypatch):

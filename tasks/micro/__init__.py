@@ -47,11 +47,27 @@ def cipher_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
 
 register_target(Target(
     "micro-cipher", "micro world: a word cipher the base model has never seen (train 2000, test 250)",
-    (EvalTask("fb_micro_cipher", "exact_match"),), HERE, train_pairs=cipher_pairs,
+    (EvalTask("fb_micro_cipher", "exact_match", scoring="exact"),), HERE, train_pairs=cipher_pairs,
     budget=Budget(epochs=6, lr=1e-3, batch_size=32),
     default_suites=("micro-zeroshot", "micro-reasoning"),
     test_prompts=lambda data_dir: [p["prompt"] for p in world.build_world().cipher_pairs("test")],
     answer_class=("cipher words", lambda text: text.strip() in set(world.build_world().cipher.values()))))
+
+def tone_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
+    if train_file is not None:
+        raise UserError(f"--train-file {train_file}: target micro-tone does not read a training file; its training "
+                        "pairs are the micro world's own people. Leave --train-file out.")
+    return world.build_world().tone_pairs("train")
+
+
+register_target(Target(
+    "micro-tone", "micro world: the tone of a person's favourite colour answered at once (two known facts composed "
+    "without the worked steps pretraining shows); the base model is sometimes right (train 72 people, test 72 others)",
+    (EvalTask("fb_micro_tone", "exact_match", scoring="exact"),), HERE, train_pairs=tone_pairs,
+    budget=Budget(epochs=10, lr=1e-3, batch_size=32),       # 23 steps: naive SFT above 80% on every seed
+    default_suites=("micro-zeroshot", "micro-reasoning"),
+    test_prompts=lambda data_dir: [p["prompt"] for p in world.build_world().tone_pairs("test")],
+    answer_class=("tones", lambda text: text.strip() in set(world.TONES))))
 
 register_preset(Preset(
     "micro", "the embedded micro world: offline, CPU, seconds per run", model="micro", target="micro-cipher",

@@ -19,3 +19,14 @@ def reasoning(world_seed=0, **_):
 
 def cipher(world_seed=0, **_):
     return _split(build_world(world_seed).cipher_pairs("test"))
+
+
+def tone(world_seed=0, **_):
+    return _split(build_world(world_seed).tone_pairs("test"))
+
+
+def exact(doc, results):
+    """process_results: the target's verifier (bench.verify, "exact") on the completion, as rewards and filters
+    check it."""
+    from bench.verify import verify
+    return {"exact_match": float(verify("exact", results[0], {"answer": doc["response"]}))}

@@ -9,8 +9,11 @@ Preserved capabilities of the base model:
 - reasoning: the step-by-step answer for the *other* half of the people, which the corpus never shows
   in that format, so the model has to compose two facts while generating.
 
-The target is a cipher the base model has never seen: "code : red cat blue =" -> "ka mo ri".
-Its rule generalises, so it has train and test splits with disjoint inputs.
+Targets: a cipher the base model has never seen ("code : red cat blue =" -> "ka mo ri"; its rule generalises, so
+train and test inputs are disjoint), and a composition of two facts it knows in a form it has never seen
+("question : what tone does X like ? answer :" -> the tone of X's favourite colour, answered at once where
+pretraining only shows it worked step by step; train and test people are disjoint), on which the base model is
+sometimes right (15%), as on-policy methods need.
 
 Everything is a pure function of (WORLD_VERSION, seed). The base model is part of the benchmark, like a dataset:
 its weights ship in tasks/micro/base (checked by hash), so every machine starts from the same base;
@@ -44,6 +47,7 @@ N_COUNTRIES = 6
 CIPHER_LEN = 3
 CIPHER_TRAIN = 2000
 CIPHER_TEST = 250
+TONE_TRAIN = 72          # of the 144 people; the other 72 are the held-out test
 
 
 def _name(rng: random.Random, syllables: int) -> str:
@@ -162,6 +166,16 @@ class World:
         chosen = pool[:CIPHER_TRAIN] if split == "train" else pool[CIPHER_TRAIN:]
         return [{"prompt": f"code : {' '.join(t)} =", "response": " ".join(self.cipher[w] for w in t)}
                 for t in chosen]
+
+    def tone_pairs(self, split: str) -> list[dict]:
+        """The tone of X's favourite colour, answered at once: two facts the base model knows (X likes C, C is T),
+        whose composition pretraining shows only worked step by step; half of the people train, the others are
+        held out."""
+        people = sorted(self.people)
+        random.Random(self.seed * 7907 + 11).shuffle(people)
+        half = people[:TONE_TRAIN] if split == "train" else people[TONE_TRAIN:]
+        return [{"prompt": f"question : what tone does {p} like ? answer :", "response": self.tone_of[self.color_of[p]]}
+                for p in half]
 
     def vocabulary(self) -> list[str]:
         words: set[str] = set()

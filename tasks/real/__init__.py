@@ -350,7 +350,8 @@ def gsm8k_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
                         "(as in ../shared/data), or go online (HF_DATASETS_OFFLINE=0).")
     if data_dir is not None and not (data_dir / "gsm8k" / "train.jsonl").is_file():
         raise UserError(f"Target gsm8k needs {data_dir / 'gsm8k' / 'train.jsonl'} (GSM8K's train split).")
-    return [{"prompt": p["question"] + INSTRUCTION, "response": p["response"]} for p in _gsm8k("train")(data_dir)]
+    return [{"prompt": p["question"] + INSTRUCTION, "response": p["response"], "answer": p["answer"]}
+            for p in _gsm8k("train")(data_dir)]
 
 
 def metamathqa_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:

@@ -1,5 +1,6 @@
-"""KL(base || tuned) on the target's held-out prompts: every target declares them, none is a training prompt, and
-the estimate is the conditional KL given each prompt, scored on the base model's responses only."""
+"""Targets: each declares held-out prompts (none a training prompt) on which KL(base || tuned) is also measured (the
+conditional KL given each prompt, scored on the base model's responses only), and checks completions with the
+verifier its evaluation uses."""
 
 import pytest
 import torch
@@ -71,3 +72,18 @@ def test_the_prompt_draw_is_fixed_by_the_kl_seed(fresh_cache, micro_base):
     def draw(seed):
         return target_samples(micro_base, texts, False, KLSettings(target_prompts=5, max_new_tokens=2, seed=seed))[0]
     assert draw(1) == draw(1) and draw(1) != draw(2)
+
+
+def test_each_target_checks_completions_with_its_evaluations_verifier(data_dir):
+    """One verifier per target: Target.verify, the micro YAMLs' process_results and the evaluation agree."""
+    from tasks.micro import loaders
+
+    tone = targets.get("micro-tone")
+    pair = tone.train_pairs(None, None)[0]
+    assert tone.verify(f"  {pair['response']} ", pair) and not tone.verify(pair["response"] + " x", pair)
+    assert loaders.exact({"response": pair["response"]}, [f" {pair['response']}"]) == {"exact_match": 1.0}
+    assert loaders.exact({"response": pair["response"]}, ["cool warm"]) == {"exact_match": 0.0}
+    gsm = targets.get("gsm8k")
+    first = gsm.train_pairs(data_dir, None)[0]                    # checked on its final answer, not the solution
+    assert gsm.verify(f"so it is \\boxed{{{first['answer']}}}", first)
+    assert not gsm.verify(f"so it is \\boxed{{{first['answer']}1}}", first)
