@@ -8,6 +8,9 @@
     loss(model, batch, ctx) -> scalar                     cross-entropy on labelled tokens by default
     trainable(model)        -> None | model               which parameters train (all by default); may
                                                           return a replacement (a model with adapters)
+    fit(model, ctx, budget, seed) -> stats | None         the method's own trainer (on-policy methods: sampling
+                                                          between updates, TRL's GRPOTrainer); None by default:
+                                                          the engine's Trainer on mixture and loss
     finalize(tuned, base)   -> model                      weights after training (identity by default)
     variants()              -> [Method]                   settings evaluated from one training run
                                                           (each its own result record; just self by default)
@@ -19,7 +22,8 @@ A method registers under the name of its file (`methods/lwf.py` registers "lwf")
 can list and check names without importing every method. Class attributes that are part of the registry
 contract: `cost` (cheap | moderate | expensive), `reference` (the arm every comparison is made against:
 exactly one method), and `smoke` (the `--set` values of the cheapest run that still exercises every code
-path of the method: what the conformance test and quick checks run), and `sweep` (the method's default sweep
+path of the method: what the conformance test and quick checks run; `smoke_target` its target where the default
+cannot: an on-policy method needs a base model that is sometimes right), and `sweep` (the method's default sweep
 grid: its hyperparameters that trade learning for forgetting, each with the values a sweep draws from; the
 shared budget knobs, learning rate and epochs, are added by the sweep itself: bench/sweep.py).
 """
@@ -103,6 +107,22 @@ class Context:
         gen = self._sample(enc, temperature, max_new_tokens, "contextual samples")
         return [sequence_example(p + g, n_prompt=len(p)) for p, g in zip(enc, gen) if g]
 
+    def completions(self, model, pairs: list[dict], k: int, *, temperature: float, max_new_tokens: int,
+                    seed: int) -> list[list[str]]:
+        """k completions of `model` to each pair's prompt (in the training format), each cut where the target's
+        evaluation cuts one (its stop strings, EOS). The base model's are cached; another model's are drawn anew."""
+        from bench.generation import Sampling, backend, cut_at_stop
+
+        prompts = [encode_prompt(self.tokenizer, p["prompt"], self.target.chat) for p in pairs]
+        asked = [p for p in prompts for _ in range(k)]
+        if model is self.base.model:
+            gen = self._sample(asked, temperature, max_new_tokens, "completions from base")
+        else:
+            gen = backend("hf", model, self.tokenizer).generate(asked, Sampling(temperature, max_new_tokens), seed,
+                                                                desc="completions from the model in training")
+        texts = [cut_at_stop(self.tokenizer.decode(g, skip_special_tokens=True), self.target.stop) for g in gen]
+        return [texts[i * k:(i + 1) * k] for i in range(len(pairs))]
+
     def pretraining_text(self, n: int, max_tokens: int = 512) -> list[dict]:
         """n documents from the base model's pretraining distribution, each cut to its first max_tokens tokens:
         fresh draws where the model's source knows it (the micro world), else the target's stand-in corpus
@@ -127,6 +147,7 @@ class Method:
     cost: ClassVar[str] = "cheap"
     reference: ClassVar[bool] = False   # the arm every comparison is made against (exactly one method)
     smoke: ClassVar[dict] = {}          # --set values of the cheapest run that exercises every code path
+    smoke_target: ClassVar[str | None] = None   # its target, where the default one cannot exercise the method
     sweep: ClassVar[dict] = {}          # hyperparameter -> values a sweep draws from (learning vs forgetting)
 
     def prepare(self, ctx: Context) -> None:
@@ -145,6 +166,11 @@ class Method:
 
     def finalize(self, tuned, base):
         return tuned
+
+    def fit(self, model, ctx: Context, budget, seed: int) -> dict | None:
+        """Train `model` in place with the method's own trainer and return the record's training statistics (as
+        bench.training.train does); None, the default: the engine trains on `mixture` with `loss`."""
+        return None
 
     def variants(self) -> list[Method]:
         """The settings evaluated from this one training run, each reported as its own result."""

@@ -191,8 +191,10 @@ def train_stage(prepared: Prepared) -> Trained:
     set_seed(seed)
     log(f"{name}: training on {len(rows)} examples ({n_trainable / n_base:.1%} of the parameters train)")
     with count_passes() as passes:
-        stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), run_plan.budget, seed,
-                      base.tokenizer.pad_token_id)
+        stats = method.fit(tuned, ctx, run_plan.budget, seed)         # a method's own trainer, if it has one
+        if stats is None:
+            stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), run_plan.budget, seed,
+                          base.tokenizer.pad_token_id)
     summed = over_processes(list(passes.values()), mean=False)      # every process's share of each batch
     stats |= {"passes": dict(zip(passes, map(int, summed))),
               "trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,

@@ -86,6 +86,8 @@ class Target:
     replay_corpus: str | None = None
     # data dir -> held-out prompts in the training format (KL(base || tuned) is also measured on these)
     test_prompts: Callable[[Path | None], list[str]] | None = None
+    # where a sampled completion ends besides EOS, as the target's evaluation cuts it (rewards and filters)
+    stop: tuple[str, ...] = ()
 
     def verify(self, completion: str, pair: dict) -> bool:
         """Whether a completion answers a training pair's prompt: the verifier of the target's headline evaluation

@@ -16,7 +16,9 @@ TINY = ["--budget", "examples=16", "--budget", "epochs=1", "--budget", "batch_si
 
 
 def run(capsys, name, out, *extra):
-    sets = [f"--set={k}={v}" for k, v in methods.get(name).smoke.items()]
+    cls = methods.get(name)
+    sets = [f"--set={k}={v}" for k, v in cls.smoke.items()]
+    sets += ["--target", cls.smoke_target] if cls.smoke_target else []
     code = main(["run", "--method", name, *sets, *TINY, *extra, "--out", str(out), "--json"])
     stdout, err = capsys.readouterr()
     assert code == 0, err
@@ -58,7 +60,8 @@ def test_mixture_has_no_side_effects_after_prepare(name, micro_base):
     """One-off work belongs in prepare(ctx): mixture(ctx) is a function of the context, leaving the method's
     state and the context's notes as they were, and giving the same examples every time."""
     method = build_method(name, methods.get(name).smoke)
-    ctx = Context(base=micro_base, target=targets.get("micro-cipher"), seed=0, examples=16)
+    ctx = Context(base=micro_base, target=targets.get(methods.get(name).smoke_target or "micro-cipher"), seed=0,
+                  examples=16)
     method.prepare(ctx)
     state, notes = dict(vars(method)), json.dumps(ctx.notes, sort_keys=True, default=str)
     first = method.mixture(ctx)

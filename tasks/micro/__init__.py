@@ -50,7 +50,7 @@ register_target(Target(
     (EvalTask("fb_micro_cipher", "exact_match", scoring="exact"),), HERE, train_pairs=cipher_pairs,
     budget=Budget(epochs=6, lr=1e-3, batch_size=32),
     default_suites=("micro-zeroshot", "micro-reasoning"),
-    test_prompts=lambda data_dir: [p["prompt"] for p in world.build_world().cipher_pairs("test")],
+    test_prompts=lambda data_dir: [p["prompt"] for p in world.build_world().cipher_pairs("test")], stop=("code",),
     answer_class=("cipher words", lambda text: text.strip() in set(world.build_world().cipher.values()))))
 
 def tone_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
@@ -66,7 +66,7 @@ register_target(Target(
     (EvalTask("fb_micro_tone", "exact_match", scoring="exact"),), HERE, train_pairs=tone_pairs,
     budget=Budget(epochs=10, lr=1e-3, batch_size=32),       # 23 steps: naive SFT above 80% on every seed
     default_suites=("micro-zeroshot", "micro-reasoning"),
-    test_prompts=lambda data_dir: [p["prompt"] for p in world.build_world().tone_pairs("test")],
+    test_prompts=lambda data_dir: [p["prompt"] for p in world.build_world().tone_pairs("test")], stop=(".",),
     answer_class=("tones", lambda text: text.strip() in set(world.TONES))))
 
 register_preset(Preset(

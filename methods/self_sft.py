@@ -1,0 +1,50 @@
+import math
+from dataclasses import replace
+
+from bench.data import encode_pair
+from bench.method import Method, register
+
+
+@register("self_sft", cost="moderate")
+class SelfSFT(Method):
+    """SFT on the model's own completions to the target's prompts that the target's verifier accepts.
+    Source: self-SFT in Retaining by Doing, arXiv 2510.18874; rejection-sampling fine-tuning, arXiv 2308.01825."""
+
+    sweep = {"k": [2, 4, 8]}
+    smoke = {"k": 2, "max_new_tokens": 4}
+    smoke_target = "micro-tone"         # the base model never gets the cipher right: nothing would be accepted
+    k: int = 4                  # completions sampled per target prompt
+    sampler: str = "policy"     # policy: the model in training, sampled anew every epoch; base: the base model, once
+    temperature: float = 1.0
+    max_new_tokens: int = 48
+
+    def __post_init__(self):
+        if self.k < 1 or self.sampler not in ("policy", "base") or self.temperature <= 0 or self.max_new_tokens < 1:
+            raise ValueError("needs k >= 1, sampler policy or base, temperature > 0 and max_new_tokens >= 1")
+
+    def fit(self, model, ctx, budget, seed):
+        from bench.training import train
+
+        rounds = math.ceil(budget.epochs) if self.sampler == "policy" else 1
+        stats, kept = [], []
+        for r in range(rounds):
+            sampler = model if self.sampler == "policy" else ctx.base.model
+            rows = self.accepted(ctx, sampler, seed=seed * 1000 + r)
+            kept.append(len(rows))
+            if rows:         # an epoch (or, from the base model, the whole budget) on what the verifier accepted
+                epochs = min(1.0, budget.epochs - r) if self.sampler == "policy" else budget.epochs
+                stats.append(train(model, rows, lambda m, b: self.loss(m, b, ctx), replace(budget, epochs=epochs),
+                                   seed + r, ctx.tokenizer.pad_token_id))
+        ctx.notes["self_sft"] = {"accepted_per_round": kept, "sampled_per_round": self.k * len(ctx.target_pairs)}
+        return {"steps": sum(s["steps"] for s in stats), "examples": sum(kept),
+                "tokens": sum(s["tokens"] for s in stats), "rounds": rounds,
+                "loss_first": stats[0]["loss_first"] if stats else None,
+                "loss_last_10pct": stats[-1]["loss_last_10pct"] if stats else None,
+                "seconds": round(sum(s["seconds"] for s in stats), 2)}
+
+    def accepted(self, ctx, model, *, seed: int) -> list[dict]:
+        """The training examples: each completion the verifier accepts, in the target's training format."""
+        drawn = ctx.completions(model, ctx.target_pairs, self.k, temperature=self.temperature,
+                                max_new_tokens=self.max_new_tokens, seed=seed)
+        return [encode_pair(ctx.tokenizer, pair["prompt"], text.strip(), ctx.target.chat)
+                for pair, texts in zip(ctx.target_pairs, drawn) for text in texts if ctx.target.verify(text, pair)]
