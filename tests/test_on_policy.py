@@ -42,3 +42,32 @@ def test_policy_sampling_draws_from_the_model_in_training_every_epoch(micro_base
     build_method("self_sft", {"k": "1", "sampler": "base"}).fit(policy, base_ctx, Budget(epochs=3, lr=1e-3,
                                                                                        batch_size=2), seed=5)
     assert [m is micro_base.model for m, _ in base_calls] == [True]          # the base model, once
+
+
+def test_grpo_rewards_a_completion_when_the_targets_verifier_accepts_it_where_evaluation_cuts_it(micro_base):
+    ctx, pairs, _ = fake_ctx(micro_base, None)
+    reward = build_method("grpo", {}).reward(ctx)
+    right, wrong = pairs[0]["response"], "cool" if pairs[0]["response"] != "cool" else "warm"
+    got = reward(prompts=[""] * 4, completions=[f" {right} . mufi likes", f" {wrong} .", right,
+                                               [{"role": "assistant", "content": f"{right}."}]], index=[0, 0, 0, 0])
+    assert got == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_grpo_takes_as_many_steps_over_the_same_prompts_as_sft(micro_base, tmp_path):
+    cfg = build_method("grpo", {"group": "4"}).config(micro_base.model, Budget(epochs=2, lr=1e-4, batch_size=8),
+                                                       seed=3, out=str(tmp_path))
+    assert (cfg.per_device_train_batch_size, cfg.num_generations, cfg.beta) == (32, 4, 0.0)   # 8 prompts a step
+    assert (cfg.num_train_epochs, cfg.learning_rate, cfg.top_k, cfg.top_p, cfg.temperature) == (2, 1e-4, 0, 1.0, 1.0)
+
+
+def test_grpo_with_no_reward_anywhere_leaves_the_model_unchanged(micro_base):
+    """With beta 0 every advantage is 0 when no completion is ever right (the cipher): no update at all."""
+    import torch
+
+    from bench.method import Context
+    ctx = Context(base=micro_base, target=targets.get("micro-cipher"), seed=0, examples=8)
+    policy = micro_base.trainable_copy()
+    stats = build_method("grpo", {"group": "2", "max_new_tokens": "3"}).fit(
+        policy, ctx, Budget(epochs=1, lr=1e-2, batch_size=4), seed=0)
+    assert stats["steps"] == 2 and stats["reward_last"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(policy.parameters(), micro_base.model.parameters()))
