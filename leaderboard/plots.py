@@ -103,7 +103,10 @@ def predictors(track: Track) -> dict[str, bytes]:
             for degree, ls, name in ((1, "-", "linear fit"), (2, "--", "quadratic fit")):
                 if len(np.unique(f.x)) > degree:
                     ax.plot(grid, -100 * np.polyval(np.polyfit(f.x, f.y, degree), grid), ls, color="black", lw=0.8,
-                            label=name if ax is axes[0][-1] else None)
+                            label=name)
+        if not f.n:
+            ax.text(0.5, 0.5, "no run's record carries it\n(records older than schema 4)", ha="center", va="center",
+                    transform=ax.transAxes, color="grey")
         defined = f.rho is not None and not np.isnan(f.rho.estimate)
         stat = f"ρ = {f.rho.estimate:.2f}, R² {f.r2_linear.estimate:.2f} (lin)" if defined else "ρ undefined"
         ax.set_title(f"{f.label}\n{stat}, {f.n} runs", fontsize=9)
@@ -111,7 +114,10 @@ def predictors(track: Track) -> dict[str, bytes]:
         ax.axhline(0, color="black", lw=0.5)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("forgetting: preserved-suite average drop (points)")
-    _legend_outside(axes[0][-1])
+    fullest = max(range(len(fits)), key=lambda i: fits[i].n)           # its panel has every method and both fits
+    handles, labels = axes[0][fullest].get_legend_handles_labels()
+    axes[0][-1].legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                       frameon=False)
     out = _save(fig)
     plt.close(fig)
     return out

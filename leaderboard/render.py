@@ -215,9 +215,11 @@ def legend(track: Track) -> list[str]:
     ]
     legacy = [r for r in track.runs if legacy_sections(r.record)]
     if legacy:
-        lines.append(f"Recomputed from per-item files: every score and Δ of all {len(track.runs)} runs; KL and the "
-                     f"mass Δ of {len(track.runs) - len(legacy)} (the other {len(legacy)} runs' records predate "
-                     "per-sequence KL and probe rows, so those two columns show their records' own values).")
+        fresh = len(track.runs) - len(legacy)
+        lines.append(f"Recomputed from per-item files: every score and Δ of all {len(track.runs)} runs"
+                     + (f", and KL and the mass Δ of {fresh}" if fresh else "") + f". KL and the mass Δ of "
+                     f"{'the other' if fresh else 'all'} {len(legacy)} are their records' own values: those records "
+                     "predate per-sequence KL and probe rows (schema 3).")
     if not any(r.method == track.baseline and r.is_default for r in track.rows):
         lines.append(f"No {track.baseline} run with default settings in this track: no p-values.")
     return lines
@@ -258,8 +260,9 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
         default_budget = tgt.budget.to_dict() if tgt else {}
         common += [f"--budget {k}={v}" for k, v in sorted(track.budget.items()) if default_budget.get(k) != v]
         defaults = {"eval": EvalSettings().to_dict(), "kl": asdict(KLSettings())}
-        common += [f"{f.flag} {spec[f.section][f.key]}" for f in FLAGS
-                   if spec[f.section][f.key] != defaults[f.section][f.key]]
+        # a setting a record predates (e.g. --kl-target-prompts in schema 3) was not in play: today's default
+        given = {f.flag: spec[f.section].get(f.key, defaults[f.section][f.key]) for f in FLAGS}
+        common += [f"{f.flag} {given[f.flag]}" for f in FLAGS if given[f.flag] != defaults[f.section][f.key]]
     out = []
     for r in track.rows:
         sets = "".join(f" --set {kv}" for kv in r.setting.split())
@@ -401,7 +404,9 @@ def _html_section(track: Track, runs_dir: str, figures: dict[str, bytes], view: 
                                         for t, b in row) + "</tr>")
         out += ["</tbody></table>"] + [f"<p>{e(line)}</p>" for line in notes]
         for name in _figures_after(i, title, list(figures)):
-            out.append(f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(figures[name]).decode()}">')
+            wide = ' style="max-width:96%"' if name == "predictors" else ""      # three panels side by side
+            out.append(f'<img alt="{e(name)}"{wide} src="data:image/png;base64,'
+                       f'{base64.b64encode(figures[name]).decode()}">')
     out += ["<h2>Reproduce</h2>", "<pre>" + e("\n".join(reproduce(track, runs_dir))) + "</pre>"]
     return out
 

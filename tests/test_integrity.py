@@ -278,7 +278,7 @@ def test_schema_3_records_are_read_with_evaluations_recomputed_and_kl_marked(tmp
 
     as_schema_3()
     (track,) = build_tracks(load_runs(root), "naive_sft", n_resamples=200)
-    assert any("the other 1 runs' records predate per-sequence KL" in line for line in legend(track))
+    assert any("KL and the mass Δ of the other 1 are their records' own values" in line for line in legend(track))
     as_schema_3(lambda rec: rec["target"].update(delta=0.99))
     with pytest.raises(UserError, match="at target.delta"):
         load_runs(root)
