@@ -110,7 +110,9 @@ class Context:
     def completions(self, model, pairs: list[dict], k: int, *, temperature: float, max_new_tokens: int,
                     seed: int) -> list[list[str]]:
         """k completions of `model` to each pair's prompt (in the training format), each cut where the target's
-        evaluation cuts one (its stop strings, EOS). The base model's are cached; another model's are drawn anew."""
+        evaluation cuts one (its stop strings, EOS). The base model's are drawn once per run seed and cached (`seed`
+        is then unused: every run with that seed trains on the same draw); another model's are drawn anew with
+        `seed`."""
         from bench.generation import Sampling, backend, cut_at_stop
 
         prompts = [encode_prompt(self.tokenizer, p["prompt"], self.target.chat) for p in pairs]
@@ -118,7 +120,8 @@ class Context:
         if model is self.base.model:
             gen = self._sample(asked, temperature, max_new_tokens, "completions from base")
         else:
-            gen = backend("hf", model, self.tokenizer).generate(asked, Sampling(temperature, max_new_tokens), seed,
+            sampling = Sampling(temperature, max_new_tokens, also_end=self.base.document_ends)   # as the base's end
+            gen = backend("hf", model, self.tokenizer).generate(asked, sampling, seed,
                                                                 desc="completions from the model in training")
         texts = [cut_at_stop(self.tokenizer.decode(g, skip_special_tokens=True), self.target.stop) for g in gen]
         return [texts[i * k:(i + 1) * k] for i in range(len(pairs))]

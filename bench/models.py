@@ -177,10 +177,12 @@ def load_cached(folder: Path, build: Callable[[Path], None], *, name: str, place
     handle = _load_sealed(folder, name, placement, start)
     if handle is not None:
         return handle
-    warn(f"the cached model {folder} does not match its seal (damaged or missing files); rebuilding it")
     with locked(folder):
-        _build_sealed(folder, build)
-    handle = _load_sealed(folder, name, placement, start)
+        handle = _load_sealed(folder, name, placement, start)      # another process may have rebuilt it meanwhile
+        if handle is None:
+            warn(f"the cached model {folder} does not match its seal (damaged or missing files); rebuilding it")
+            _build_sealed(folder, build)
+            handle = _load_sealed(folder, name, placement, start)
     if handle is None:
         raise UserError(f"The cached model {folder} changed while it was loaded; is another process writing it?")
     return handle

@@ -28,7 +28,7 @@ _TASK = {"type": "object", "required": ["metric", "base", "tuned", "delta", "del
                         "n": {"type": "integer", "minimum": 1}}}
 _TASKS = {"type": "object", "minProperties": 1, "additionalProperties": _TASK}
 _KL = {"type": "object", "required": ["n", "token_exact", "sequence", "settings"],
-       "properties": {"token_exact": _STAT, "sequence": _STAT}}
+       "properties": {"token_exact": _STAT, "sequence": _STAT, "settings": {"type": "object"}}}
 
 RUN_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -79,6 +79,8 @@ RUN_SCHEMA = {
                                                            "average_over": {"type": "array", "minItems": 1}}}},
         "kl": _KL,
         "kl_target": _KL,
+        "weight_change": {"type": "object", "required": ["l2", "relative"],
+                          "properties": {"l2": _NUM, "relative": _NUM}},
         "training": {"type": "object",
                      "required": ["trainable_parameters", "trainable_share", "trainable_tensors", "mixture"],
                      "properties": {"trainable_share": {"type": "number", "exclusiveMinimum": 0},
@@ -180,7 +182,11 @@ def _check_numbers(record: dict, items: list[dict], path: Path, items_path: Path
     except (KeyError, TypeError, ValueError, ZeroDivisionError, RuntimeError) as e:
         raise UserError(f"The per-item file {items_path} cannot reproduce the record {path} ({type(e).__name__}: "
                         f"{e}). Delete the run folder and rerun it.") from None
-    if not legacy_sections(record) and not isinstance(record.get("weight_change", {}).get("l2"), (int, float)):
+    newer = [k for k in ("kl_target", "weight_change") if k in record]
+    if legacy_sections(record) and newer:
+        raise UserError(f"The result record {path} says schema 3 but has {', '.join(newer)}, which schema 3 records "
+                        "never had: it was edited. Delete the run folder and rerun it.")
+    if not legacy_sections(record) and "weight_change" not in record:
         raise UserError(f"The result record {path} has no weight_change section (schema 4 records do). Delete the "
                         "run folder and rerun it.")
     expected = [] if legacy_sections(record) else ["kl", "kl_target"] + (
@@ -189,9 +195,9 @@ def _check_numbers(record: dict, items: list[dict], path: Path, items_path: Path
         raise UserError(f"The per-item file {items_path} has no rows for the record's {', '.join(absent)}, so "
                         f"{path} cannot be checked. Delete the run folder and rerun it.")
     asked = record["spec"].get("kl", {})
+    of = record.get("kl_target", {}).get("settings", {}).get("of")
     for section, n in (("kl", asked.get("samples")),
-                       ("kl_target", min(asked.get("target_prompts", 0), record.get("kl_target", {}).get(
-                           "settings", {}).get("of", 0)))):
+                       ("kl_target", min(asked.get("target_prompts", 0), of) if isinstance(of, int) else None)):
         if section in fresh and asked and fresh[section]["n"] != n:
             raise UserError(f"The per-item file {items_path} has {fresh[section]['n']} sequences for {section}; the "
                             f"run's spec asks for {n}. Delete the run folder and rerun it.")

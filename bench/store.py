@@ -161,8 +161,9 @@ def atomic_dir(final: Path):
             if not final.is_dir():
                 raise
             if not same_tree(tmp, final):
-                kept = final.with_name(f".{final.name}.{_owner_tag()}.unpublished")
-                os.rename(tmp, kept)
+                kept = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.{_owner_tag()}.",
+                                             suffix=".unpublished"))
+                os.replace(tmp, kept)              # onto the empty folder just made: a name no one else has
                 warn(f"{final} already exists (published by another process while this one computed it?); it is "
                      f"kept, and this process's result is in {kept}")
     finally:

@@ -94,7 +94,20 @@ class Target:
         (bench.verify) against the pair's "answer" (its response where it has none), so the evaluation, rewards
         and filters check completions the same way."""
         from bench.verify import verify
-        return verify(self.evals[0].scoring, completion, {"answer": pair.get("answer", pair["response"]), **pair})
+        return verify(self.evals[0].scoring, completion, {"answer": pair["response"], **pair})
+
+    def check_verifiable(self, pairs: list[dict]) -> None:
+        """A UserError unless completions to these pairs can be checked: the headline evaluation checks completions
+        (not a likelihood), and where it checks a final answer (maths) every pair names its "answer"."""
+        from bench.verify import CHECKS
+        scoring = self.evals[0].scoring
+        if scoring not in CHECKS:
+            raise UserError(f"Target {self.name!r} is evaluated by {scoring!r}, which checks no completion: methods "
+                            "that reward or filter completions need a target with a verifier (bench/verify.py).")
+        if scoring != "exact" and any("answer" not in p for p in pairs):
+            raise UserError(f"Target {self.name!r}'s training pairs name no final answer to check a completion "
+                            "against (a --train-file's records give only prompt and response); rewards and filters "
+                            "need one.")
 
 
 @dataclass(frozen=True)
@@ -201,7 +214,7 @@ def _fill(path: Path, data: str) -> str:
     text = path.read_text()
     if text.count(DATA_PLACEHOLDER) != text.count(f'"{DATA_PLACEHOLDER}'):
         raise ValueError(f"{path}: {DATA_PLACEHOLDER} must begin a double-quoted YAML string")
-    return text.replace(DATA_PLACEHOLDER, json.dumps(data)[1:-1])
+    return text.replace(DATA_PLACEHOLDER, json.dumps(data, ensure_ascii=False)[1:-1])   # no \u surrogate pairs
 
 
 def resolve(tasks: list[tuple[EvalTask, Path | None]], data_dir: Path | None) -> tuple[list[Resolved], dict[str, str]]:

@@ -21,12 +21,13 @@ class DARE(WeightGrid):
         with torch.no_grad():
             for name, w in tuned.named_parameters():
                 delta = w - start[name]
-                keep = torch.rand(delta.shape, generator=self._generator(name, delta)) >= self.value
+                keep = (torch.rand(delta.shape, generator=self._generator(name, delta)) >= self.value).to(delta.device)
                 w.copy_(start[name] + delta * keep / (1 - self.value))
         return tuned
 
     def _generator(self, name: str, delta: torch.Tensor) -> torch.Generator:
         # finalize sees no run seed: the mask is seeded by the parameter's name, p and its update, which the
         # run's seed decides through training, so seeds draw different masks and a rerun draws the same one
-        digest = hashlib.sha256(f"{name}:{self.value}".encode() + delta.detach().cpu().numpy().tobytes()).digest()
+        raw = delta.detach().float().cpu().numpy().tobytes()       # float32 bytes: numpy has no bfloat16
+        digest = hashlib.sha256(f"{name}:{self.value}".encode() + raw).digest()
         return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))

@@ -18,6 +18,9 @@ class GRPO(Method):
         if self.group < 2 or self.beta < 0 or self.max_new_tokens < 1 or self.temperature <= 0:
             raise ValueError("needs group >= 2, beta >= 0, max_new_tokens >= 1 and temperature > 0")
 
+    def prepare(self, ctx):
+        ctx.target.check_verifiable(ctx.target_pairs)
+
     def fit(self, model, ctx, budget, seed):
         import time
 
@@ -64,10 +67,13 @@ class GRPO(Method):
         on the target's pairs; sampling is the model's plain distribution (no top-k, top-p)."""
         from trl import GRPOConfig
 
+        from bench.device import world_size
+
         with _quiet():
             return GRPOConfig(
                 output_dir=out, learning_rate=budget.lr, num_train_epochs=budget.epochs,
-                per_device_train_batch_size=budget.batch_size * self.group, num_generations=self.group, beta=self.beta,
+                per_device_train_batch_size=budget.batch_size // world_size() * self.group,   # the global batch's
+                num_generations=self.group, beta=self.beta, gradient_checkpointing=budget.gradient_checkpointing,
                 max_completion_length=self.max_new_tokens, temperature=self.temperature, top_p=1.0, top_k=0,
                 lr_scheduler_type=budget.scheduler, warmup_steps=budget.warmup_ratio, weight_decay=budget.weight_decay,
                 max_grad_norm=budget.max_grad_norm, seed=seed, data_seed=seed, save_strategy="no", report_to=[],

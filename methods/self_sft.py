@@ -22,19 +22,25 @@ class SelfSFT(Method):
         if self.k < 1 or self.sampler not in ("policy", "base") or self.temperature <= 0 or self.max_new_tokens < 1:
             raise ValueError("needs k >= 1, sampler policy or base, temperature > 0 and max_new_tokens >= 1")
 
+    def prepare(self, ctx):
+        ctx.target.check_verifiable(ctx.target_pairs)
+
     def fit(self, model, ctx, budget, seed):
+        # each round is its own Trainer: AdamW's moments and the learning-rate schedule (warmup, decay) restart
+        # every epoch with the new data, as in rejection-sampling fine-tuning's rounds
+        from bench.settings import MAX_SEED
         from bench.training import train
 
         rounds = math.ceil(budget.epochs) if self.sampler == "policy" else 1
         stats, kept = [], []
         for r in range(rounds):
             sampler = model if self.sampler == "policy" else ctx.base.model
-            rows = self.accepted(ctx, sampler, seed=seed * 1000 + r)
+            rows = self.accepted(ctx, sampler, seed=(seed * 1000 + r) % (MAX_SEED + 1))
             kept.append(len(rows))
             if rows:         # an epoch (or, from the base model, the whole budget) on what the verifier accepted
                 epochs = min(1.0, budget.epochs - r) if self.sampler == "policy" else budget.epochs
                 stats.append(train(model, rows, lambda m, b: self.loss(m, b, ctx), replace(budget, epochs=epochs),
-                                   seed + r, ctx.tokenizer.pad_token_id))
+                                   (seed + r) % (MAX_SEED + 1), ctx.tokenizer.pad_token_id))
         ctx.notes["self_sft"] = {"accepted_per_round": kept, "sampled_per_round": self.k * len(ctx.target_pairs)}
         return {"steps": sum(s["steps"] for s in stats), "examples": sum(kept),
                 "tokens": sum(s["tokens"] for s in stats), "rounds": rounds,

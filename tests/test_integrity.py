@@ -272,6 +272,8 @@ def test_schema_3_records_are_read_with_evaluations_recomputed_and_kl_marked(tmp
         lines = [x for x in (folder / "items.jsonl").read_text().splitlines(keepends=True) if '"pair"' not in x]
         text = "".join(lines)
         rec |= {"schema_version": 3, "items_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        for newer in ("kl_target", "weight_change"):            # what schema 3 records never had
+            rec.pop(newer, None)
         edit(rec)
         (folder / "items.jsonl").write_text(text)
         (folder / "result.json").write_text(json.dumps(rec))
@@ -281,6 +283,9 @@ def test_schema_3_records_are_read_with_evaluations_recomputed_and_kl_marked(tmp
     assert any("KL and the mass Δ of the other 1 are their records' own values" in line for line in legend(track))
     as_schema_3(lambda rec: rec["target"].update(delta=0.99))
     with pytest.raises(UserError, match="at target.delta"):
+        load_runs(root)
+    as_schema_3(lambda rec: rec.update(weight_change={"l2": 1.0, "relative": 0.1}))   # a schema-4 record disguised
+    with pytest.raises(UserError, match="says schema 3 but has weight_change"):
         load_runs(root)
 
 

@@ -240,7 +240,8 @@ register_suite(Suite("reasoning", "GSM8K, MATH-500, AIME 24/25, AMC 23 (+ GPQA-D
                      "generation with the chat template, pass@1 checked with math-verify", REASONING))
 
 # the local file has 5 options, lm-eval's medqa_4options 4: two benchmarks, recorded under their own names
-MEDQA = EvalTask("fb_medqa", "acc", hub="medqa_4options", needs=("medqa/medqa_test.jsonl",))
+MEDQA = EvalTask("fb_medqa", "acc", hub="medqa_4options", needs=("medqa/medqa_test.jsonl",),
+                 scoring="likelihood")      # lm-eval's letter log-likelihood: no completion to verify
 register_suite(Suite("medqa", "MedQA-USMLE test: 0-shot multiple choice by log-likelihood of the letter",
                      (MEDQA,), HERE))
 register_suite(Suite("lambada", "LAMBADA (OpenAI variant): 0-shot last-word prediction, accuracy of the greedy "
