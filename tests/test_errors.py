@@ -67,18 +67,6 @@ def test_unreadable_model_folder(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_corrupt_cached_file(capsys, fresh_cache, tmp_path):
-    assert main(["run", "--method", "naive_sft", "--out", str(tmp_path / "r1"), *SMALL]) == 0
-    capsys.readouterr()
-    cached = sorted((fresh_cache / "evals").glob("*.json"))
-    assert cached
-    cached[0].write_text(cached[0].read_text()[:20])        # truncated
-    err = fails(capsys, "run", "--method", "naive_sft", "--out", str(tmp_path / "r2"), *SMALL,
-                match="corrupt or truncated")
-    assert str(cached[0]) in err
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "incomplete", "items"])
 def test_corrupt_result_record_in_leaderboard(capsys, tmp_path, micro_base, damage):
     assert main(["run", "--method", "naive_sft", "--out", str(tmp_path), *SMALL]) == 0

@@ -55,9 +55,10 @@ def test_two_runs_racing_on_a_fresh_cache_agree(tmp_path):
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
     a, b = (json.loads(out.splitlines()[-1]) for out, _ in outs)
-    for key in ("run_id", "target", "suites", "kl", "answer_class_shift"):
+    for key in ("run_id", "target", "suites", "kl", "kl_target", "answer_class_shift"):
         assert a[key] == b[key], key
     assert a["training"]["loss_last_10pct"] == b["training"]["loss_last_10pct"]
     cache = tmp_path / "cache"
-    assert len(list((cache / "samples").glob("*.json"))) == 2          # context-free data and KL samples
+    # context-free training data, KL samples, KL samples on the target's prompts
+    assert len(list((cache / "samples").glob("*.json"))) == 3
     assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp")]
