@@ -191,7 +191,7 @@ def sealed_digest(folder: Path) -> str | None:
     """The content hash a folder was sealed with, or None (unsealed, or the seal is unreadable)."""
     try:
         return (Path(folder) / SEAL).read_text().strip() or None
-    except (FileNotFoundError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError):          # absent, not a folder, unreadable
         return None
 
 

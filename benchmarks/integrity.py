@@ -46,7 +46,8 @@ def seal_cost() -> dict:
     from bench.store import cache_dir, hash_files, sealed_digest
 
     resolve_model("smollm2-135m")                    # builds and seals the cached folder if needed
-    folder = next(p for p in (cache_dir() / "gguf").iterdir() if p.name.startswith("smollm2") and sealed_digest(p))
+    folder = next(p for p in (cache_dir() / "gguf").iterdir() if p.is_dir() and p.name.lower().startswith("smollm2")
+                  and sealed_digest(p))
     files = model_files(folder)
     return {"folder_bytes": sum(f.stat().st_size for f in files),
             "hash_seconds": timed(lambda: hash_files(files, folder)),
@@ -57,8 +58,9 @@ def cache_cost(kind: str, n: int) -> dict:
     """The `n` largest entries of one cache kind: an upper bound on what one run reads of it."""
     from bench.store import JsonCache, cache_dir
 
-    entries = sorted((cache_dir() / kind).glob("*.json"), key=lambda p: p.stat().st_size, reverse=True)[:n]
     cache = JsonCache(kind)
+    entries = [p for p in sorted((cache_dir() / kind).glob("*.json"), key=lambda p: p.stat().st_size, reverse=True)
+               if cache.get(p.stem, quiet=True) is not None][:n]            # this version's entries only
     raw = [p.read_bytes().partition(b"\n")[2] for p in entries]
     return {"entries": len(entries), "bytes": sum(len(b) for b in raw),
             "checked_seconds": timed(lambda: [cache.get(p.stem) for p in entries]),

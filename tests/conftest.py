@@ -4,6 +4,11 @@ from pathlib import Path
 for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ[var] = "1"
 
+# Under pytest-xdist (`-n 2`) each worker gets one core's share: two torch processes with two threads each on two
+# cores slow each other several-fold.
+if os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("FORGETBENCH_THREADS"):
+    os.environ["FORGETBENCH_THREADS"] = "1"
+
 from bench import threads  # noqa: E402
 
 threads.configure()         # the same thread settings as the CLI, before anything imports torch
