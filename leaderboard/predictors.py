@@ -117,7 +117,7 @@ def forgetting(record: dict) -> float:
 
 def analyse(track: Track, n_resamples: int = N_RESAMPLES) -> list[Fit]:
     """One fit per predictor over the track's runs that record it (computed once per track)."""
-    if getattr(track, "predictors", None) is not None:
+    if track.predictors is not None:
         return track.predictors
     fits = []
     for key, label, read in PREDICTORS:

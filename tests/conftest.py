@@ -125,3 +125,17 @@ def perturbed(model, scale=0.01, seed=0):
         for p in out.parameters():
             p.add_(scale * torch.randn(p.shape, generator=gen))
     return out
+
+
+def run_together(target, args_per_process: list[tuple], timeout: float = 120) -> None:
+    """Run `target(*args, barrier)` in one spawned process per args tuple, all released at the same moment by a
+    shared barrier (the race is the point), and require every one to exit cleanly."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(len(args_per_process))
+    procs = [ctx.Process(target=target, args=(*args, start)) for args in args_per_process]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout)
+        assert p.exitcode == 0, f"a racing process exited with {p.exitcode}"

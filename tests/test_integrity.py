@@ -2,7 +2,6 @@
 refused by name, never read as different numbers; folders publish without races and with normal permissions."""
 
 import json
-import multiprocessing
 import os
 import shutil
 import stat
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_together
 
 from bench import evaluation
 from bench.generation import Sampling, cached_sample
@@ -140,15 +140,8 @@ def _load_cached_in_process(cache: str, log: str, start) -> None:
 
 @pytest.mark.slow
 def test_two_processes_build_a_cached_model_once(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    start, log = ctx.Barrier(2), tmp_path / "log"
-    procs = [ctx.Process(target=_load_cached_in_process, args=(str(tmp_path / "cache"), str(log), start))
-             for _ in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    log = tmp_path / "log"
+    run_together(_load_cached_in_process, [(str(tmp_path / "cache"), str(log))] * 2)
     assert log.read_text() == "built\n"
 
 
@@ -203,14 +196,8 @@ def _publish_many(parent: str, who: int, n: int, start) -> None:
 def test_two_processes_publishing_one_folder_never_race(tmp_path):
     """Delete-then-rename raised `Directory not empty` about once in 30 and left readers a moment with no
     result.json; rename-when-absent keeps the first folder whole and drops the second."""
-    ctx = multiprocessing.get_context("spawn")
-    start, n = ctx.Barrier(2), 30
-    procs = [ctx.Process(target=_publish_many, args=(str(tmp_path), who, n, start)) for who in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    n = 30
+    run_together(_publish_many, [(str(tmp_path), who, n) for who in range(2)])
     for i in range(n):
         who = json.loads((tmp_path / f"run{i}" / "result.json").read_text())["who"]
         assert (tmp_path / f"run{i}" / "items.jsonl").read_text() == f"from {who}\n" * 100   # one writer's, whole

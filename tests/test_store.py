@@ -1,13 +1,13 @@
 """The cache under concurrency: processes that share it compute an entry once and never read a half file."""
 
 import json
-import multiprocessing
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import run_together
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,16 +28,8 @@ def _compute_once(cache_root: str, log: str, out: str, start) -> None:
 
 
 def test_two_processes_compute_a_cache_entry_once(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    log, start = tmp_path / "log", ctx.Barrier(2)
-    procs = [ctx.Process(target=_compute_once,
-                         args=(str(tmp_path / "cache"), str(log), str(tmp_path / f"out{i}"), start))
-             for i in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    log = tmp_path / "log"
+    run_together(_compute_once, [(str(tmp_path / "cache"), str(log), str(tmp_path / f"out{i}")) for i in range(2)])
     assert log.read_text() == "computed\n"
     assert [json.loads((tmp_path / f"out{i}").read_text()) for i in range(2)] == [{"value": [1, 2, 3]}] * 2
 
