@@ -182,25 +182,8 @@ def _check_numbers(record: dict, items: list[dict], path: Path, items_path: Path
     except (KeyError, TypeError, ValueError, ZeroDivisionError, RuntimeError) as e:
         raise UserError(f"The per-item file {items_path} cannot reproduce the record {path} ({type(e).__name__}: "
                         f"{e}). Delete the run folder and rerun it.") from None
-    newer = [k for k in ("kl_target", "weight_change") if k in record]
-    if legacy_sections(record) and newer:
-        raise UserError(f"The result record {path} says schema 3 but has {', '.join(newer)}, which schema 3 records "
-                        "never had: it was edited. Delete the run folder and rerun it.")
-    if not legacy_sections(record) and "weight_change" not in record:
-        raise UserError(f"The result record {path} has no weight_change section (schema 4 records do). Delete the "
-                        "run folder and rerun it.")
-    expected = [] if legacy_sections(record) else ["kl", "kl_target"] + (
-        ["answer_class_shift"] if "delta" in record["answer_class_shift"] else [])
-    if absent := [k for k in expected if k not in fresh]:
-        raise UserError(f"The per-item file {items_path} has no rows for the record's {', '.join(absent)}, so "
-                        f"{path} cannot be checked. Delete the run folder and rerun it.")
-    asked = record["spec"].get("kl", {})
-    of = record.get("kl_target", {}).get("settings", {}).get("of")
-    for section, n in (("kl", asked.get("samples")),
-                       ("kl_target", min(asked.get("target_prompts", 0), of) if isinstance(of, int) else None)):
-        if section in fresh and asked and fresh[section]["n"] != n:
-            raise UserError(f"The per-item file {items_path} has {fresh[section]['n']} sequences for {section}; the "
-                            f"run's spec asks for {n}. Delete the run folder and rerun it.")
+    _check_sections(record, fresh, path, items_path)
+    _check_sample_counts(record, fresh, items_path)
     if legacy_sections(record):           # schema 3 drew a suite's sign-flip test in its registered task order,
         for s in fresh["suites"].values():      # which the record does not keep
             s.pop("p_sign_flip", None)
@@ -209,3 +192,31 @@ def _check_numbers(record: dict, items: list[dict], path: Path, items_path: Path
             raise UserError(f"The result record {path} does not match its per-item file {items_path} at {where}: "
                             "a record's numbers are computed from its items, so it was edited or damaged. Delete "
                             "the run folder and rerun it.")
+
+
+def _check_sections(record: dict, fresh: dict, path: Path, items_path: Path) -> None:
+    """The sections a record of its schema has, each with the per-item rows it is computed from."""
+    legacy = bool(legacy_sections(record))
+    if legacy and (newer := [k for k in ("kl_target", "weight_change") if k in record]):
+        raise UserError(f"The result record {path} says schema 3 but has {', '.join(newer)}, which schema 3 records "
+                        "never had: it was edited. Delete the run folder and rerun it.")
+    if legacy:
+        return
+    if "weight_change" not in record:
+        raise UserError(f"The result record {path} has no weight_change section (schema 4 records do). Delete the "
+                        "run folder and rerun it.")
+    expected = ["kl", "kl_target"] + (["answer_class_shift"] if "delta" in record["answer_class_shift"] else [])
+    if absent := [k for k in expected if k not in fresh]:
+        raise UserError(f"The per-item file {items_path} has no rows for the record's {', '.join(absent)}, so "
+                        f"{path} cannot be checked. Delete the run folder and rerun it.")
+
+
+def _check_sample_counts(record: dict, fresh: dict, items_path: Path) -> None:
+    """As many KL sequences as the run's spec asked for (a cut sample cache once gave `kl.n: 3` for 256)."""
+    asked = record["spec"].get("kl", {})
+    of = record.get("kl_target", {}).get("settings", {}).get("of")
+    for section, n in (("kl", asked.get("samples")),
+                       ("kl_target", min(asked.get("target_prompts", 0), of) if isinstance(of, int) else None)):
+        if section in fresh and asked and fresh[section]["n"] != n:
+            raise UserError(f"The per-item file {items_path} has {fresh[section]['n']} sequences for {section}; the "
+                            f"run's spec asks for {n}. Delete the run folder and rerun it.")
