@@ -1,11 +1,11 @@
 """Tasks forgetbench scores itself: generation checked with math-verify or by exact match, and response likelihood.
 
-Generation: each problem (its question and, for maths, the step-by-step instruction) is formatted with the
-model's chat template (when it has one and the settings ask for it), answered `samples_per_problem` times by
-the run's generation backend at the settings' temperature, and each answer is checked against the reference:
-with math-verify (scoring "generate"), or as text equal to it after collapsing whitespace (scoring "exact":
-the question is the whole prompt). An item's score is its pass@1 (the mean over its samples); every
-completion is kept in the per-item outcomes.
+Generation: each problem (its question and, for scoring "generate", the step-by-step instruction) is formatted
+with the model's chat template (when it has one and the settings ask for it), answered `samples_per_problem`
+times by the run's generation backend at the settings' temperature, and each answer is checked against the
+reference: with math-verify (scoring "generate"; "answer": the question is the whole prompt), or as text equal
+to it after collapsing whitespace (scoring "exact": the question is the whole prompt). An item's score is its
+pass@1 (the mean over its samples); every completion is kept in the per-item outcomes.
 
 Likelihood: the mean log-probability per token of the reference response given the prompt, in exactly
 the format the target trains on (bench.data.encode_pair), teacher-forced in float32. Higher is better.
@@ -73,7 +73,7 @@ def evaluate_generation(model, tokenizer, tasks: list[Resolved], settings: EvalS
                 {"doc_id": i, "doc_hash": stable_hash(p, 16), "prompt_hash": stable_hash(row["input_ids"], 16),
                  "correct": None, "score": sc} for (i, p), row, sc in zip(chosen, rows, scores)]
         else:
-            suffix = "" if r.task.scoring == "exact" else INSTRUCTION
+            suffix = INSTRUCTION if r.task.scoring == "generate" else ""
             pending.append((r, chosen,
                             [question_prompt(tokenizer, p["question"] + suffix, chat) for _, p in chosen]))
     if not pending:

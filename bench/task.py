@@ -40,10 +40,11 @@ class EvalTask:
     # Tasks forgetbench scores itself: data dir (None: hub) -> [{"question", "answer", "response"}].
     problems: Callable[[Path | None], list[dict]] | None = None
     # "generate": sample answers to the question and the step-by-step instruction, check them with
-    # math-verify; "exact": sample answers to the question alone, right when equal to the reference (up to
-    # whitespace); "likelihood": mean log-probability per token of the reference response (teacher-forced,
-    # in the training format). The checks are bench.verify's; an lm-eval task that checks a completion names
-    # its check here too (its YAML's process_results calls the same verifier).
+    # math-verify; "answer": the same check of answers to the question alone; "exact": sample answers to the
+    # question alone, right when equal to the reference (up to whitespace); "likelihood": mean log-probability
+    # per token of the reference response (teacher-forced, in the training format). The checks are
+    # bench.verify's; an lm-eval task that checks a completion names its check here too (its YAML's
+    # process_results calls the same verifier).
     scoring: str = "generate"
     same_items_as: str | None = None     # draw its --limit subset like this task (two metrics on the same items)
 

@@ -4,7 +4,9 @@ rewards of on-policy methods and the filters of self-generated data all call `ve
 
 - "exact": the completion is the reference, up to runs of whitespace (the micro targets, reverse_words);
 - "generate": math-verify's equivalence of the completion's final answer with the reference (GSM8K, MATH), or
-  for multiple choice (`letters` in the item) the boxed or stated letter.
+  for multiple choice (`letters` in the item) the boxed or stated letter; the question is asked with a
+  step-by-step instruction (bench.reasoning);
+- "answer": the same check, the question asked as it is (short answers: the arithmetic target).
 
 Importable without torch.
 """
@@ -35,7 +37,8 @@ def is_correct(gold: str, completion: str, letters: tuple[str, ...] | None = Non
 
 
 CHECKS = {"exact": lambda item, completion: exact_match(item["answer"], completion),
-          "generate": lambda item, completion: is_correct(item["answer"], completion, item.get("letters"))}
+          "generate": lambda item, completion: is_correct(item["answer"], completion, item.get("letters")),
+          "answer": lambda item, completion: is_correct(item["answer"], completion)}
 
 
 def verify(scoring: str, completion: str, item: dict) -> bool:

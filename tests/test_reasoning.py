@@ -277,6 +277,43 @@ def test_exact_scoring_prompts_with_the_question_alone(tiny, monkeypatch):
         assert item["prompt"] == reasoning.question_prompt(tiny.tokenizer, problems[0]["question"], chat=True)
 
 
+def test_answer_scoring_prompts_with_the_question_alone_and_checks_the_final_answer(tiny, monkeypatch):
+    """scoring "answer": no step-by-step instruction; right when math-verify reads the reference as the final
+    answer, in whatever words."""
+    from bench.task import EvalTask, Resolved
+
+    problems = [{"question": "What is 9 + 8? Answer with the number only.", "answer": "17", "response": "17"}]
+    task = EvalTask("sum", "pass@1", problems=lambda d: problems, scoring="answer")
+    ready = [Resolved(task, None, "sum", None, "h")]
+    for script, right in ((["17"], True), (["9 + 8 = 17."], True), (["The answer is 18."], False),
+                          (["17 + 1 = 18"], False)):
+        monkeypatch.setattr(reasoning, "backend", lambda name, m, t, s=script: Scripted(tiny.tokenizer, s))
+        item = reasoning.evaluate_generation(tiny.model, tiny.tokenizer, ready, EvalSettings())["sum"][0]
+        assert item["correct"] is right, script
+        assert item["prompt"] == reasoning.question_prompt(tiny.tokenizer, problems[0]["question"], chat=True)
+
+
+def test_arithmetic_items_are_every_fact_once_split_by_unordered_pair():
+    import re
+
+    import tasks.real as real
+    train, test = (real.arithmetic_problems(s)(None) for s in ("train", "test"))
+    assert test == real.arithmetic_problems("test")(None) and len(train) == len(test) == 144
+    facts = {}
+    for split, items in (("train", train), ("test", test)):
+        for p in items:
+            a, op, b = re.fullmatch(r"What is (\d+) (\+|times) (\d+)\? Answer with the number only\.",
+                                    p["question"]).groups()
+            a, b = int(a), int(b)
+            assert p["answer"] == p["response"] == str(a + b if op == "+" else a * b)
+            assert verify.verify("answer", f"{a} {'+' if op == '+' else '*'} {b} = {p['answer']}", p)
+            assert not verify.verify("answer", str(int(p["answer"]) + 1), p)
+            facts.setdefault((op, min(a, b), max(a, b)), set()).add(split)
+    # every fact of 1-12 x 1-12 under both operations, each unordered pair wholly on one side
+    assert len(facts) == 2 * 78 and all(len(sides) == 1 for sides in facts.values())
+    assert sum(sides == {"test"} for sides in facts.values()) == 78
+
+
 @needs_shared_data
 def test_reverse_words_items_are_fixed_reversed_balanced_and_unseen_in_training():
     import collections

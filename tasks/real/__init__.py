@@ -133,6 +133,39 @@ def reversal_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]
     return [{"prompt": p["question"], "response": p["response"]} for p in reversal_problems("train")(data_dir)]
 
 
+# ------------------------------------------------------------------------------- arithmetic facts, as asked
+# Sums and products of whole numbers 1-12 asked for "the number only": facts a 135M model often knows but seldom
+# states that way (SmolLM2-135M-Instruct greedy: right on about a third by math-verify's reading of its final
+# answer, and "7 + 5 = 12" counts), so on-policy methods (grpo, self_sft) are rewarded from their first steps.
+# Split by unordered pair and operation (7 + 5 and 5 + 7 on the same side), half to train and half to test.
+# Generated: reads no data.
+ARITH_OPS = {"+": lambda a, b: a + b, "times": lambda a, b: a * b}
+ARITH_RANGE = range(1, 13)
+
+
+def arithmetic_problems(split: str):
+    def load(data_dir: Path | None) -> list[dict]:
+        pairs = [(op, a, b) for op in ARITH_OPS for a in ARITH_RANGE for b in ARITH_RANGE if a <= b]
+        random.Random("arithmetic").shuffle(pairs)
+        half = pairs[:len(pairs) // 2] if split == "train" else pairs[len(pairs) // 2:]
+        facts = sorted({(op, x, y) for op, a, b in half for x, y in ((a, b), (b, a))})
+        random.Random(f"arithmetic:{split}").shuffle(facts)
+        return [{"question": f"What is {a} {op} {b}? Answer with the number only.",
+                 "answer": str(ARITH_OPS[op](a, b)), "response": str(ARITH_OPS[op](a, b))} for op, a, b in facts]
+    return load
+
+
+def arithmetic_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
+    if train_file:
+        return _local_train_file(train_file, ("prompt", "response"))
+    return [{"prompt": p["question"], "response": p["response"], "answer": p["answer"]}
+            for p in arithmetic_problems("train")(data_dir)]
+
+
+def arithmetic_test_prompts(data_dir: Path | None) -> list[str]:
+    return [p["question"] for p in arithmetic_problems("test")(data_dir)]
+
+
 # ---------------------------------------------------------------------------------------- answer classes
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                 "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
@@ -434,6 +467,16 @@ register_target(Target(
     test_prompts=reversal_test_prompts))
 
 
+ARITHMETIC = EvalTask("arithmetic", "pass@1", problems=arithmetic_problems("test"), scoring="answer")
+register_target(Target(
+    "arithmetic", "Sums and products of whole numbers 1-12, answered with the number only (generated; half the "
+    "facts train, the other half test): facts the model knows in a format it seldom uses; math-verify",
+    (ARITHMETIC,), None, arithmetic_pairs,
+    budget=Budget(epochs=4, lr=3e-4, batch_size=8, scheduler="constant", warmup_ratio=0.0),
+    default_suites=("zeroshot", "lambada"), chat=True, answer_class=("numbers", is_number),
+    replay_corpus="wikitext2", test_prompts=arithmetic_test_prompts))
+
+
 # --------------------------------------------------------------------------------------------- presets
 register_preset(Preset(
     "smollm2-cpu", "SmolLM2-135M on 2 CPU cores in under 30 minutes: GSM8K subset; zeroshot, LAMBADA and "
@@ -457,6 +500,13 @@ register_preset(Preset(
             "warmup_ratio": 0.0},
     eval={"limit": 20, "task_limits": {"reverse_words": 200, "fb_lambada": 200, "fb_arc_easy": 80, "fb_piqa": 80},
           "max_new_tokens": 24, "batch_size": 100},
+    kl={"samples": 64, "max_new_tokens": 64, "target_prompts": 64}, needs_data=True))
+register_preset(Preset(
+    "smollm2-arith", "SmolLM2-135M on 2 CPU cores stating arithmetic facts it knows in a new format (a target the "
+    "base model is sometimes right on, for on-policy methods); suites as smollm2-reverse",
+    model="smollm2-135m", target="arithmetic", suites=("zeroshot", "lambada"),
+    eval={"limit": 20, "task_limits": {"arithmetic": 144, "fb_lambada": 200, "fb_arc_easy": 80, "fb_piqa": 80},
+          "max_new_tokens": 32, "batch_size": 72},
     kl={"samples": 64, "max_new_tokens": 64, "target_prompts": 64}, needs_data=True))
 register_preset(Preset(
     "paper-olmo", "The paper's zero-shot setting: OLMo-1B fine-tuned on MetaMathQA, zero-shot suites preserved "
