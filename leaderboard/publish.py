@@ -34,10 +34,10 @@ def publish(tracks: list[Track], dest: Path, runs_dir: str, name: str | None = N
                 path = dest / f"{stem}-{fig}.{fmt}"
                 atomic_write_bytes(path, blob)
                 written.append(path)
-        pngs = {track.key: {fig: data["png"] for fig, data in figs.items()}}
         for fmt in FORMATS:
             path = dest / f"{stem}.{SUFFIX[fmt]}"
-            atomic_write_text(path, render([track], fmt, runs_dir, pngs, view="points" if fmt == "csv" else "frontier"))
+            atomic_write_text(path, render([track], fmt, runs_dir, {track.key: figs},
+                                           view="points" if fmt == "csv" else "frontier"))
             written.append(path)
         path = dest / f"{stem}-frontier.csv"        # one row per method: matched learning, cost (and its ratios)
         atomic_write_text(path, render([track], "csv", runs_dir, view="frontier"))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import math
+import re
 from dataclasses import asdict
 
 from bench.schema import legacy_sections
@@ -24,26 +24,49 @@ def _ci(iv) -> str:
     return f"{_pts(iv.estimate)} [{_pts(iv.low)}, {_pts(iv.high)}]" + ("*" if iv.excludes_zero else "")
 
 
-def columns(track: Track) -> list[tuple[str, str | None, list]]:
-    """(header, better: 'max' | 'min' | None, [(text, value compared for bold)] per row)."""
-    rows = track.rows
-    cols = [("method", None, [(r.label, None) for r in rows]),
-            ("seeds", None, [(str(len(r.runs)), None) for r in rows]),
-            ("target %", "max", [(_pts(r.target_score, False), round(100 * r.target_score, 1)) for r in rows]),
+def ranked_rows(track: Track) -> list[Row]:
+    """The leaderboard's order: methods as the frontier ranks them (unranked last, by name), each method's
+    configurations by suite-average Δ, best first."""
+    place = {f.method: i for i, f in enumerate(frontier.of(track)[0])}
+    return sorted(track.rows, key=lambda r: (place[r.method], -r.average.estimate))
+
+
+def columns(track: Track) -> list[tuple[str, str | None, list, str]]:
+    """(header, better: 'max' | 'min' | None, [(text, value compared for bold)] per row, what it means)."""
+    rows = ranked_rows(track)
+    base = track.baseline
+    ci = "95% bootstrap interval over seeds and items; * it excludes 0"
+    cols = [("method", None, [(r.label, None) for r in rows],
+             "The method (methods/NAME.py) and the settings this row varies from its defaults; rows in the frontier's "
+             "ranking of their method, each method's configurations by suite-average Δ"),
+            ("seeds", None, [(str(len(r.runs)), None) for r in rows], "Runs (one per seed) averaged in this row"),
+            ("target %", "max", [(_pts(r.target_score, False), round(100 * r.target_score, 1)) for r in rows],
+             f"The tuned model's score on the target's held-out items ({track.target_task}), mean over seeds"),
             ("target gain [95% CI]", "max", [(_ci(r.target_gain), round(100 * r.target_gain.estimate, 1))
-                                            for r in rows])]
+                                            for r in rows], f"Target score, tuned minus base, points; {ci}")]
     for s in track.suites:
         cols.append((f"{s} Δ [95% CI]", "max", [(_ci(r.suites[s]), round(100 * r.suites[s].estimate, 1))
-                                                for r in rows]))
-    cols += [("suite avg Δ [95% CI]", "max", [(_ci(r.average), round(100 * r.average.estimate, 1)) for r in rows]),
-             ("seed SD", None, [("—" if r.seed_sd is None else _pts(r.seed_sd, False), None) for r in rows]),
-             ("KL ± SE", "min", [(f"{r.kl:.3g} ± {r.kl_se:.2g}", float(f"{r.kl:.3g}")) for r in rows]),
-             ("r→w %", "min", [(_pts(r.forgetting, False), round(100 * r.forgetting, 1)) for r in rows]),
-             ("w→r %", "max", [(_pts(r.transfer, False), round(100 * r.transfer, 1)) for r in rows])]
+                                                for r in rows],
+                     f"Preserved suite {s} ({', '.join(track.tasks[s])}): tuned minus base, mean of its tasks' "
+                     f"deltas, points (negative: forgetting); {ci}"))
+    cols += [("suite avg Δ [95% CI]", "max", [(_ci(r.average), round(100 * r.average.estimate, 1)) for r in rows],
+              f"The mean of the suite deltas, points: the forgetting number; {ci}"),
+             ("seed SD", None, [("—" if r.seed_sd is None else _pts(r.seed_sd, False), None) for r in rows],
+              "Between-seed standard deviation of the suite-average Δ, points"),
+             ("KL ± SE", "min", [(f"{r.kl:.3g} ± {r.kl_se:.2g}", float(f"{r.kl:.3g}")) for r in rows],
+              "KL(base ‖ tuned) in nats per sequence on samples from the base model, mean over seeds ± SE"),
+             ("r→w %", "min", [(_pts(r.forgetting, False), round(100 * r.forgetting, 1)) for r in rows],
+              "Preserved items the base model got right and the tuned model wrong, % of items"),
+             ("w→r %", "max", [(_pts(r.transfer, False), round(100 * r.transfer, 1)) for r in rows],
+              "Preserved items the base model got wrong and the tuned model right (backward transfer), % of items")]
     if all(r.shift is not None for r in rows):
-        cols.append((f"{track.first.answer_class} mass Δ", "min",
-                     [(_pts(r.shift), round(100 * r.shift, 1)) for r in rows]))
-    cols.append((f"p vs {track.baseline} (Holm)", None, [(_p(r), None) for r in rows]))
+        cls = track.first.answer_class
+        cols.append((f"{cls} mass Δ", "min", [(_pts(r.shift), round(100 * r.shift, 1)) for r in rows],
+                     f"Change in the next-token probability on the target's answer class ({cls}) after preserved "
+                     "prompts, points (lower is better)"))
+    cols.append((f"p vs {base} (Holm)", None, [(_p(r), None) for r in rows],
+                 f"Sign-flip permutation test of the suite-average difference against {base}'s default run, "
+                 "Holm-adjusted over the table's rows; † p < 0.05"))
     return cols
 
 
@@ -53,20 +76,23 @@ def _p(r: Row) -> str:
     return f"{r.p_holm:.2g}" + ("†" if r.p_holm < 0.05 else "")
 
 
-def grid(track: Track) -> tuple[list[str], list[list[tuple[str, bool]]]]:
-    """Headers and, per row, (cell text, is the best in its column)."""
+Grid = tuple[list[str], list[list[tuple[str, bool]]], list[str]]
+
+
+def grid(track: Track) -> Grid:
+    """Headers, per row (cell text, is the best in its column), and what each column means."""
     return _marked(columns(track), len(track.rows))
 
 
-def _marked(cols, n: int) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+def _marked(cols, n: int) -> Grid:
     best = {}
-    for name, better, cells in cols:
+    for name, better, cells, _ in cols:
         values = [v for _, v in cells if v is not None]
         if better and len(values) > 1 and len(set(values)) > 1:
             best[name] = (max if better == "max" else min)(values)
-    body = [[(cells[i][0], name in best and cells[i][1] == best[name]) for name, _, cells in cols]
+    body = [[(cells[i][0], name in best and cells[i][1] == best[name]) for name, _, cells, _ in cols]
             for i in range(n)]
-    return [c[0] for c in cols], body
+    return [c[0] for c in cols], body, [c[3] for c in cols]
 
 
 def _matched(m) -> str:
@@ -88,25 +114,35 @@ def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
     def value(m):
         return round(100 * m.estimate, 1) if m is not None and m.is_reached else None
 
-    cols = [("rank", None, [(str(f.rank or "—"), None) for f in frs]),
-            ("method", None, [(f.method, None) for f in frs]),
+    ci = "95% bootstrap interval over seeds and items"
+    cols = [("rank", None, [(str(f.rank or "—"), None) for f in frs],
+             "Ranked by the preserved Δ at the highest matched gain, then the lower ones; — reaches none"),
+            ("method", None, [(f.method, None) for f in frs], "The method (methods/NAME.py)"),
             ("configs (on front)", None, [(f"{len(f.points)} ({sum(c in f.points for c in f.corners)})", None)
-                                          for f in frs]),
+                                          for f in frs],
+             "Configurations run, and how many of them are corners of the method's frontier"),
             ("best gain", "max", [(_pts(max(x for x, _ in f.points)), round(100 * max(x for x, _ in f.points), 1))
-                                  for f in frs])]
+                                  for f in frs], "The largest target gain of any of its configurations, points")]
     for lv, g in sorted(info["gains"].items()):
         cols.append((f"Δ at {lv:.0%} gain (+{100 * g:.1f}) [95% CI]", "max",
-                     [(_matched(f.matched.get(lv)), value(f.matched.get(lv))) for f in frs]))
-        cols.append((f"p vs {base}", None, [(_pval(f.matched.get(lv)), None) for f in frs]))
+                     [(_matched(f.matched.get(lv)), value(f.matched.get(lv))) for f in frs],
+                     f"Preserved suite-average Δ of the method's frontier where it gains {100 * g:.1f} points "
+                     f"({lv:.0%} of {base}'s best gain); {ci}; not reached: no configuration learns that much"))
+        cols.append((f"p vs {base}", None, [(_pval(f.matched.get(lv)), None) for f in frs],
+                     f"Two-sided bootstrap test against {base}'s frontier at the same gain; † p < 0.05"))
     if info["gains"]:
         top = max(info["gains"].values())
-        cols.append((f"mean Δ over gains 0–{100 * top:.1f} [95% CI]", "max", [(_matched(f.area), value(f.area))
-                                                                             for f in frs]))
+        cols.append((f"mean Δ over gains 0–{100 * top:.1f} [95% CI]", "max",
+                     [(_matched(f.area), value(f.area)) for f in frs],
+                     f"The frontier's mean preserved Δ over target gains 0 to {100 * top:.1f} points; {ci}"))
     wall = [f.cost["wall_seconds"] for f in frs]
     cols += [("s / run", "min", [("—" if w != w else f"{w:.0f} ({_ratio(f.cost['relative']['wall'])})",
-                                  None if w != w else round(w)) for f, w in zip(frs, wall)]),
-             ("train tokens × ref", "min", [(_ratio(f.cost["relative"]["forward_backward"]), None) for f in frs]),
-             ("reference fwd × ref", None, [(_ratio(f.cost["relative"]["forward_only"]), None) for f in frs])]
+                                  None if w != w else round(w)) for f, w in zip(frs, wall)],
+              f"Wall seconds per run, mean over the method's runs (× {base}'s)"),
+             ("train tokens × ref", "min", [(_ratio(f.cost["relative"]["forward_backward"]), None) for f in frs],
+              f"Tokens through the tuned model with gradients in training, × {base}'s"),
+             ("reference fwd × ref", None, [(_ratio(f.cost["relative"]["forward_only"]), None) for f in frs],
+              f"Forward passes without gradients in training (e.g. a frozen base model's), × {base}'s tokens")]
     return cols
 
 
@@ -118,7 +154,7 @@ def _pval(m) -> str:
     return f"{m.p:.2g}" + ("†" if m.p < 0.05 else "")
 
 
-def frontier_grid(track: Track) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+def frontier_grid(track: Track) -> Grid:
     return _marked(frontier_columns(track), len(frontier.of(track)[0]))
 
 
@@ -264,7 +300,7 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
         given = {f.flag: spec[f.section].get(f.key, defaults[f.section][f.key]) for f in FLAGS}
         common += [f"{f.flag} {given[f.flag]}" for f in FLAGS if given[f.flag] != defaults[f.section][f.key]]
     out = []
-    for r in track.rows:
+    for r in ranked_rows(track):
         sets = "".join(f" --set {kv}" for kv in r.setting.split())
         sets += "".join(f" --budget {kv}" for kv in r.budget.split())
         flags = "".join(f" {c}" for c in common)
@@ -279,9 +315,9 @@ def _title(track: Track) -> str:
     return f"forgetbench leaderboard — {spec['model']} on {spec['target']}"
 
 
-def tables(track: Track, view: str) -> list[tuple[str, list[str], list[list[tuple[str, bool]]], list[str]]]:
-    """(title, headers, body, legend) of each table the view shows: frontier (methods ranked at matched
-    learning, then every configuration) or points (every configuration only)."""
+def tables(track: Track, view: str) -> list[tuple[str, list[str], list[list[tuple[str, bool]]], list[str], list[str]]]:
+    """(title, headers, body, what each column means, legend) of each table the view shows: frontier (methods
+    ranked at matched learning, then every configuration) or points (every configuration only)."""
     points = ("Every configuration" if view == "frontier" else "", *grid(track), legend(track))
     why = ("What predicts forgetting", *predictor_grid(track), predictor_legend(track))
     if view == "points":
@@ -295,18 +331,24 @@ def _stat(s, digits: int = 2) -> str:
     return f"{s.estimate:.{digits}f} [{s.low:.{digits}f}, {s.high:.{digits}f}]"
 
 
-def predictor_grid(track: Track) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+def predictor_grid(track: Track) -> Grid:
     fits = predictors.analyse(track)
-    cols = [("predictor", None, [(f.label, None) for f in fits]),
-            ("runs", None, [(str(f.n), None) for f in fits]),
-            ("Spearman ρ [95% CI]", None, [(_stat(f.rho), None) for f in fits]),
-            ("R² linear [95% CI]", "max", [(_stat(f.r2_linear), _value(f.r2_linear)) for f in fits]),
-            ("R² quadratic [95% CI]", "max", [(_stat(f.r2_quadratic), _value(f.r2_quadratic)) for f in fits]),
+    ci = "95% bootstrap interval over runs"
+    cols = [("predictor", None, [(f.label, None) for f in fits], "A measure of how far the tuned model moved"),
+            ("runs", None, [(str(f.n), None) for f in fits], "Runs whose records carry the measure"),
+            ("Spearman ρ [95% CI]", None, [(_stat(f.rho), None) for f in fits],
+             f"Rank correlation of the measure with the suite-average Δ (negative: more of it, more forgetting); {ci}"),
+            ("R² linear [95% CI]", "max", [(_stat(f.r2_linear), _value(f.r2_linear)) for f in fits],
+             f"R² of the least-squares line of the suite-average Δ on the measure; {ci}"),
+            ("R² quadratic [95% CI]", "max", [(_stat(f.r2_quadratic), _value(f.r2_quadratic)) for f in fits],
+             f"R² of the least-squares quadratic; {ci}"),
             ("R² leave-one-method-out", "max", [("—" if f.lomo_r2 is None else f"{f.lomo_r2:.2f}",
-                                                 None if f.lomo_r2 is None else round(f.lomo_r2, 2)) for f in fits]),
+                                                 None if f.lomo_r2 is None else round(f.lomo_r2, 2)) for f in fits],
+             "Each method's runs predicted by the line fitted to the other methods' runs, pooled R² (below 0: worse "
+             "than the mean)"),
             ("ρ without one method", None, [("—" if f.rho_without is None else
                                              f"{f.rho_without[0]:.2f} to {f.rho_without[1]:.2f}", None)
-                                            for f in fits])]
+                                            for f in fits], "The range of ρ with one method's runs left out")]
     return _marked(cols, len(fits))
 
 
@@ -343,7 +385,7 @@ def markdown(track: Track, runs_dir: str = "runs", view: str = "frontier", figur
         return f"**{text}**" if bold else text
     out = [f"## {_title(track)}", ""]
     out += [f"- **{k}**: {v}" for k, v in facts(track)]
-    for i, (title, headers, body, notes) in enumerate(tables(track, view)):
+    for i, (title, headers, body, _, notes) in enumerate(tables(track, view)):
         out += ["", f"### {title}", ""] if title else [""]
         out += [tabulate([[md(t, b) for t, b in row] for row in body], headers=headers, tablefmt="github",
                          disable_numparse=True), ""]
@@ -353,81 +395,164 @@ def markdown(track: Track, runs_dir: str = "runs", view: str = "frontier", figur
     return "\n".join(out)
 
 
+FIGURE_CAPTIONS = {"frontier": "Every method's configurations (95% intervals) and its frontier",
+                   "predictors": "Forgetting against each predictor, with linear and quadratic fits"}
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "Δ": r"$\Delta$", "±": r"$\pm$",
         "†": r"$^\dagger$", "→": r"$\to$", "‖": r"$\|$", "α": r"$\alpha$", "—": "---", "…": r"\dots{}",
-        "*": r"$^*$"}
+        "*": r"$^*$", "−": "$-$", "–": "--", "ρ": r"$\rho$", "θ": r"$\theta$", "²": r"$^2$", "₂": r"$_2$",
+        "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "‘": "`", "’": "'", "“": "``", "”": "''", "é": r"\'e",
+        "<": r"$<$", ">": r"$>$"}
 
 
 def _tex(text: str) -> str:
+    # a number's "-" is a minus sign, not a hyphen: before a digit, not inside a word ("[-4.1", "-0.5", "2e-04")
+    text = re.sub(r"(?<![\w.])-(?=\.?\d)|(?<=\de)-(?=\d)", "−", text)
     return "".join(_TEX.get(c, c) for c in text)
 
 
+def _tex_header(header: str) -> str:
+    """A header on stacked lines, broken before each "(…)" and "[…]": "Δ at 50% gain / (+40.7) / [95% CI]"."""
+    parts = re.split(r" (?=[\[(])", header)
+    # "\\{}": a line break that does not read the next line's "[" as its optional argument
+    return _tex(header) if len(parts) == 1 else r"\shortstack[r]{" + r"\\{}".join(map(_tex, parts)) + "}"
+
+
 def latex(track: Track, runs_dir: str = "runs", view: str = "frontier", figures: list[str] = ()) -> str:
-    lines = [f"% {_title(track)}", "% needs \\usepackage{booktabs} (and graphicx for a published figure)"]
+    lines = [f"% {_title(track)}", "% needs \\usepackage{booktabs,graphicx}; tables and wide figures span both "
+             "columns of a two-column paper, shrunk to the text width when wider"]
     lines += [f"% {k}: {v}" for k, v in facts(track)]
-    for i, (title, headers, body, notes) in enumerate(tables(track, view)):
-        lines += [r"\begin{table}[t]", r"\centering", r"\scriptsize",
-                  r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule",
-                  " & ".join(_tex(h) for h in headers) + r" \\", r"\midrule"]
+    for i, (title, headers, body, _, notes) in enumerate(tables(track, view)):
+        key = next((i for i, h in enumerate(headers) if h in ("method", "predictor")), 0)
+        lines += [r"\begin{table*}[t]", r"\centering", r"\scriptsize",
+                  # the natural width, or the text width when the table is wider
+                  r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
+                  r"\begin{tabular}{" + "".join("l" if i in (0, key) else "r" for i in range(len(headers))) + "}",
+                  r"\toprule", " & ".join(_tex_header(h) for h in headers) + r" \\", r"\midrule"]
         for row in body:
-            lines.append(" & ".join(rf"\textbf{{{_tex(t)}}}" if b else _tex(t) for t, b in row) + r" \\")
+            # "(72% of resamples)" as "(72%)": the legend says what the share is; the column stays narrow
+            cells = [(re.sub(r" \((\d+%) of resamples\)$", r" (\1)", t), b) for t, b in row]
+            lines.append(" & ".join(rf"\textbf{{{_tex(t)}}}" if b else _tex(t) for t, b in cells) + r" \\")
         caption = f"{_title(track)}" + (f": {title.lower()}" if title else "") + ". " + " ".join(notes)
-        lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + _tex(caption) + "}", r"\end{table}"]
+        lines += [r"\bottomrule", r"\end{tabular}}", r"\caption{" + _tex(caption) + "}", r"\end{table*}"]
         for name in _figures_after(i, title, figures):
-            what = {"frontier": "every method's frontier (95% intervals)",
-                    "predictors": "forgetting against each predictor, with linear and quadratic fits"}[name]
-            lines += [r"\begin{figure}[t]", r"\centering",
+            env = "figure*" if name == "predictors" else "figure"        # three panels: both columns
+            lines += [rf"\begin{{{env}}}[t]", r"\centering",
                       rf"\includegraphics[width=\linewidth]{{{track.name}-{name}.png}}",
-                      r"\caption{" + _tex(f"{_title(track)}: {what}.") + "}", r"\end{figure}"]
+                      r"\caption{" + _tex(f"{_title(track)}: {FIGURE_CAPTIONS[name].lower()}.") + "}",
+                      rf"\end{{{env}}}"]
     lines += ["% reproduce:"] + [f"%   {c}" for c in reproduce(track, runs_dir)]
     return "\n".join(lines) + "\n"
 
 
-_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
-        "font-size:13px}th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"
-        "th:first-child,td:first-child{text-align:left}th{border-bottom:2px solid #444}p,li{max-width:70em;"
-        "font-size:14px}pre{background:#f4f4f4;padding:1em;overflow-x:auto}img{max-width:48%;margin:1%}")
+_CSS = ("body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
+        ".scroll{max-height:80vh;overflow:auto;border:1px solid #ccc;margin:0.5em 0}"
+        "table{border-collapse:separate;border-spacing:0;font-size:11.5px}"
+        "th,td{padding:3px 5px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap;background:#fff}"
+        "th{position:sticky;top:0;z-index:1;border-bottom:2px solid #444;white-space:normal;min-width:3.5em;"
+        "vertical-align:bottom;cursor:pointer;user-select:none}th[title]{text-decoration:underline dotted}"
+        # the row's name stays in view when a wide table scrolls sideways, and wraps when long
+        ".key{position:sticky;left:0;text-align:left;white-space:normal;min-width:9em;max-width:18em}"
+        "th.key{z-index:2}td small{color:#666}th[data-dir=asc]::after{content:' ▲'}"
+        "th[data-dir=desc]::after{content:' ▼'}p,li{max-width:75em;font-size:14px}"
+        "pre{background:#f4f4f4;padding:1em;overflow-x:auto}.figs{display:flex;flex-wrap:wrap;gap:1em;"
+        "align-items:flex-start}.figs figure{margin:0;flex:1.3 1 380px;min-width:0}.figs figure.wide{flex:2.2 1 640px}"
+        ".figs svg{width:100%;height:auto}figcaption{font-size:13px;color:#555}")
+# Click a header to sort by it (again: the other way). Cells sort by their data-v number (_sort_value); cells
+# without one ("—", "not reached") go last; a column without numbers sorts as text.
+_SORT_JS = """
+document.querySelectorAll("table.sortable th").forEach(th=>th.addEventListener("click",()=>{
+const i=th.cellIndex,body=th.closest("table").tBodies[0],asc=th.dataset.dir!=="asc",sign=asc?1:-1;
+th.parentNode.querySelectorAll("th").forEach(h=>delete h.dataset.dir);th.dataset.dir=asc?"asc":"desc";
+const key=td=>td.dataset.v===undefined?null:parseFloat(td.dataset.v);
+const rows=[...body.rows],numeric=rows.some(r=>key(r.cells[i])!==null);
+rows.sort((a,b)=>{if(!numeric)return sign*a.cells[i].textContent.localeCompare(b.cells[i].textContent);
+const x=key(a.cells[i]),y=key(b.cells[i]);if(x===null||y===null)return (x===null)-(y===null);
+return sign*(x-y)});rows.forEach(r=>body.appendChild(r))}));
+"""
+_LEADING_NUMBER = re.compile(r"[<>]?\s*([+\-−]?(?:\d+\.?\d*|\.\d+)(?:e[+\-]?\d+)?)", re.IGNORECASE)
 
 
-def _html_section(track: Track, runs_dir: str, figures: dict[str, bytes], view: str) -> list[str]:
+def _sort_value(text: str) -> float | None:
+    """The number a cell sorts by: the one it starts with ("+1.2 [-0.3, 2.0]*", "<2e-04†", "136 ± 4.5", "3 (2)"),
+    else None."""
+    m = _LEADING_NUMBER.match(text)
+    return float(m.group(1).replace("−", "-")) if m else None
+
+
+def _inline_svg(svg: bytes, prefix: str) -> str:
+    """A matplotlib SVG to put inside the page: no XML prologue, its ids (and references to them) prefixed so
+    two figures' ids never collide."""
+    text = svg.decode()
+    text = text[text.index("<svg"):]
+    text = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', text)
+    text = re.sub(r'(href=")#', rf"\1#{prefix}-", text)
+    return re.sub(r"url\(#", f"url(#{prefix}-", text)
+
+
+def _html_cell(text: str) -> str:
+    """A cell's text, escaped; a trailing "(… of resamples)" note on a line of its own, so the column stays narrow."""
+    main, sep, note = text.partition(" (")
+    if sep and note.endswith("of resamples)"):
+        return f"{html.escape(main)}<br><small>({html.escape(note)}</small>"
+    return html.escape(text)
+
+
+def _html_table(headers: list[str], body, helps: list[str]) -> list[str]:
+    e = html.escape
+    key = next((i for i, h in enumerate(headers) if h in ("method", "predictor")), 0)
+
+    def attrs(i: int, title: str = "", value: float | None = None) -> str:
+        return ((' class="key"' if i == key else "") + (f' title="{e(title)}"' if title else "")
+                + ("" if value is None else f' data-v="{value!r}"'))
+    out = ['<div class="scroll"><table class="sortable">',
+           "<thead><tr>" + "".join(f"<th{attrs(i, h)}>{e(t)}</th>" for i, (t, h) in enumerate(zip(headers, helps)))
+           + "</tr></thead>", "<tbody>"]
+    for row in body:
+        cells = (f"<td{attrs(i, value=_sort_value(t))}>" + (f"<strong>{_html_cell(t)}</strong>" if b else _html_cell(t))
+                 + "</td>" for i, (t, b) in enumerate(row))
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    return out + ["</tbody></table></div>"]
+
+
+def _html_section(track: Track, runs_dir: str, figures: dict[str, dict[str, bytes]], view: str) -> list[str]:
     e = html.escape
     out = [f"<h1>{e(_title(track))}</h1>", "<ul>"]
     out += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in facts(track)]
     out.append("</ul>")
-    for i, (title, headers, body, notes) in enumerate(tables(track, view)):
+    for i, (title, headers, body, helps, notes) in enumerate(tables(track, view)):
         out += [f"<h2>{e(title)}</h2>"] if title else []
-        out += ["<table>", "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>",
-                "<tbody>"]
-        for row in body:
-            out.append("<tr>" + "".join(f"<td><strong>{e(t)}</strong></td>" if b else f"<td>{e(t)}</td>"
-                                        for t, b in row) + "</tr>")
-        out += ["</tbody></table>"] + [f"<p>{e(line)}</p>" for line in notes]
-        for name in _figures_after(i, title, list(figures)):
-            wide = ' style="max-width:96%"' if name == "predictors" else ""      # three panels side by side
-            out.append(f'<img alt="{e(name)}"{wide} src="data:image/png;base64,'
-                       f'{base64.b64encode(figures[name]).decode()}">')
+        out += _html_table(headers, body, helps) + [f"<p>{e(line)}</p>" for line in notes]
+        if i == 0 and figures:          # the plots side by side, after the first table
+            out.append('<div class="figs">')
+            for name, data in figures.items():
+                wide = ' class="wide"' if name == "predictors" else ""      # three panels
+                out.append(f"<figure{wide}>{_inline_svg(data['svg'], f'{track.name}-{name}')}"
+                           f"<figcaption>{e(FIGURE_CAPTIONS.get(name, name))}</figcaption></figure>")
+            out.append("</div>")
     out += ["<h2>Reproduce</h2>", "<pre>" + e("\n".join(reproduce(track, runs_dir))) + "</pre>"]
     return out
 
 
 def html_page(tracks: list[Track], runs_dir: str = "runs", figures: dict | None = None,
               view: str = "frontier") -> str:
-    """A page a person can open: per track its facts, tables, legends, plots (embedded) and how to reproduce.
-    figures: track key -> {name: PNG bytes}."""
+    """One self-contained file a person can open: per track its facts, sortable tables (a header's tooltip says
+    what the column means), legends, plots (inline SVG) and how to reproduce. figures: track key -> {name:
+    {"svg": bytes, ...}}."""
     title = _title(tracks[0]) if len(tracks) == 1 else "forgetbench leaderboard"
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
-           f"<style>{_CSS}</style></head><body>"]
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style></head><body>"]
     for t in tracks:
         out += _html_section(t, runs_dir, (figures or {}).get(t.key, {}), view)
-    return "\n".join(out + ["</body></html>"]) + "\n"
+    return "\n".join(out + [f"<script>{_SORT_JS}</script>", "</body></html>"]) + "\n"
 
 
 def csv_rows(track: Track) -> list[dict]:
     """One row per table row; fractions (not points), intervals as separate columns."""
     spec = track.first.spec
     out = []
-    for r in track.rows:
+    for r in ranked_rows(track):
         row = {"track": track.key, "model": spec["model"], "target": spec["target"], "method": r.method,
                "setting": r.setting, "budget": r.budget, "seeds": " ".join(map(str, r.seeds)),
                "target_score": r.target_score}
