@@ -4,22 +4,142 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
+import re
 import sys
 import tempfile
 import warnings
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
-# Offline by default: datasets are local files and the hub may be unreachable. Set these to 0 to go online.
-for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-    os.environ.setdefault(_var, "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from bench import threads
+from bench.errors import UserError
 
-from importlib.metadata import entry_points  # noqa: E402
+OFFLINE = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+# lm-eval's flags (and spellings a user of it types) -> ours
+LM_EVAL_FLAGS = {"--tasks": "--suite", "--batch_size": "--eval-batch-size", "--batch-size": "--eval-batch-size",
+                 "--output_path": "--out", "--output-path": "--out", "--output": "--out", "-o": "--out",
+                 "--gen_kwargs": "--temperature and --max-new-tokens", "--log_samples": "nothing: items.jsonl and "
+                 "lm-eval's samples are always written", "--model_args": "--model-args"}
 
-from bench import threads  # noqa: E402
-from bench.errors import UserError  # noqa: E402
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: a misspelt flag gets a did-you-mean, lm-eval's names get ours."""
+
+    argv: list[str] = []          # the command line being parsed (set by main): a missing flag may be misspelt in it
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {one_line(message)}{self._hints(message)} (see {self.prog} --help)",
+              file=sys.stderr)
+        sys.exit(2)
+
+    def _hints(self, message: str) -> str:
+        """A misspelt command's closest name; for every flag on the command line the command does not know,
+        ours for lm-eval's name, or the closest of its own."""
+        import difflib
+        hints = []
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            close = difflib.get_close_matches(choice[1], re.findall(r"'([^']*)'", choice[2]), n=1)
+            hints += [f"did you mean {close[0]!r}?"] if close else []
+        parsers = {sp.prog.split()[-1]: sp for sp in _subparsers(self)}
+        command = parsers.get(self.argv[0] if self.argv else "", self)
+        known = [o for a in command._actions for o in a.option_strings]
+        for word in self.argv:
+            flag = word.split("=", 1)[0]
+            if not flag.startswith("-") or flag in known or self._is_value(word):
+                continue
+            close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+            if flag in LM_EVAL_FLAGS:
+                hints.append(f"{flag} is lm-eval's; here: {LM_EVAL_FLAGS[flag]}")
+            elif close:
+                hints.append(f"{flag}: did you mean {close[0]}?")
+        return "".join(f"; {h}" for h in hints)
+
+    def _is_value(self, word: str) -> bool:
+        """A negative number given as a flag's value (--temperature -1), not a flag."""
+        try:
+            float(word)
+            return True
+        except ValueError:
+            return False
+
+
+class Help(argparse.HelpFormatter):
+    """Shows each flag's default after its help, unless the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default == [] \
+            or action.default == argparse.SUPPRESS
+        if unset or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: {action.default})"
+
+
+def _dashed(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Underscore spellings of our flags (lm-eval's style: --num_fewshot) as the dashed ones."""
+    known = {o for sub in _subparsers(parser) for a in sub._actions for o in a.option_strings}
+    out = []
+    for word in argv:
+        flag, eq, value = word.partition("=")
+        if flag.startswith("--") and "_" in flag and flag.replace("_", "-") in known:
+            word = flag.replace("_", "-") + eq + value
+        out.append(word)
+    return out
+
+
+def _with_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """`bench run --config FILE ...` as the file's flags followed by the command line's, so that every field goes
+    through its flag's own parsing and a flag on the command line wins (a repeatable one replaces the file's)."""
+    if argv[:1] != ["run"] or not any(w == "--config" or w.startswith("--config=") for w in argv):
+        return argv
+    at = next(i for i, w in enumerate(argv) if w == "--config" or w.startswith("--config="))
+    path = argv[at].partition("=")[2] or (argv[at + 1] if at + 1 < len(argv) else "")
+    rest = argv[1:at] + argv[at + (1 if "=" in argv[at] else 2):]
+    from bench.sweep import load_sweep_file
+    data = load_sweep_file(Path(path))
+    run = next(sp for sp in _subparsers(parser) if sp.prog.endswith(" run"))
+    given = [w.split("=")[0] for w in rest]
+    # the command line's --suite replaces the file's; its --set/--budget keys win over the file's one by one
+    tokens = _file_tokens({k: v for k, v in data.items() if not (k == "suite" and "--suite" in given)}, run,
+                          f"--config {path}")
+    return ["run", *tokens, *rest]
+
+
+def _file_tokens(data: dict, command: argparse.ArgumentParser, where: str, skip: tuple[str, ...] = ()) -> list[str]:
+    """A config file's fields as `command`'s flags (a field is its flag with _ for -): scalars as values, true/false
+    as the flag or its --no- form, mappings as KEY=VALUE repeats (set, budget), lists as repeats (suite) or, for a
+    flag taking one value, comma-separated (sweep's methods, seeds)."""
+    import difflib
+    actions = {o: a for a in command._actions for o in a.option_strings}
+    tokens = []
+    for key, value in data.items():
+        flag = "--" + str(key).replace("_", "-")
+        if flag not in actions or flag in ("--config", "--help", *skip):
+            close = difflib.get_close_matches(flag, [o for o in actions if o not in skip], n=1)
+            raise UserError(f"{where}: {key!r} is not a field of `{command.prog}`"
+                            + (f"; did you mean {close[0].removeprefix('--').replace('-', '_')!r}?" if close else "")
+                            + " (fields are its flags, with _ for -).")
+        repeated = isinstance(actions[flag], argparse._AppendAction)
+        if isinstance(value, bool):
+            tokens += [flag] if value else ([f"--no-{flag[2:]}"] if f"--no-{flag[2:]}" in actions else [])
+        elif isinstance(value, dict):
+            tokens += [x for k, v in value.items() for x in (flag, f"{k}={v}")]
+        elif isinstance(value, list) and repeated:
+            tokens += [x for v in value for x in (flag, str(v))]
+        elif isinstance(value, list):
+            tokens += [flag, ",".join(str(v) for v in value)]
+        else:
+            tokens += [flag, str(value)]
+    return tokens
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return [parser] + [p for a in subs for p in a.choices.values()]
 
 
 def _fmt(x, signed=False) -> str:
@@ -47,10 +167,13 @@ def _summary(record: dict, where: Path | None) -> str:
         for task, v in t.get("tasks", {}).items():
             if len(t["tasks"]) > 1:
                 rows.append(_row(f"- {task} ({v['metric']})", v))
-    for name, s in record["suites"].items():
+    # suites in the spec's order and tasks by name: the same for a fresh record and one read back from disk
+    order = [*record["spec"].get("suites", ())]
+    for name in sorted(record["suites"], key=lambda n: (order.index(n) if n in order else len(order), n)):
+        s = record["suites"][name]
         rows.append(_row(f"{name} (mean of {len(s['tasks'])})", s))
         if len(s["tasks"]) > 1:
-            for task, v in s["tasks"].items():
+            for task, v in sorted(s["tasks"].items()):
                 rows.append(_row(f"- {task} ({v['metric']})", v))
         notes += [f"{name}: {task} missing ({why})" for task, why in s.get("missing", {}).items()]
         notes += [f"{name}: {task} not counted (the target's own evaluation)"
@@ -180,7 +303,8 @@ def _probe(folder: Path, what: str) -> None:
                 p.rmdir()
 
 
-def cmd_run(args) -> None:
+def run_records(args):
+    """`bench run`'s work: (record, run folder) of each result, checked before any work (the Python API's too)."""
     from bench.method import methods
     from bench.settings import parse_pairs
 
@@ -189,7 +313,11 @@ def cmd_run(args) -> None:
     out_folder(args.out)
 
     from bench.runner import run
-    for record, where in run(request):
+    yield from run(request)
+
+
+def cmd_run(args) -> None:
+    for record, where in run_records(args):
         _emit(args, record, where)
 
 
@@ -204,26 +332,14 @@ def _sweep_file_args(args) -> tuple[object, dict]:
     from bench.sweep import load_sweep_file
     data = load_sweep_file(Path(args.config))
     extra = {k: data.pop(k) for k in SWEEP_FILE_ONLY if k in data}
-    argv = ["sweep"]
-    for key, value in data.items():
-        flag = "--" + str(key).replace("_", "-")
-        if key in ("config", "dry_run", "json"):
-            raise UserError(f"--config {args.config}: {key!r} is a command-line flag only.")
-        if isinstance(value, bool):
-            argv += [flag] if value else []
-        elif isinstance(value, dict):                       # budget: {lr: 1e-3}
-            argv += [x for k, v in value.items() for x in (flag, f"{k}={v}")]
-        elif isinstance(value, list) and key in ("suite", "budget"):
-            argv += [x for v in value for x in (flag, str(v))]
-        elif isinstance(value, list):
-            argv += [flag, ",".join(str(v) for v in value)]
-        else:
-            argv += [flag, str(value)]
+    p = parser()
+    sweep = next(sp for sp in _subparsers(p) if sp.prog.endswith(" sweep"))
+    argv = ["sweep", *_file_tokens(data, sweep, f"--config {args.config}", skip=("--dry-run", "--json"))]
     try:
-        from_file = parser().parse_args(argv)
+        with contextlib.redirect_stderr(io.StringIO()) as why:
+            from_file = p.parse_args(argv)
     except SystemExit:
-        raise UserError(f"--config {args.config}: a field above is not valid (fields are the flags of `bench sweep` "
-                        f"with _ for -, plus {', '.join(SWEEP_FILE_ONLY)}).") from None
+        raise UserError(f"--config {args.config}: {why.getvalue().strip().partition('error: ')[2]}") from None
     for key, value in vars(from_file).items():
         given = getattr(args, key, None)
         if given is None or given is False or given == []:    # not given on the command line (0 is given)
@@ -258,6 +374,18 @@ def _executor(args):
 
 
 def cmd_sweep(args) -> int:
+    runs, tally = run_sweep(args)
+    if tally is None:
+        _print_dry_run(args, runs)
+        return 0
+    print(f"sweep: {len(runs)} runs: {tally.done} already done, {tally.finished} finished now, "
+          f"{len(tally.failed)} failed" + (f" ({', '.join(k for k, _ in tally.failed)})" if tally.failed else "")
+          + f"; run folders in {args.out}", file=sys.stderr)
+    return 1 if tally.failed else 0
+
+
+def run_sweep(args):
+    """`bench sweep`'s work: (its runs, their tally); a dry run: (its rows, None), nothing run or written."""
     from bench.method import methods
 
     args, extra = _sweep_file_args(args)
@@ -272,15 +400,10 @@ def cmd_sweep(args) -> int:
                         fixed=extra.get("set") or {}, budget_grid=extra.get("budget_grid"), name=args.name or "")
     runs = expand(_request(args, method="", seed=0, overrides={}), sweep)
     if args.dry_run:
-        _print_dry_run(args, dry_run_rows(runs))
-        return 0
+        return dry_run_rows(runs), None
     if args.threads:                            # worker processes and Ray tasks read it (bench.threads)
         os.environ["FORGETBENCH_THREADS"] = str(args.threads)
-    tally = drive(runs, executor, out=Path(args.out))
-    print(f"sweep: {len(runs)} runs: {tally.done} already done, {tally.finished} finished now, "
-          f"{len(tally.failed)} failed" + (f" ({', '.join(k for k, _ in tally.failed)})" if tally.failed else "")
-          + f"; run folders in {args.out}", file=sys.stderr)
-    return 1 if tally.failed else 0
+    return runs, drive(runs, executor, out=Path(args.out))
 
 
 def _print_dry_run(args, rows: list[dict]) -> None:
@@ -300,6 +423,11 @@ def _print_dry_run(args, rows: list[dict]) -> None:
 
 
 def cmd_eval(args) -> None:
+    _emit(args, eval_record(args), None)
+
+
+def eval_record(args) -> dict:
+    """`bench eval`'s record: a checkpoint evaluated (against its base with --base)."""
     import time
 
     from bench.plan import plan, target_and_suites
@@ -331,7 +459,7 @@ def cmd_eval(args) -> None:
                              provenance={**prov, "model_fingerprint": tuned.fingerprint,
                                          "base_fingerprint": base.fingerprint if base else None},
                              metrics=metrics, items=items, wall_seconds=time.perf_counter() - start)
-    _emit(args, record, None)
+    return record
 
 
 def cmd_kl(args) -> None:
@@ -352,15 +480,20 @@ def cmd_kl(args) -> None:
 
 
 def cmd_methods(args) -> None:
-    if args.action == "new":
+    words = args.words
+    if words[:1] == ["new"]:
         from bench.scaffold import new_method
-        if not args.name:
+        if len(words) != 2:
             raise UserError("bench methods new NAME: give the new method's name, e.g. bench methods new my_method.")
-        for path in new_method(args.name, Path(args.root) if args.root else None):
+        for path in new_method(words[1], Path(args.root) if args.root else None):
             print(path)
         return
-    if args.name:
-        raise UserError(f"Unexpected {args.name!r}: `bench methods` lists methods; `bench methods new NAME` adds one.")
+    if len(words) > 1:
+        raise UserError(f"Unexpected {' '.join(words[1:])!r}: `bench methods NAME` shows one method's settings; "
+                        "`bench methods new NAME` adds one.")
+    if words:
+        print(_method_card(words[0]))
+        return
     from bench.sources import locate
     from bench.task import default_preset
     model_name = args.model or default_preset().model
@@ -382,6 +515,23 @@ def cmd_methods(args) -> None:
         rows.append([name, cls.summary(), cls.source(), cls.cost, share])
     print(tabulate(rows, headers=["method", "summary", "source", "cost", f"trains (of {model_name})"],
                    tablefmt="simple", maxcolwidths=[None, 56, 44, None, 26]))
+
+
+def _method_card(name: str) -> str:
+    """One method: what it does, its source and cost, and each setting (`--set KEY=VALUE`) with its type, default
+    and the values a sweep draws."""
+    import dataclasses
+
+    from tabulate import tabulate
+
+    from bench.method import methods
+    cls = methods.get(name)
+    rows = [[f.name, getattr(f.type, "__name__", f.type), json.dumps(f.default),
+             ", ".join(map(json.dumps, cls.sweep.get(f.name, []))) or "—"] for f in dataclasses.fields(cls)]
+    lines = [f"{name}: {cls.summary()}", f"source: {cls.source() or '—'}", f"cost: {cls.cost}", ""]
+    lines += [tabulate(rows, headers=["setting (--set)", "type", "default", "swept over"], tablefmt="simple",
+                       disable_numparse=True) if rows else "no settings"]
+    return "\n".join(lines)
 
 
 def cmd_tasks(args) -> None:
@@ -434,30 +584,40 @@ def _eval_args(p) -> None:
                    "(default: $FORGETBENCH_DATA); without it, real tasks need the hub")
     from bench.settings import FLAGS
     for f in FLAGS:
-        p.add_argument(f.flag, type=_value(f.kind, f.flag), default=None, help=f.help)
+        if f.kind is bool:
+            p.add_argument(f.flag, action=argparse.BooleanOptionalAction, default=None, help=f.help)
+        else:
+            p.add_argument(f.flag, type=_value(f.kind, f.flag), default=None, help=f.help)
     p.add_argument("--json", action="store_true", help="print the result record as JSON (one line per result)")
 
 
 def parser() -> argparse.ArgumentParser:
+    from bench.method import methods  # names listed without importing a method (or torch)
     from bench.settings import KL_SEED
 
-    p = argparse.ArgumentParser(prog="bench", description="forgetbench: how much does fine-tuning make a "
-                                "model forget, and which method stops it?")
+    p = Parser(prog="bench", description="forgetbench: how much does fine-tuning make a model forget, and which "
+               "method stops it? Offline by default (local models and --data-dir); HF_HUB_OFFLINE=0 "
+               "HF_DATASETS_OFFLINE=0 to use the Hugging Face hub.", formatter_class=Help)
+    p.add_argument("--version", action="version", version=f"forgetbench {version('forgetbench')}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="fine-tune with a method, evaluate base and tuned, estimate KL")
-    r.add_argument("--method", required=True)
+    r.add_argument("--method", required=True, help=f"one of: {', '.join(methods.names())} (`bench methods NAME` "
+                   "shows one's settings)")
     _model_args(r, "--model", "a registered name (`bench tasks` lists them; default: the default preset's), a "
                 "local folder, a .gguf file or a hub id")
     r.add_argument("--target", default=None, help="default: the preset's (without --preset: the default preset's)")
     r.add_argument("--suite", action="append", help="preserved suite (repeatable); default: the target's")
-    r.add_argument("--seed", type=_seed("--seed"), default=0)
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method hyperparameter")
+    r.add_argument("--seed", type=_seed("--seed"), default=0, help="seeds training, sampling and data order")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method hyperparameter (repeatable; `bench methods NAME` lists them)")
     r.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
                    help="override the training budget: epochs, lr, batch_size, examples, scheduler, ...")
     r.add_argument("--train-file", default=None, help="local training data for a target whose data is on the hub")
     r.add_argument("--save-model", action="store_true", help="also save the tuned model under the run folder")
-    r.add_argument("--out", default="runs")
+    r.add_argument("--out", default="runs", help="the folder run folders are written under")
+    r.add_argument("--config", default=None, help="a YAML file of these flags' fields (with _ for -; set and budget "
+                   "as mappings, suite as a list); flags on the command line win")
     _eval_args(r)
     r.set_defaults(fn=cmd_run)
 
@@ -474,11 +634,11 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--name", default=None, help="the sweep's name in its records (default: from model, target, "
                     "methods)")
     _model_args(sw, "--model", "as for `bench run`")
-    sw.add_argument("--target", default=None)
-    sw.add_argument("--suite", action="append")
+    sw.add_argument("--target", default=None, help="as for `bench run`")
+    sw.add_argument("--suite", action="append", help="as for `bench run`")
     sw.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
                     help="fixed budget overrides for every run (lr and epochs are swept)")
-    sw.add_argument("--train-file", default=None)
+    sw.add_argument("--train-file", default=None, help="as for `bench run`")
     sw.add_argument("--executor", choices=["local", "ray"], default=None, help="local (default) or ray")
     sw.add_argument("--jobs", type=_value(int, "--jobs", minimum=1), default=None,
                     help="local: worker processes, each pinned to its share of the cores and one GPU (default 1: "
@@ -494,25 +654,28 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a checkpoint fine-tuned anywhere (deltas and KL with --base)")
     _model_args(e, "--model", "the model to evaluate", required=True)
-    e.add_argument("--base", default=None)
-    e.add_argument("--suite", action="append")
+    e.add_argument("--base", default=None, help="the model it was tuned from: deltas, flips and KL against it")
+    e.add_argument("--suite", action="append", help="preserved suite (repeatable)")
     e.add_argument("--target", default=None, help="default (with no --suite): the default preset's target and its "
                    "suites")
     _eval_args(e)
     e.set_defaults(fn=cmd_eval)
 
     k = sub.add_parser("kl", help="Monte Carlo KL(base || model) on samples from the base")
-    k.add_argument("--base", required=True)
+    k.add_argument("--base", required=True, help="the model the samples are drawn from")
     _model_args(k, "--model", "the tuned model", required=True)
-    k.add_argument("--samples", type=_value(int, "--samples"), default=256)
-    k.add_argument("--max-new-tokens", type=_value(int, "--max-new-tokens"), default=48)
-    k.add_argument("--seed", type=_seed("--seed"), default=KL_SEED)
-    k.add_argument("--json", action="store_true")
+    k.add_argument("--samples", type=_value(int, "--samples"), default=256, help="sequences sampled from the base")
+    k.add_argument("--max-new-tokens", type=_value(int, "--max-new-tokens"), default=48,
+                   help="length cap of the samples")
+    k.add_argument("--seed", type=_seed("--seed"), default=KL_SEED, help="seed of the samples")
+    k.add_argument("--json", action="store_true", help="print the result as JSON")
     k.set_defaults(fn=cmd_kl)
 
-    me = sub.add_parser("methods", help="list registered methods (new NAME: start a new one from a template)")
-    me.add_argument("action", nargs="?", choices=["new"], help="new: write methods/NAME.py and its test")
-    me.add_argument("name", nargs="?", help="the new method's name (with `new`)")
+    me = sub.add_parser("methods", help="list registered methods; NAME: one method's settings; new NAME: start a "
+                        "new one from a template")
+    me.add_argument("words", nargs="*", metavar="NAME | new NAME",
+                    help="a method's name (its settings, types and defaults), or new NAME (write methods/NAME.py "
+                    "and its test)")
     _model_args(me, "--model", "the model whose trainable share is shown (default: the default preset's)")
     me.add_argument("--root", default=None, help="new: the project folder holding methods/ and tests/ "
                     "(default: this checkout)")
@@ -522,6 +685,7 @@ def parser() -> argparse.ArgumentParser:
     for entry in entry_points(group="forgetbench.commands"):     # e.g. `bench leaderboard`, from its own package
         entry.load()(sub)
     for command in sub.choices.values():
+        command.formatter_class = Help
         command.add_argument("--threads", type=_value(int, "--threads", minimum=1), default=None,
                              help="CPU threads for torch (default: the cores this process may use, or "
                              "$FORGETBENCH_THREADS)")
@@ -535,7 +699,19 @@ def one_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    # Offline by default: datasets are local files and the hub may be unreachable. Set these to 0 to go online.
+    for var in OFFLINE:
+        os.environ.setdefault(var, "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    p = parser()
+    argv = _dashed(sys.argv[1:] if argv is None else [str(a) for a in argv], p)
+    try:
+        argv = _with_config(argv, p)
+    except UserError as e:
+        print(f"bench run: error: {one_line(str(e))}", file=sys.stderr)
+        return 2
+    Parser.argv = argv
+    args = p.parse_args(argv)
     try:
         threads.configure(args.threads)         # before anything imports torch
         status = args.fn(args) or 0

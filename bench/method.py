@@ -303,7 +303,13 @@ def reference_method() -> str:
 
 def build_method(name: str, overrides: dict[str, str]) -> Method:
     """The registered method `name` with its `--set` overrides, each checked and typed like its field."""
+    from bench.budget import Budget
     cls = methods.get(name)
+    knobs = {f.name for f in dataclasses.fields(cls)}
+    budget = [k for k in overrides if k not in knobs and k in {f.name for f in dataclasses.fields(Budget)}]
+    if budget:              # lm-eval and TRL users reach for --set lr=...: the budget is every method's
+        raise UserError(f"{', '.join(budget)}: the training budget's, not a setting of method {name!r}; use "
+                        f"{' '.join(f'--budget {k}={overrides[k]}' for k in budget)}.")
     kwargs = typed_fields(cls, overrides, "--set", f"Method {name!r}", noun="hyperparameter")
     try:
         return cls(**kwargs)

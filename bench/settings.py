@@ -26,7 +26,7 @@ class EvalSettings:
     backend: str = "hf"                # generation backend for generation tasks: hf | vllm
     batch_size: int | str = EVAL_BATCH_SIZE      # "auto": lm-eval's automatic batch size (GPU)
     num_fewshot: int = 0
-    limit: int | None = None           # a fixed random subset of N items per task
+    limit: int | float | None = None   # a fixed random subset of N items per task, or (below 1) that share of them
     task_limits: dict = field(default_factory=dict)   # per-task overrides of `limit` (presets)
     max_new_tokens: int = 1024         # generation tasks
     temperature: float = 0.0           # 0: greedy
@@ -34,8 +34,12 @@ class EvalSettings:
     chat_template: bool = True         # format generation prompts with the model's chat template
 
     def __post_init__(self):
-        if any(n is not None and n < 1 for n in [self.limit, *self.task_limits.values()]):
-            raise UserError("--limit must be at least 1.")
+        if self.num_fewshot < 0:
+            raise UserError(f"--num-fewshot must be at least 0, got {self.num_fewshot}.")
+        for n in [self.limit, *self.task_limits.values()]:
+            if n is not None and not (isinstance(n, int) and n >= 1 or isinstance(n, float) and 0 < n < 1):
+                raise UserError(f"--limit {n}: give a number of items (a whole number, at least 1) or, as lm-eval "
+                                "takes it, a fraction of each task's items between 0 and 1.")
         if not math.isfinite(self.temperature) or self.temperature < 0 or self.samples_per_problem < 1 \
                 or self.max_new_tokens < 1:
             raise UserError("Evaluation needs a finite temperature >= 0, samples >= 1 and max new tokens >= 1.")
@@ -83,10 +87,12 @@ class KLSettings:
 SUBSET_DRAW = "first N of a seeded permutation"      # changes with subset_indices' algorithm
 
 
-def subset_indices(key: str, n: int, limit: int | None) -> list[int] | None:
+def subset_indices(key: str, n: int, limit: int | float | None) -> list[int] | None:
     """A fixed random subset of `limit` of a task's `n` items (sorted), or None for all of them: the first `limit`
     of one fixed order per key, so subsets drawn with the same key are nested (tasks sharing a key and a limit
-    evaluate the same items)."""
+    evaluate the same items). A fractional limit is that share of the items, rounded up (lm-eval's --limit)."""
+    if isinstance(limit, float):
+        limit = math.ceil(limit * n)
     if limit is None or limit >= n:
         return None
     return sorted(random.Random(f"{LIMIT_SEED}:{key}").sample(range(n), n)[:limit])
@@ -99,16 +105,26 @@ class Flag:
     flag: str
     section: str          # "eval" or "kl": which settings object (and which part of a run's spec)
     key: str              # the field it sets
-    kind: type            # what the command line accepts (int, float, str)
+    kind: type | str      # what the command line accepts (int, float, str, bool: --flag / --no-flag; "int | float")
     help: str
 
     @property
     def dest(self) -> str:
         return self.flag.removeprefix("--").replace("-", "_")
 
+    def given(self, value) -> str:
+        """The flag as typed to give `value`."""
+        if self.kind is bool:
+            return self.flag if value else f"--no-{self.flag.removeprefix('--')}"
+        return f"{self.flag} {value}"
+
 
 FLAGS = (
-    Flag("--limit", "eval", "limit", int, "a fixed random subset of N items per task (the same for every run)"),
+    Flag("--limit", "eval", "limit", "int | float", "a fixed random subset of N items per task (the same for every "
+         "run), or below 1 that share of each task's items, as lm-eval's --limit"),
+    Flag("--num-fewshot", "eval", "num_fewshot", int, "lm-eval tasks' few-shot examples"),
+    Flag("--apply-chat-template", "eval", "chat_template", bool, "format generation prompts with the model's chat "
+         "template, when it has one (--no-apply-chat-template: plain Question/Answer prompts)"),
     Flag("--backend", "eval", "backend", str, "generation backend: hf (default) or vllm"),
     Flag("--max-new-tokens", "eval", "max_new_tokens", int, "generation tasks' token cap"),
     Flag("--temperature", "eval", "temperature", float, "generation tasks (0: greedy)"),
@@ -125,6 +141,9 @@ FLAGS = (
 TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
+KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+
+
 def coerce(text: str, typ, what: str):
     """`text` as a value of `typ` (bool, int, float, str, or `int | str` style unions tried in order), or a
     UserError naming `what` (e.g. "--set lam=x: explicit_kl's lam"). Numbers must be finite."""
@@ -136,8 +155,8 @@ def coerce(text: str, typ, what: str):
         if isinstance(value, float) and not math.isfinite(value):
             raise UserError(f"{what} must be a finite number, not {text!r}.")
         return value
-    names = " or ".join(getattr(t, "__name__", str(t)) for t in _options(typ))
-    raise UserError(f"{what} must be a {names}, not {text!r}.")
+    names = " or ".join(KINDS.get(t, getattr(t, "__name__", str(t))) for t in _options(typ))
+    raise UserError(f"{what} must be {names}, not {text!r}.")
 
 
 def _options(typ) -> list:

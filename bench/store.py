@@ -30,8 +30,9 @@ def warn(message: str) -> None:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("FORGETBENCH_CACHE") or Path.home() / ".cache" / "forgetbench"
-    path = Path(root)
+    """$FORGETBENCH_CACHE, else forgetbench under $XDG_CACHE_HOME (~/.cache when unset)."""
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    path = Path(os.environ.get("FORGETBENCH_CACHE") or Path(xdg) / "forgetbench")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -13,7 +13,8 @@ def add_commands(sub) -> None:
     lb.add_argument("action", nargs="?", choices=["publish"],
                     help="publish: write DEST/<track>.{md,tex,html,csv} and the plots (PNG, SVG)")
     lb.add_argument("--runs", default="runs", help="the folder `bench run --out` wrote")
-    lb.add_argument("--format", choices=["markdown", "latex", "html", "csv"], default="markdown")
+    lb.add_argument("--format", choices=["markdown", "latex", "html", "csv"], default="markdown",
+                    help="the table's format when printed or written with --out")
     lb.add_argument("--view", choices=["frontier", "points"], default="frontier",
                     help="frontier (default): methods ranked by forgetting at matched learning, then every "
                     "configuration; points: every configuration only (CSV: frontier gives one row per method)")

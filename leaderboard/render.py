@@ -190,7 +190,8 @@ def facts(track: Track) -> list[tuple[str, str]]:
     seeds = sorted({s for r in track.rows for s in r.seeds})
     commits = sorted({(c := r.record["provenance"]["commit"]) and c[:12] + ("-dirty" if c.endswith("-dirty") else "")
                       or "unknown" for r in track.runs})
-    lim = "all items" if ev["limit"] is None else f"{ev['limit']} items per task"
+    lim = ("all items" if ev["limit"] is None else f"{ev['limit']:.0%} of each task's items"
+           if isinstance(ev["limit"], float) else f"{ev['limit']} items per task")
     if ev["task_limits"]:
         lim += " (" + ", ".join(f"{t} {n}" for t, n in sorted(ev["task_limits"].items())) + ")"
     decoding = ("greedy" if ev["temperature"] == 0 else
@@ -298,7 +299,7 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
         defaults = {"eval": EvalSettings().to_dict(), "kl": asdict(KLSettings())}
         # a setting a record predates (e.g. --kl-target-prompts in schema 3) was not in play: today's default
         given = {f.flag: spec[f.section].get(f.key, defaults[f.section][f.key]) for f in FLAGS}
-        common += [f"{f.flag} {given[f.flag]}" for f in FLAGS if given[f.flag] != defaults[f.section][f.key]]
+        common += [f.given(given[f.flag]) for f in FLAGS if given[f.flag] != defaults[f.section][f.key]]
     out = []
     for r in ranked_rows(track):
         sets = "".join(f" --set {kv}" for kv in r.setting.split())

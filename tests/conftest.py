@@ -139,3 +139,36 @@ def run_together(target, args_per_process: list[tuple], timeout: float = 120) ->
     for p in procs:
         p.join(timeout)
         assert p.exitcode == 0, f"a racing process exited with {p.exitcode}"
+
+
+# ----------------------------------------------------------------- a command's checks, with no work done
+class Accepted(Exception):
+    """Raised where the model would load: every value before it was accepted."""
+
+    def __init__(self, run_plan):
+        super().__init__("accepted")
+        self.run_plan = run_plan
+
+
+def _accept(run_plan):
+    raise Accepted(run_plan)
+
+
+def _load(*args, **kwargs):
+    pytest.fail("a model was loaded")
+
+
+@pytest.fixture(scope="module")
+def no_work():
+    """bench.runner.prepare raises Accepted, and loading a model fails the test (module-wide, for hypothesis)."""
+    from bench import runner, sources
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "prepare", _accept)
+        mp.setattr(runner, "resolve_model", _load)
+        mp.setattr(sources, "resolve_model", _load)
+        yield
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("runs"))

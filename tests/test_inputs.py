@@ -7,46 +7,14 @@ import os
 from dataclasses import asdict, fields
 
 import pytest
-from conftest import FIXTURE_DATA
+from conftest import FIXTURE_DATA, Accepted
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import runner, sources
 from bench.budget import Budget
 from bench.cli import main
 from bench.method import methods
 from bench.settings import FLAGS
-
-
-class Accepted(Exception):
-    """Raised where the model would load: every value before it was accepted."""
-
-    def __init__(self, run_plan):
-        super().__init__("accepted")
-        self.run_plan = run_plan
-
-
-def _accept(run_plan):
-    raise Accepted(run_plan)
-
-
-def _load(*args, **kwargs):
-    pytest.fail("a model was loaded")
-
-
-@pytest.fixture(scope="module")
-def no_work():
-    """bench.runner.prepare raises Accepted, and loading a model fails the test (module-wide, for hypothesis)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runner, "prepare", _accept)
-        mp.setattr(runner, "resolve_model", _load)
-        mp.setattr(sources, "resolve_model", _load)
-        yield
-
-
-@pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("runs"))
 
 
 def outcome(capsys, argv) -> tuple[str, str]:

@@ -87,13 +87,15 @@ def test_hyperparameters_are_typed_and_checked():
     assert m.params() == {"ratio": 0.5, "temperature": 0.7, "max_new_tokens": 48}
     with pytest.raises(UserError, match="Did you mean 'ratio'"):
         build_method("context_free", {"raito": "1"})
-    with pytest.raises(UserError, match="must be a float"):
+    with pytest.raises(UserError, match="must be a number"):
         build_method("context_free", {"ratio": "lots"})
     with pytest.raises(UserError, match="direction"):
         build_method("explicit_kl", {"direction": "sideways"})
     with pytest.raises(UserError, match="max_tokens >= 1"):
         build_method("pretrain_replay", {"max_tokens": "0"})
     with pytest.raises(UserError, match="no hyperparameter"):
+        build_method("naive_sft", {"lam": "1"})
+    with pytest.raises(UserError, match="not a setting of method 'naive_sft'; use --budget lr=1"):
         build_method("naive_sft", {"lr": "1"})
     with pytest.raises(UserError, match="Malformed --set"):
         parse_pairs(["ratio"], "--set")

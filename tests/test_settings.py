@@ -47,7 +47,7 @@ def test_booleans_and_unions():
     words = ("1", "true", "YES", "on", "0", "False", "no", "off")
     assert [coerce(t, bool, "b") for t in words] == [True] * 4 + [False] * 4
     assert coerce("8", "int | str", "x") == 8 and coerce("auto", "int | str", "x") == "auto"
-    with pytest.raises(UserError, match="must be a bool"):
+    with pytest.raises(UserError, match="must be true or false"):
         coerce("maybe", bool, "--set flag=maybe")
 
 

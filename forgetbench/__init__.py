@@ -1,0 +1,114 @@
+"""forgetbench as a library: the CLI's commands as functions with typed results.
+
+    import forgetbench
+    results = forgetbench.run("lwf", seed=0, set={"lam": 0.5}, out="runs")      # the micro world
+    table = forgetbench.leaderboard("runs")          # pandas: one row per method/setting, the CSV's columns
+
+Keyword arguments are the command's flags with _ for - (`suite` a list, `set` and `budget` mappings, as in
+`bench run --config`); every value goes through the CLI's own checks, and a bad one raises UserError before any
+work. Importing this module changes no environment variable: whether the hub is used is the caller's choice
+(the `bench` command sets HF_HUB_OFFLINE=1 unless it is set).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import UserError
+
+__all__ = ["Result", "SweepResult", "UserError", "evaluate", "leaderboard", "run", "sweep"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One evaluated model: a run's result (one per setting a method evaluates) or an outside checkpoint's.
+    Deltas are tuned minus base, fractions (not points); None where the record has no such part."""
+
+    run_id: str
+    method: str | None
+    seed: int | None
+    folder: Path | None                         # the run folder (result.json, items.jsonl)
+    target_delta: float | None
+    suites: dict[str, float]                    # suite -> delta (the mean of its tasks' deltas)
+    suite_average: float | None                 # the mean of the suite deltas (the leaderboard's forgetting number)
+    kl: float | None                            # KL(base || tuned), nats per sequence (token-exact estimator)
+    kl_target: float | None                     # the same on the target's held-out prompts
+    record: dict = field(repr=False)            # the whole record (bench/schema.py)
+
+    @classmethod
+    def of(cls, record: dict, folder: Path | None = None) -> Result:
+        suites = {name: s["delta"] for name, s in sorted(record.get("suites", {}).items()) if "delta" in s}
+        kl = record.get("kl", {}).get("token_exact", {}).get("mean")
+        kl_target = record.get("kl_target", {}).get("token_exact", {}).get("mean")
+        return cls(run_id=record["run_id"], method=record["spec"].get("method"), seed=record["spec"].get("seed"),
+                   folder=folder, target_delta=record.get("target", {}).get("delta"), suites=suites,
+                   suite_average=sum(suites.values()) / len(suites) if suites else None,
+                   kl=kl, kl_target=kl_target, record=record)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    runs: int
+    already_done: int
+    finished: int
+    failed: list[tuple[str, str]]              # (run id, error)
+    out: Path
+
+
+def _args(command: str, **options):
+    """The parsed flags of `bench COMMAND` given as keyword arguments: the CLI's parsing and checks."""
+    from bench.cli import _file_tokens, _subparsers, parser
+    p = parser()
+    sub = next(s for s in _subparsers(p) if s.prog == f"bench {command}")
+    argv = [command, *_file_tokens({k: v for k, v in options.items() if v is not None}, sub,
+                                   f"forgetbench.{command}()")]
+    with contextlib.redirect_stderr(io.StringIO()) as why:
+        try:
+            args = p.parse_args(argv)
+        except SystemExit:
+            raise UserError(why.getvalue().strip().partition("error: ")[2] or why.getvalue().strip()) from None
+    from bench import threads
+    threads.configure(args.threads)
+    return args
+
+
+def run(method: str, **options) -> list[Result]:
+    """`bench run --method METHOD ...`: fine-tune, evaluate base and tuned, estimate KL; one Result per setting
+    the method evaluates. A finished run is read back, not recomputed."""
+    from bench.cli import run_records
+    return [Result.of(record, where) for record, where in run_records(_args("run", method=method, **options))]
+
+
+def evaluate(model: str, **options) -> Result:
+    """`bench eval --model MODEL ...`: a checkpoint fine-tuned anywhere, against `base=` when given."""
+    from bench.cli import eval_record
+    return Result.of(eval_record(_args("eval", model=model, **options)))
+
+
+def sweep(**options) -> SweepResult:
+    """`bench sweep ...`: every method x configuration x seed (resumable); `config=` a sweep file."""
+    from bench.cli import run_sweep
+    args = _args("sweep", **options)
+    if args.dry_run:
+        raise UserError("forgetbench.sweep(): dry_run prints a plan; use the `bench sweep --dry-run` command.")
+    runs, tally = run_sweep(args)
+    return SweepResult(runs=len(runs), already_done=tally.done, finished=tally.finished, failed=list(tally.failed),
+                       out=Path(args.out))
+
+
+def leaderboard(runs: str | Path = "runs", *, baseline: str | None = None, view: str = "points"):
+    """The leaderboard as a pandas DataFrame with the published CSV's columns: view "points" one row per
+    method/setting (every track's rows), "frontier" one row per method, "predictors" one per predictor."""
+    import pandas as pd
+
+    from bench.method import reference_method
+    from leaderboard.render import csv_rows, frontier_csv_rows, predictor_csv_rows
+    from leaderboard.table import build_tracks, load_runs
+    rows = {"points": csv_rows, "frontier": frontier_csv_rows, "predictors": predictor_csv_rows}
+    if view not in rows:
+        raise UserError(f"leaderboard(view={view!r}): one of {', '.join(rows)}.")
+    tracks = build_tracks(load_runs(Path(runs)), baseline or reference_method())
+    return pd.DataFrame([row for t in tracks for row in rows[view](t)])
