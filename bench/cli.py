@@ -93,7 +93,7 @@ def _dashed(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
 
 def _with_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """`bench run --config FILE ...` as the file's flags followed by the command line's, so that every field goes
-    through its flag's own parsing and a flag on the command line wins (a repeatable one replaces the file's)."""
+    through its flag's own parsing and a flag on the command line wins (--suite replaces the file's suites)."""
     if argv[:1] != ["run"] or not any(w == "--config" or w.startswith("--config=") for w in argv):
         return argv
     at = next(i for i, w in enumerate(argv) if w == "--config" or w.startswith("--config="))
