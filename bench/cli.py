@@ -243,8 +243,8 @@ def _settings(args, preset):
 
 
 def _placement(args):
-    from bench.device import Placement
-    return Placement(args.device, args.dtype, args.trust_remote_code)
+    from bench.device import Placement, model_args
+    return Placement(args.device, args.dtype, args.trust_remote_code, model_args(getattr(args, "model_args", None)))
 
 
 def _data_dir(args, preset):
@@ -429,6 +429,7 @@ def cmd_eval(args) -> None:
 def eval_record(args) -> dict:
     """`bench eval`'s record: a checkpoint evaluated (against its base with --base)."""
     import time
+    from dataclasses import replace
 
     from bench.plan import plan, target_and_suites
     from bench.provenance import versions
@@ -449,7 +450,8 @@ def eval_record(args) -> dict:
     evals = plan(tgt, suite_list, data_dir)
     code = versions()
     tuned = resolve_model(args.model, _placement(args))
-    base = resolve_model(args.base, _placement(args)) if args.base else None
+    # --model-args (an adapter, a revision) describe the checkpoint evaluated, not its base
+    base = resolve_model(args.base, replace(_placement(args), model_args=())) if args.base else None
     metrics, items = measure(base, tuned.model, tuned.tokenizer, evals=evals, settings=ev, kl=kl if base else None,
                              data_dir=data_dir)
     spec = {"model": args.model, "base": args.base, "target": tgt.name if tgt else None,
@@ -575,6 +577,9 @@ def _model_args(p, flag: str, help: str, required: bool = False) -> None:
     p.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU, "
                    "bfloat16 on GPU)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code (off by default)")
+    p.add_argument("--model-args", default=None, metavar="KEY=VALUE,...",
+                   help="more from_pretrained arguments, as lm-eval takes them (revision=main,attn_implementation="
+                   "sdpa,device_map=auto; peft=DIR merges a PEFT adapter), recorded in the spec")
 
 
 def _eval_args(p) -> None:

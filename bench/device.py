@@ -30,6 +30,16 @@ class Placement:
     device: str | None = None
     dtype: str | None = None
     trust_remote_code: bool = False
+    # from_pretrained's other keyword arguments (--model-args: revision, attn_implementation, ...), as sorted
+    # (key, value) pairs; "peft": a PEFT adapter folder merged into the loaded model (lm-eval's peft=)
+    model_args: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def adapter(self) -> str | None:
+        return dict(self.model_args).get("peft")
+
+    def pretrained_kwargs(self) -> dict:
+        return {k: v for k, v in self.model_args if k != "peft"}
 
     def resolved(self) -> tuple[str, str]:
         """(device, dtype name), checked."""
@@ -50,3 +60,26 @@ def world_size() -> int:
 def rank() -> int:
     """This process's place among them; 0 (the one that evaluates and writes) when run plainly."""
     return int(os.environ.get("RANK", "0"))
+
+
+# set by their own flags, so never through --model-args
+OWN_FLAGS = {"dtype": "--dtype", "torch_dtype": "--dtype", "trust_remote_code": "--trust-remote-code",
+             "device": "--device", "use_safetensors": "(always on: weights load from safetensors only)"}
+
+
+def model_args(text: str | None) -> tuple[tuple[str, object], ...]:
+    """--model-args "key=value,key=value" (lm-eval's form) as sorted pairs; values typed as true/false, integers,
+    numbers or text."""
+    from bench.settings import coerce
+    pairs = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = (x.strip() for x in item.partition("="))
+        if not sep or not key:
+            raise UserError(f"--model-args {text!r}: {item.strip()!r} is not key=value (e.g. revision=main,"
+                            "attn_implementation=sdpa).")
+        if key in OWN_FLAGS:
+            raise UserError(f"--model-args {key}=...: use {OWN_FLAGS[key]}.")
+        pairs[key] = coerce(value, "bool | int | float | str", f"--model-args {key}")
+    return tuple(sorted(pairs.items()))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,10 +118,32 @@ def load_folder(path: Path, name: str | None = None, placement: Placement = Plac
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
         model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, trust_remote_code=trust,
-                                                     dtype=getattr(torch, placement.resolved()[1]))
+                                                     dtype=getattr(torch, placement.resolved()[1]),
+                                                     **placement.pretrained_kwargs())
+    except TypeError as e:                      # a --model-args key from_pretrained does not take
+        raise UserError(f"--model-args {dict(placement.model_args)}: {e}") from None
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
         raise UserError(f"Could not load the model folder {path} (unreadable or corrupt): {e}") from None
+    if placement.adapter:
+        model = _merge_adapter(model, Path(placement.adapter))
+    # the folder's own content hash (its seal in the cache); resolve_model folds in the adapter and other args
     return _finish(name or str(path), model, tokenizer, model_files(path), path, placement, start)
+
+
+def adapter_files(folder: Path) -> list[Path]:
+    if not (folder / "adapter_config.json").is_file():
+        raise UserError(f"--model-args peft={folder}: no adapter_config.json there (a PEFT adapter folder).")
+    return sorted(p for p in folder.iterdir() if p.suffix in {".safetensors", ".json"})
+
+
+def _merge_adapter(model, folder: Path):
+    """A PEFT adapter (e.g. LoRA) merged into the model: plain weights again, as the methods leave them."""
+    adapter_files(folder)
+    from peft import PeftModel
+    try:
+        return PeftModel.from_pretrained(model, folder).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise UserError(f"--model-args peft={folder}: could not load the adapter: {e}") from None
 
 
 def _gguf_tokenizer(path: Path):
@@ -225,15 +246,14 @@ def _dequantise(path: Path, out: Path) -> None:
 
 
 def load_hub(repo: str, placement: Placement, name: str, start: str | None = None) -> ModelHandle:
+    from bench.sources import offline
     try:
         from huggingface_hub import snapshot_download
-        local = snapshot_download(repo, allow_patterns=["*.safetensors", "*.json", "*.model", "*.txt", "*.jinja"])
+        local = snapshot_download(repo, revision=placement.pretrained_kwargs().get("revision"),
+                                  allow_patterns=["*.safetensors", "*.json", "*.model", "*.txt", "*.jinja"])
     except Exception as e:  # noqa: BLE001 - the hub client raises many kinds; all mean "not available"
         raise UserError(f"Could not fetch the model {repo!r} from the Hugging Face hub ({type(e).__name__}"
                         f"{'; offline mode is on: set HF_HUB_OFFLINE=0 to go online' if offline() else ''}). "
                         "Offline, pass a local folder or a .gguf file instead.") from None
     return load_folder(Path(local), name=name, placement=placement, start=start)
 
-
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in {"0", "", "false", "False"}

@@ -142,7 +142,10 @@ def plan_run(request: RunRequest) -> RunPlan:
                      suites=tuple(s.name for s in suite_list), seed=request.seed, params=v.params(),
                      budget=budget.to_dict(), eval=request.eval.to_dict(), kl=asdict(request.kl),
                      data=stable_hash([evals.content_hash, pairs], 16),
-                     placement={"device": device.split(":")[0], "dtype": dtype})
+                     placement={"device": device.split(":")[0], "dtype": dtype,
+                                # only when given, so that every earlier run keeps its id
+                                **({"model_args": dict(request.placement.model_args)}
+                                   if request.placement.model_args else {})})
              for v in variants]
     return RunPlan(request=request, method=method, variants=variants, target=tgt, evals=evals, budget=budget,
                    pairs=pairs, specs=specs, dirs=[Path(request.out) / s.run_id for s in specs], code=versions())

@@ -46,7 +46,7 @@ def alias(name: str, hub: str, description: str, local: tuple[Callable[[], Path 
     """A hub model with local GGUF copies tried first (offline). `start`: the context-free start token, when BOS
     is not the document separator; `offline_hint`: how to get a local copy, shown when there is none offline."""
     def load(placement: Placement) -> ModelHandle:
-        from bench.models import load_gguf, load_hub, offline
+        from bench.models import load_gguf, load_hub
         for find in local:
             if (path := find()) is not None:
                 return load_gguf(path, placement, start, name=name)
@@ -108,17 +108,48 @@ def locate(name: str) -> tuple[str, ModelSource | Path | str]:
         raise UserError(f"{name} is a file, not a model (a model file must be a .gguf). {ACCEPTED}")
     if os.sep in name and not path.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
         raise UserError(f"The model folder {name} does not exist. {ACCEPTED}")
-    if "/" not in name:
-        raise UserError(f"Unknown model {name!r}.{did_you_mean(name, sources.names())} {ACCEPTED}")
+    if offline() and not in_hub_cache(name):
+        raise UserError(f"Unknown model {name!r}: not a registered name{did_you_mean(name, sources.names())}, a local "
+                        "folder or a .gguf file, and the Hugging Face hub is off (HF_HUB_OFFLINE=1, the CLI's "
+                        "default) with no copy of it in the hub's cache. Pass a local model folder (saved with "
+                        "save_pretrained) or a .gguf file, or set HF_HUB_OFFLINE=0 to download it as a hub id "
+                        "('gpt2', 'org/name').")
     return "hub", name
 
 
+def offline() -> bool:
+    """Whether the Hugging Face hub is off (HF_HUB_OFFLINE set to anything but 0/false)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in {"0", "", "false", "False"}
+
+
+def in_hub_cache(repo: str) -> bool:
+    """Whether a hub model's config is in the local hub cache ($HF_HUB_CACHE), so it loads offline."""
+    from huggingface_hub import try_to_load_from_cache
+    try:
+        found = try_to_load_from_cache(repo, "config.json", cache_dir=os.environ.get("HF_HUB_CACHE"))
+    except ValueError:                      # not a valid repo id
+        return False
+    return isinstance(found, str)
+
+
 def resolve_model(name: str, placement: Placement | None = None) -> ModelHandle:
-    """Load a registered model name, a local folder, a .gguf file, or a hub id (hub ids need network access)."""
+    """Load a registered model name, a local folder, a .gguf file, or a hub id (hub ids need network access), as
+    `placement` says (device, precision, from_pretrained's --model-args, a PEFT adapter merged in)."""
     from bench.device import Placement
-    from bench.models import load_folder, load_gguf, load_hub
 
     placement = placement or Placement()
+    handle = _load(name, placement)
+    if placement.model_args:            # the same weights loaded another way (or with an adapter) are another model
+        from bench.models import adapter_files
+        from bench.store import hash_files, stable_hash
+        adapter = hash_files(adapter_files(Path(placement.adapter))) if placement.adapter else None
+        handle.fingerprint = stable_hash([handle.fingerprint, placement.model_args, adapter], 64)
+    return handle
+
+
+def _load(name: str, placement: Placement) -> ModelHandle:
+    from bench.models import load_folder, load_gguf, load_hub
+
     kind, what = locate(name)
     threads.prefer(what.threads if kind == "source" else None)
     if kind == "source":

@@ -168,3 +168,12 @@ def test_the_cache_is_under_xdg_cache_home(tmp_path, monkeypatch):
 
 def test_parser_error_keeps_flags_that_are_negative_values():
     assert Parser()._is_value("-1") and Parser()._is_value("-0.5e-3") and not Parser()._is_value("--seed")
+
+
+def test_model_args_are_recorded_in_the_spec_only_when_given(capsys, no_work, out):
+    given = plan_of(capsys, ["run", "--method", "naive_sft", "--model-args", "revision=main,attn_implementation=eager",
+                             "--out", out]).specs[0]
+    plain = plan_of(capsys, ["run", "--method", "naive_sft", "--out", out]).specs[0]
+    assert given.placement["model_args"] == {"attn_implementation": "eager", "revision": "main"}
+    assert "model_args" not in plain.placement and given.run_id != plain.run_id
+    refused(capsys, ["run", "--method", "naive_sft", "--model-args", "dtype=float16", "--out", out], "use --dtype")

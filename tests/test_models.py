@@ -18,6 +18,66 @@ def test_unknown_short_name_suggests_an_alias():
         resolve_model("smollm2")
 
 
+@pytest.mark.parametrize("name", ["gpt2", "distilgpt2", "EleutherAI/pythia-70m"])
+def test_hub_ids_with_or_without_an_organisation(name, monkeypatch, tmp_path):
+    """Online, any hub id is one (checked when it loads); offline, only one the hub's cache holds, and otherwise
+    the message says the hub is off and how to pass a local folder or go online."""
+    from bench.sources import locate
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match=f"Unknown model '{name}'.*hub is off.*local model folder.*HF_HUB_OFFLINE=0"):
+        locate(name)
+    repo = tmp_path / f"models--{name.replace('/', '--')}"                   # the hub cache's layout
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
+    assert locate(name) == ("hub", name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    shutil.rmtree(repo)
+    assert locate(name) == ("hub", name)
+
+
+@pytest.mark.parametrize("text,pairs", [
+    ("revision=main,attn_implementation=sdpa", (("attn_implementation", "sdpa"), ("revision", "main"))),
+    (" low_cpu_mem_usage = true , max_memory_gb=3,", (("low_cpu_mem_usage", True), ("max_memory_gb", 3))),
+    ("", ()), (None, ())])
+def test_model_args_are_lm_evals_key_value_list_typed(text, pairs):
+    from bench.device import model_args
+    assert model_args(text) == pairs
+
+
+@pytest.mark.parametrize("text,needle", [("revision", "is not key=value"), ("=main", "is not key=value"),
+                                         ("dtype=float16", "use --dtype"), ("device=cuda", "use --device"),
+                                         ("trust_remote_code=true", "use --trust-remote-code")])
+def test_model_args_refuse_malformed_pairs_and_our_own_flags(text, needle):
+    from bench.device import model_args
+    with pytest.raises(UserError, match=needle):
+        model_args(text)
+
+
+def test_a_peft_adapter_in_model_args_is_merged_and_changes_the_fingerprint(tiny_model, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    plain = resolve_model(str(tiny_model))
+    peft = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                          LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft.save_pretrained(tmp_path / "adapter")
+    expected = peft.merge_and_unload().eval()
+    merged = resolve_model(str(tiny_model), Placement(model_args=(("peft", str(tmp_path / "adapter")),)))
+    ids = torch.tensor([[1, 5, 9, 2]])
+    with torch.no_grad():
+        got, want, base = (m(ids).logits for m in (merged.model, expected, plain.model))
+    assert torch.allclose(got, want, atol=1e-6) and not torch.allclose(got, base, atol=1e-4)
+    assert merged.fingerprint != plain.fingerprint
+    again = resolve_model(str(tiny_model), Placement(model_args=(("peft", str(tmp_path / "adapter")),)))
+    assert again.fingerprint == merged.fingerprint
+    with pytest.raises(UserError, match="no adapter_config.json"):
+        resolve_model(str(tiny_model), Placement(model_args=(("peft", str(tmp_path)),)))
+    with pytest.raises(UserError, match="--model-args"):
+        resolve_model(str(tiny_model), Placement(model_args=(("no_such_argument", 1),)))
+
+
 def test_hub_alias_offline_names_the_model_and_how_to_go_online():
     with pytest.raises(UserError, match="allenai/OLMo-1B-hf.*HF_HUB_OFFLINE=0"):
         resolve_model("olmo-1b")
