@@ -618,7 +618,9 @@ def parser() -> argparse.ArgumentParser:
                    help="a method hyperparameter (repeatable; `bench methods NAME` lists them)")
     r.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
                    help="override the training budget: epochs, lr, batch_size, examples, scheduler, ...")
-    r.add_argument("--train-file", default=None, help="local training data for a target whose data is on the hub")
+    r.add_argument("--train-file", default=None, help="local training data for a target whose data is on the hub: "
+                   "JSON, JSONL, CSV or Parquet records with the target's fields or TRL's prompt/completion or "
+                   "messages (one user turn, one assistant turn)")
     r.add_argument("--save-model", action="store_true", help="also save the tuned model under the run folder")
     r.add_argument("--out", default="runs", help="the folder run folders are written under")
     r.add_argument("--config", default=None, help="a YAML file of these flags' fields (with _ for -; set and budget "

@@ -173,6 +173,66 @@ def test_well_formed_training_files_are_read(content, tmp_path):
     assert pairs and all(set(p) == {"prompt", "response"} for p in pairs)
 
 
+WANT = [{"prompt": "What is 2+2?", "response": "4"}, {"prompt": "Say hi, twice", "response": "hi hi"}]
+TRL = [
+    ('{"prompt": "What is 2+2?", "completion": "4"}\n{"prompt": "Say hi, twice", "completion": "hi hi"}\n'),
+    ('{"messages": [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}]}\n'
+     '{"messages": [{"role": "user", "content": "Say hi, twice"}, {"role": "assistant", "content": "hi hi"}]}\n'),
+    ('{"prompt": [{"role": "user", "content": "What is 2+2?"}], '
+     '"completion": [{"role": "assistant", "content": "4"}]}\n'
+     '{"prompt": [{"role": "user", "content": "Say hi, twice"}], '
+     '"completion": [{"role": "assistant", "content": "hi hi"}]}\n'),
+]
+
+
+@pytest.mark.parametrize("content", TRL)
+def test_trls_dataset_formats_are_read_as_the_targets_pairs(content, tmp_path):
+    from tasks.real import _local_train_file
+    f = tmp_path / "train.jsonl"
+    f.write_text(content)
+    assert _local_train_file(f, ("question", "answer")) == WANT
+
+
+def test_csv_tsv_and_parquet_files_are_read_through_datasets(tmp_path):
+    import pandas as pd
+
+    from tasks.real import _local_train_file
+    frame = pd.DataFrame({"question": [w["prompt"] for w in WANT], "answer": [w["response"] for w in WANT]})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_csv(tmp_path / "t.tsv", index=False, sep="\t")
+    frame.rename(columns={"question": "prompt", "answer": "completion"}).to_parquet(tmp_path / "t.parquet")
+    for name in ("t.csv", "t.tsv", "t.parquet"):
+        assert _local_train_file(tmp_path / name, ("question", "answer")) == WANT, name
+
+
+@pytest.mark.parametrize("content,needles", [
+    ('{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}, '
+     '{"role": "assistant", "content": "a"}]}\n', ["line 1", "['system', 'user', 'assistant']", "single-turn"]),
+    ('{"messages": [{"role": "user", "content": "q"}]}\n', ["line 1", "['user']"]),
+    ('{"messages": "q"}\n', ["line 1", "list of {role, content}"]),
+    ('{"prompt": "q", "completion": 3}\n', ["line 1", "'answer' is a number"]),
+])
+def test_a_malformed_trl_record_names_its_line(content, needles, tmp_path):
+    from bench.errors import UserError
+    from tasks.real import _local_train_file
+    f = tmp_path / "train.jsonl"
+    f.write_text(content)
+    with pytest.raises(UserError) as e:
+        _local_train_file(f, ("question", "answer"))
+    assert all(n in str(e.value) for n in needles), str(e.value)
+
+
+def test_a_malformed_table_names_its_row_or_the_file(tmp_path):
+    from bench.errors import UserError
+    from tasks.real import _local_train_file
+    (tmp_path / "t.csv").write_text("question,answer\nq,a\nq2,\n")
+    with pytest.raises(UserError, match="row 2: 'answer' is"):
+        _local_train_file(tmp_path / "t.csv", ("question", "answer"))
+    (tmp_path / "t.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(UserError, match="not a readable PARQUET file"):
+        _local_train_file(tmp_path / "t.parquet", ("question", "answer"))
+
+
 # ------------------------------------------------------------------------------------------------ --model
 @pytest.mark.parametrize("command", [["run", "--method", "naive_sft"], ["eval", "--suite", "micro-zeroshot"],
                                      ["kl", "--base", "micro"]])

@@ -287,15 +287,69 @@ register_suite(Suite("mmlu", "MMLU test, 57 subjects as one task: 0-shot multipl
 
 # --------------------------------------------------------------------------------------------- targets
 def _local_train_file(path: Path, fields: tuple[str, str]) -> list[dict]:
-    """JSON (an array of objects) or JSONL (an object a line; blank lines skipped) training data, each record
-    holding the given (prompt, response) fields as text. A malformed record is a UserError naming its line."""
+    """Training data from a local file: JSON (an array of objects) or JSONL (an object a line; blank lines
+    skipped), or CSV or Parquet (read by `datasets`, a record a row). Each record holds the target's (prompt,
+    response) fields as text, or is in one of TRL's formats: prompt/completion (text, or one user and one
+    assistant message) or messages (one user turn, one assistant turn). A malformed record is a UserError naming
+    its line (JSON) or row."""
     where = f"--train-file {path}"
-    text = _utf8(path, where)
-    records = _array_records(text, where) if _is_array(text) else _jsonl_records(text, where)
+    if path.suffix.lower() in TABLES:
+        records, unit = _table_records(path, where), "row"
+    else:
+        text = _utf8(path, where)
+        records, unit = _array_records(text, where) if _is_array(text) else _jsonl_records(text, where), "line"
     if not records:
-        raise UserError(f"{where} holds no records: give JSON or JSONL objects with the fields {fields[0]!r} and "
-                        f"{fields[1]!r}.")
-    return [_train_pair(record, fields, f"{where}, line {line}") for line, record in records]
+        raise UserError(f"{where} holds no records: give records with the fields {fields[0]!r} and {fields[1]!r} "
+                        "(or TRL's prompt/completion or messages).")
+    return [_train_pair(_from_trl(record, fields, f"{where}, {unit} {n}"), fields, f"{where}, {unit} {n}")
+            for n, record in records]
+
+
+TABLES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+
+
+def _table_records(path: Path, where: str) -> list[tuple[int, object]]:
+    """A CSV/TSV or Parquet file's rows through datasets.load_dataset, numbered from 1."""
+    from datasets import load_dataset
+    kind = TABLES[path.suffix.lower()]
+    options = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    try:
+        rows = load_dataset(kind, data_files=str(path), split="train", **options)
+    except Exception as e:  # noqa: BLE001 - datasets and its readers raise many kinds; all mean "unreadable"
+        raise UserError(f"{where}: not a readable {kind.upper()} file ({type(e).__name__}: {e}).") from None
+    return list(enumerate(rows, 1))
+
+
+def _from_trl(record, fields: tuple[str, str], at: str):
+    """A record in one of TRL's formats as the target's fields; any other record unchanged (checked later)."""
+    if not isinstance(record, dict) or all(f in record for f in fields):
+        return record
+    if "messages" in record:
+        prompt, response = _one_turn(record["messages"], at)
+    elif "prompt" in record and "completion" in record:
+        prompt, response = record["prompt"], record["completion"]
+        if isinstance(prompt, list) or isinstance(response, list):
+            prompt, response = _one_turn([*_listed(prompt, "user"), *_listed(response, "assistant")], at)
+    else:
+        return record
+    return {fields[0]: prompt, fields[1]: response}
+
+
+def _listed(value, role: str) -> list:
+    return value if isinstance(value, list) else [{"role": role, "content": value}]
+
+
+def _one_turn(messages, at: str) -> tuple[str, str]:
+    """(user text, assistant text) of a conversation of exactly one user turn then one assistant turn: a target
+    trains single-turn (prompt, response) pairs, formatted with the model's chat template."""
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and {"role", "content"} <= set(m)
+                                                 for m in messages):
+        raise UserError(f"{at}: messages must be a list of {{role, content}} objects.")
+    roles = [m["role"] for m in messages]
+    if roles != ["user", "assistant"]:
+        raise UserError(f"{at}: a conversation with the turns {roles}; forgetbench trains single-turn pairs, one "
+                        "user turn then one assistant turn (a system prompt: fold it into the user turn).")
+    return messages[0]["content"], messages[1]["content"]
 
 
 def _utf8(path: Path, where: str) -> str:
