@@ -120,6 +120,7 @@ def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: B
     return {"steps": trainer.state.global_step, "examples": len(rows),
             "tokens": sum(len(r["input_ids"]) for r in rows),
             "loss_first": hist[0] if hist else None, "loss_last_10pct": sum(tail) / len(tail) if hist else None,
+            "loss_curve": [round(x, 6) for x in hist],           # every optimiser step's training loss
             "processes": world_size(),
             "precision": "bf16" if bf16 else str(next(model.parameters()).dtype).removeprefix("torch."),
             "seconds": round(time.perf_counter() - start, 2)}

@@ -39,6 +39,9 @@ class GRPO(Method):
         return {"steps": trainer.state.global_step, "examples": len(ctx.target_pairs), "group": self.group,
                 "reward_first": logged[0]["reward"] if logged else None,
                 "reward_last": logged[-1]["reward"] if logged else None,
+                # every step (logging_steps=1): the policy loss and the mean reward of its groups
+                "loss_curve": [round(h["loss"], 6) for h in logged if "loss" in h],
+                "reward_curve": [round(h["reward"], 6) for h in logged],
                 "seconds": round(time.perf_counter() - start, 2)}
 
     def prompts(self, ctx):

@@ -47,6 +47,12 @@ def test_run_prints_a_complete_record(capsys, runs, micro_base):
         mine = [i["score"] for i in zs if i["model"] == who]
         assert len(mine) == 448
         assert rec["suites"]["micro-zeroshot"][who] == pytest.approx(sum(mine) / len(mine))
+    # the training loss of every step, which the summary numbers are taken from
+    tr = rec["training"]
+    curve = tr["loss_curve"]
+    assert len(curve) == tr["steps"] > 10 and curve[0] == pytest.approx(tr["loss_first"], abs=1e-6)
+    tail = curve[-(len(curve) // 10):]
+    assert sum(tail) / len(tail) == pytest.approx(tr["loss_last_10pct"], abs=1e-6) and tail[-1] < curve[0]
 
 
 @pytest.mark.slow

@@ -70,4 +70,5 @@ def test_grpo_with_no_reward_anywhere_leaves_the_model_unchanged(micro_base):
     stats = build_method("grpo", {"group": "2", "max_new_tokens": "3"}).fit(
         policy, ctx, Budget(epochs=1, lr=1e-2, batch_size=4), seed=0)
     assert stats["steps"] == 2 and stats["reward_last"] == 0.0
+    assert stats["reward_curve"] == [0.0, 0.0] and len(stats["loss_curve"]) == 2      # every step's
     assert all(torch.equal(a, b) for a, b in zip(policy.parameters(), micro_base.model.parameters()))
