@@ -21,8 +21,8 @@ OFFLINE = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 # lm-eval's flags (and spellings a user of it types) -> ours
 LM_EVAL_FLAGS = {"--tasks": "--suite", "--batch_size": "--eval-batch-size", "--batch-size": "--eval-batch-size",
                  "--output_path": "--out", "--output-path": "--out", "--output": "--out", "-o": "--out",
-                 "--gen_kwargs": "--temperature and --max-new-tokens", "--log_samples": "nothing: items.jsonl and "
-                 "lm-eval's samples are always written", "--model_args": "--model-args"}
+                 "--gen_kwargs": "--temperature and --max-new-tokens",
+                 "--log_samples": "nothing: every item's outcome is always written (items.jsonl)"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -58,7 +58,8 @@ class Parser(argparse.ArgumentParser):
                 hints.append(f"{flag}: did you mean {close[0]}?")
         return "".join(f"; {h}" for h in hints)
 
-    def _is_value(self, word: str) -> bool:
+    @staticmethod
+    def _is_value(word: str) -> bool:
         """A negative number given as a flag's value (--temperature -1), not a flag."""
         try:
             float(word)
@@ -99,6 +100,8 @@ def _with_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     at = next(i for i, w in enumerate(argv) if w == "--config" or w.startswith("--config="))
     path = argv[at].partition("=")[2] or (argv[at + 1] if at + 1 < len(argv) else "")
     rest = argv[1:at] + argv[at + (1 if "=" in argv[at] else 2):]
+    if not path or path.startswith("-"):
+        raise UserError("--config needs a YAML file of the run's flags, e.g. bench run --config run.yaml.")
     from bench.sweep import load_sweep_file
     data = load_sweep_file(Path(path))
     run = next(sp for sp in _subparsers(parser) if sp.prog.endswith(" run"))

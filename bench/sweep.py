@@ -240,10 +240,12 @@ def load_sweep_file(path: Path) -> dict:
         data = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise UserError(f"--config {path}: no such file.") from None
+    except (OSError, UnicodeDecodeError) as e:              # a folder, unreadable, not text
+        raise UserError(f"--config {path}: cannot read it as a YAML file ({e}).") from None
     except yaml.YAMLError as e:
         raise UserError(f"--config {path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
-        raise UserError(f"--config {path} must be a mapping of field: value (see README, Sweeps).")
+        raise UserError(f"--config {path} must be a mapping of field: value (see README, Commands and Sweeps).")
     return data
 
 

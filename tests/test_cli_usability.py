@@ -133,6 +133,16 @@ def test_run_config_file_gives_the_flags_and_the_command_line_wins(tmp_path, cap
     assert "'seeed' is not a field of `bench run`; did you mean 'seed'?" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv,needle", [(["run", "--config"], "--config needs a YAML file"),
+                                         (["run", "--config", "--seed", "1"], "--config needs a YAML file"),
+                                         (["run", "--config", "."], "cannot read it as a YAML file"),
+                                         (["run", "--config=nowhere.yaml"], "no such file")])
+def test_a_run_config_that_is_not_a_file_is_one_line(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
 def test_with_config_leaves_other_commands_alone():
     p = parser()
     assert _with_config(["sweep", "--config", "x.yaml"], p) == ["sweep", "--config", "x.yaml"]
