@@ -109,8 +109,8 @@ def locate(name: str) -> tuple[str, ModelSource | Path | str]:
     if os.sep in name and not path.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
         raise UserError(f"The model folder {name} does not exist. {ACCEPTED}")
     if offline() and not in_hub_cache(name):
-        raise UserError(f"Unknown model {name!r}: not a registered name{did_you_mean(name, sources.names())}, a local "
-                        "folder or a .gguf file, and the Hugging Face hub is off (HF_HUB_OFFLINE=1, the CLI's "
+        raise UserError(f"Unknown model {name!r}.{did_you_mean(name, sources.names())} It is not a registered name, a "
+                        "local folder or a .gguf file, and the Hugging Face hub is off (HF_HUB_OFFLINE=1, the CLI's "
                         "default) with no copy of it in the hub's cache. Pass a local model folder (saved with "
                         "save_pretrained) or a .gguf file, or set HF_HUB_OFFLINE=0 to download it as a hub id "
                         "('gpt2', 'org/name').")
