@@ -14,7 +14,7 @@ import warnings
 from importlib.metadata import entry_points, version
 from pathlib import Path
 
-from bench import threads
+from bench import threads, tracking
 from bench.errors import UserError
 
 OFFLINE = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -275,7 +275,8 @@ def _request(args, *, method: str, seed: int, overrides: dict):
         suites=tuple(args.suite or (preset.suites if preset else ())), seed=seed, overrides=overrides,
         budget=(dict(preset.budget) if preset else {}) | budget, eval=ev, kl=kl, data_dir=_data_dir(args, preset),
         train_file=Path(args.train_file) if args.train_file else None, placement=_placement(args),
-        out=Path(args.out), save_model=getattr(args, "save_model", False))
+        out=Path(args.out), save_model=getattr(args, "save_model", False),
+        report_to=tracking.parse(getattr(args, "report_to", None)))
 
 
 def out_folder(text: str, flag: str = "--out", *, probe: bool = True) -> Path:
@@ -626,6 +627,9 @@ def parser() -> argparse.ArgumentParser:
                    "messages (one user turn, one assistant turn)")
     r.add_argument("--save-model", action="store_true", help="also save the tuned model under the run folder")
     r.add_argument("--out", default="runs", help="the folder run folders are written under")
+    r.add_argument("--report-to", default=None, metavar="none|tensorboard|wandb|mlflow",
+                    help="experiment trackers (comma-separated) that get every training step's loss and, at the end, "
+                    "the run's deltas and KL; TensorBoard logs under OUT/trackers/RUN_ID (default: none)")
     r.add_argument("--config", default=None, help="a YAML file of these flags' fields (with _ for -; set and budget "
                    "as mappings, suite as a list); flags on the command line win")
     _eval_args(r)
@@ -658,6 +662,9 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--retries", type=_value(int, "--retries"), default=None,
                     help="times a run whose worker died is retried (default: ray 2, local 1)")
     sw.add_argument("--out", default=None, help="run folders (default runs)")
+    sw.add_argument("--report-to", default=None, metavar="none|tensorboard|wandb|mlflow",
+                    help="experiment trackers (comma-separated) that get every training step's loss and, at the end, "
+                    "the run's deltas and KL; TensorBoard logs under OUT/trackers/RUN_ID (default: none)")
     sw.add_argument("--dry-run", action="store_true", help="list every run, done or to do, with the estimated cost")
     _eval_args(sw)
     sw.set_defaults(fn=cmd_sweep)

@@ -79,6 +79,7 @@ class RunRequest:
     save_model: bool = False
     sweep: dict | None = None                          # the sweep and configuration this run belongs to (not in
                                                        # the run id: a run is the same whichever sweep asks)
+    report_to: tuple[str, ...] = ()                    # experiment trackers (bench.tracking; not in the run id)
 
 
 @dataclass
@@ -197,7 +198,7 @@ def train_stage(prepared: Prepared) -> Trained:
         stats = method.fit(tuned, ctx, run_plan.budget, seed)         # a method's own trainer, if it has one
         if stats is None:
             stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), run_plan.budget, seed,
-                          base.tokenizer.pad_token_id)
+                          base.tokenizer.pad_token_id, report=_report(run_plan.request, run_plan.specs[0].run_id))
     summed = over_processes(list(passes.values()), mean=False)      # every process's share of each batch
     stats |= {"passes": dict(zip(passes, map(int, summed))),
               "trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,
@@ -205,6 +206,13 @@ def train_stage(prepared: Prepared) -> Trained:
               "mixture": {k: {"examples": len(v), "tokens": sum(len(r["input_ids"]) for r in v)}
                           for k, v in prepared.mixture.items()}}
     return Trained(model=tuned, stats=stats)
+
+
+def _report(request: RunRequest, name: str):
+    if not request.report_to:
+        return None
+    from bench.tracking import Report
+    return Report(request.report_to, Path(request.out), name)
 
 
 class Stopwatch:
@@ -381,6 +389,8 @@ def run(request: RunRequest, *, write=None) -> list[tuple[dict, Path]]:
                                   eval_settings=request.eval, data_dir=request.data_dir),
             wall_seconds=time.perf_counter() - start, stage_seconds=watch.seconds, sweep=request.sweep)
         write(run_dir, record, text, *((final, prepared.base.tokenizer) if request.save_model else ()))
+        if (report := _report(request, spec.run_id)) is not None:
+            report.final(record)
         watch.lap("write")
         results.append((record, run_dir))
     return results

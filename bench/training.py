@@ -84,10 +84,10 @@ def over_processes(values: list[float], *, mean: bool) -> list[float]:
 
 
 def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: Budget, seed: int,
-          pad_id: int, shuffle: bool = True) -> dict:
+          pad_id: int, shuffle: bool = True, report=None) -> dict:
     """Train `model` in place; returns statistics for the result record. Under torchrun / accelerate launch the
     Trainer runs data-parallel (DDP; gloo on CPU) and each process takes batch_size / processes of every batch, so
-    the global batch is the budget's."""
+    the global batch is the budget's. `report` (bench.tracking.Report): trackers that log every step's loss."""
     transformers.logging.set_verbosity_error()
     logging.getLogger("accelerate").setLevel(logging.ERROR)
     start = time.perf_counter()
@@ -101,12 +101,13 @@ def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: B
             num_train_epochs=budget.epochs, learning_rate=budget.lr, lr_scheduler_type=budget.scheduler,
             warmup_steps=budget.warmup_ratio, weight_decay=budget.weight_decay,
             max_grad_norm=budget.max_grad_norm, seed=seed, data_seed=seed, save_strategy="no",
-            report_to=[], logging_strategy="no", dataloader_num_workers=0,
+            dataloader_num_workers=0,
             use_cpu=next(model.parameters()).device.type == "cpu",
             remove_unused_columns=False, disable_tqdm=False, bf16=bf16, ddp_find_unused_parameters=False,
+            **(report.trainer_arguments() if report else {"report_to": [], "logging_strategy": "no"}),
         )
-        trainer = HookTrainer(model=model, args=args, train_dataset=rows,
-                              data_collator=Collator(pad_id), loss_fn=loss_fn)
+        trainer = HookTrainer(model=model, args=args, train_dataset=rows, data_collator=Collator(pad_id),
+                              loss_fn=loss_fn, callbacks=report.callbacks() if report else None)
         if not shuffle:
             trainer._get_train_sampler = lambda *a, **k: torch.utils.data.SequentialSampler(trainer.train_dataset)
         with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its summary dict to stdout

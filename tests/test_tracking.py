@@ -1,0 +1,63 @@
+"""--report-to: the trackers named are checked before any work; TensorBoard (tensorboardX, offline) gets every
+training step's loss and, at the end, the record's headline numbers."""
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from bench import tracking
+from bench.cli import main
+from bench.errors import UserError
+
+
+def events(folder: Path) -> list[tuple[str, int, float]]:
+    """(tag, step, value) of every scalar in a folder's TensorBoard event files (TFRecord: length, its CRC,
+    the Event protobuf, its CRC)."""
+    from tensorboardX.proto import event_pb2
+    out = []
+    for f in sorted(folder.glob("events.out.tfevents.*")):
+        data, pos = f.read_bytes(), 0
+        while pos < len(data):
+            (n,) = struct.unpack("<Q", data[pos:pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + n])
+            out += [(v.tag, event.step, v.simple_value) for v in event.summary.value]
+            pos += 12 + n + 4
+    return out
+
+
+@pytest.mark.parametrize("text,parsed", [(None, ()), ("none", ()), ("tensorboard", ("tensorboard",)),
+                                         (" tensorboard , tensorboard", ("tensorboard",))])
+def test_report_to_names_trackers(text, parsed):
+    assert tracking.parse(text) == parsed
+
+
+def test_an_unknown_or_missing_tracker_is_refused_before_any_work(monkeypatch):
+    with pytest.raises(UserError, match="choose none or any of tensorboard, wandb, mlflow"):
+        tracking.parse("tensorbord")
+    monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserError, match="--report-to wandb needs wandb: pip install wandb"):
+        tracking.parse("wandb")
+
+
+def test_headline_numbers_are_the_records():
+    record = {"target": {"delta": 0.5}, "suites": {"b": {"delta": -0.2}, "a": {"delta": -0.1}},
+              "kl": {"token_exact": {"mean": 3.0}}, "kl_target": {"token_exact": {"mean": 9.0}}}
+    assert tracking.headline(record) == {"target_delta": 0.5, "a_delta": -0.1, "b_delta": -0.2,
+                                         "suite_average_delta": pytest.approx(-0.15), "kl": 3.0, "kl_target": 9.0}
+
+
+@pytest.mark.slow
+def test_tensorboard_gets_every_steps_loss_and_the_final_numbers(tmp_path, capsys):
+    code = main(["run", "--method", "naive_sft", "--budget", "epochs=0.25", "--kl-samples", "8", "--out",
+                 str(tmp_path), "--report-to", "tensorboard", "--json"])
+    assert code == 0
+    record = json.loads(capsys.readouterr().out)
+    logged = events(tmp_path / "trackers" / record["run_id"])
+    loss = [v for tag, _, v in logged if tag == "train/loss"]
+    assert loss == pytest.approx(record["training"]["loss_curve"], abs=1e-4)     # the Trainer logs 4 decimals
+    final = {tag.removeprefix("forgetbench/"): (step, v) for tag, step, v in logged if tag.startswith("forgetbench/")}
+    assert {k: v for k, (_, v) in final.items()} == pytest.approx(tracking.headline(record), abs=1e-6)
+    assert {step for step, _ in final.values()} == {record["training"]["steps"]}
+    assert not (tmp_path / record["run_id"] / "trackers").exists()        # the run folder holds only the record
