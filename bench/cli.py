@@ -307,7 +307,13 @@ def _probe(folder: Path, what: str) -> None:
                 p.rmdir()
 
 
-def run_records(args):
+def results_only():
+    """Standard output carries results only: what libraries print there while the work runs (the Trainer's
+    summary, transformers' "Running in WANDB offline mode" on import) goes to standard error."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
+def run_records(args) -> list:
     """`bench run`'s work: (record, run folder) of each result, checked before any work (the Python API's too)."""
     from bench.method import methods
     from bench.settings import parse_pairs
@@ -317,7 +323,8 @@ def run_records(args):
     out_folder(args.out)
 
     from bench.runner import run
-    yield from run(request)
+    with results_only():
+        return run(request)
 
 
 def cmd_run(args) -> None:
@@ -407,7 +414,8 @@ def run_sweep(args):
         return dry_run_rows(runs), None
     if args.threads:                            # worker processes and Ray tasks read it (bench.threads)
         os.environ["FORGETBENCH_THREADS"] = str(args.threads)
-    return runs, drive(runs, executor, out=Path(args.out))
+    with results_only():
+        return runs, drive(runs, executor, out=Path(args.out))
 
 
 def _print_dry_run(args, rows: list[dict]) -> None:
@@ -432,6 +440,11 @@ def cmd_eval(args) -> None:
 
 def eval_record(args) -> dict:
     """`bench eval`'s record: a checkpoint evaluated (against its base with --base)."""
+    with results_only():
+        return _eval_record(args)
+
+
+def _eval_record(args) -> dict:
     import time
     from dataclasses import replace
 
@@ -478,10 +491,12 @@ def cmd_kl(args) -> None:
 
     from bench.kl import estimate
     from bench.sources import resolve_model
-    base, tuned = resolve_model(args.base, _placement(args)), resolve_model(args.model, _placement(args))
-    if base.tokenizer.get_vocab() != tuned.tokenizer.get_vocab():
-        raise UserError(f"{args.base} and {args.model} have different vocabularies; KL between them is undefined.")
-    kl, _ = estimate(base, tuned.model, settings)
+    with results_only():
+        base, tuned = resolve_model(args.base, _placement(args)), resolve_model(args.model, _placement(args))
+        if base.tokenizer.get_vocab() != tuned.tokenizer.get_vocab():
+            raise UserError(f"{args.base} and {args.model} have different vocabularies; KL between them is "
+                            "undefined.")
+        kl, _ = estimate(base, tuned.model, settings)
     print(json.dumps(kl, sort_keys=True) if args.json else _kl_line(kl))
 
 

@@ -70,10 +70,11 @@ class Report:
             run.finish()
         if "mlflow" in self.to:
             import mlflow
-            if mlflow.active_run() is None:             # the Trainer's run has ended: one named like it
-                mlflow.start_run(run_name=self.name)
-            mlflow.log_metrics({f"forgetbench.{k}": v for k, v in values.items()}, step=step)
-            mlflow.end_run()
+            # the Trainer's run has ended: reopen the latest run of this name (a new one if training logged none)
+            found = mlflow.search_runs(filter_string=f"attributes.run_name = '{self.name}'", max_results=1,
+                                       order_by=["attributes.start_time DESC"], output_format="list")
+            with mlflow.start_run(**({"run_id": found[0].info.run_id} if found else {"run_name": self.name})):
+                mlflow.log_metrics({f"forgetbench.{k}": v for k, v in values.items()}, step=step)
 
 
 def _writer(folder: Path):

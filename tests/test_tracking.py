@@ -61,3 +61,61 @@ def test_tensorboard_gets_every_steps_loss_and_the_final_numbers(tmp_path, capsy
     assert {k: v for k, (_, v) in final.items()} == pytest.approx(tracking.headline(record), abs=1e-6)
     assert {step for step, _ in final.values()} == {record["training"]["steps"]}
     assert not (tmp_path / record["run_id"] / "trackers").exists()        # the run folder holds only the record
+
+
+def test_what_libraries_print_on_stdout_goes_to_stderr():
+    """transformers prints "[INFO] Running in WANDB offline mode" on stdout when its integrations are imported:
+    under results_only it reaches stderr, so `--json` output stays JSON."""
+    import os
+    import subprocess
+    import sys
+    code = ("from bench.cli import results_only\nwith results_only():\n"
+            "    import transformers.integrations.integration_utils\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "WANDB_MODE": "offline"},
+                          capture_output=True, text=True, check=True)
+    assert done.stdout == "" and "Running in WANDB offline mode" in done.stderr
+
+
+@pytest.mark.slow
+def test_wandb_offline_gets_every_steps_loss_and_the_final_numbers(tmp_path):
+    """W&B's offline mode (when wandb is installed; CI does not install it): the run's history file holds the
+    loss key and every headline number, and stdout is the record alone."""
+    pytest.importorskip("wandb")
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true",
+           "FORGETBENCH_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--method", "naive_sft", "--budget", "epochs=0.25",
+                           "--kl-samples", "8", "--out", str(tmp_path / "runs"), "--report-to", "wandb", "--json"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(done.stdout)
+    (history,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    data = history.read_bytes()                 # protobuf records: keys and JSON values appear as they are
+    assert data.count(b"train/loss") >= record["training"]["steps"]
+    for key, value in tracking.headline(record).items():
+        assert f"forgetbench/{key}".encode() in data and json.dumps(value).encode() in data, key
+
+
+@pytest.mark.slow
+def test_mlflow_file_store_gets_every_steps_loss_and_the_final_numbers_in_one_run(tmp_path):
+    """MLflow's file store (when mlflow is installed; CI does not install it): one run named by the run id holds
+    the loss of every step and every headline number."""
+    pytest.importorskip("mlflow")
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true",
+           "FORGETBENCH_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--method", "naive_sft", "--budget", "epochs=0.25",
+                           "--kl-samples", "8", "--out", str(tmp_path / "runs"), "--report-to", "mlflow", "--json"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(done.stdout)
+    (run,) = [m.parent for m in (tmp_path / "mlruns").glob("*/*/meta.yaml")]
+    assert f"run_name: {record['run_id']}" in (run / "meta.yaml").read_text()
+    loss = [float(line.split()[1]) for line in (run / "metrics" / "loss").read_text().splitlines()]
+    assert loss == pytest.approx(record["training"]["loss_curve"], abs=1e-4)
+    for key, value in tracking.headline(record).items():
+        assert float((run / "metrics" / f"forgetbench.{key}").read_text().split()[1]) == pytest.approx(value)
