@@ -68,8 +68,8 @@ OWN_FLAGS = {"dtype": "--dtype", "torch_dtype": "--dtype", "trust_remote_code": 
 
 
 def model_args(text: str | None) -> tuple[tuple[str, object], ...]:
-    """--model-args "key=value,key=value" (lm-eval's form) as sorted pairs; values typed as true/false, integers,
-    numbers or text."""
+    """--model-args "key=value,key=value" (lm-eval's form) as sorted pairs; values typed as true/false, integers or
+    text (anything else, "1.5" or "nan" included, stays text)."""
     from bench.settings import coerce
     pairs = {}
     for item in (text or "").split(","):
@@ -81,5 +81,5 @@ def model_args(text: str | None) -> tuple[tuple[str, object], ...]:
                             "attn_implementation=sdpa).")
         if key in OWN_FLAGS:
             raise UserError(f"--model-args {key}=...: use {OWN_FLAGS[key]}.")
-        pairs[key] = coerce(value, "bool | int | float | str", f"--model-args {key}")
+        pairs[key] = coerce(value, "bool | int | str", f"--model-args {key}")
     return tuple(sorted(pairs.items()))

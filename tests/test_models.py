@@ -151,3 +151,37 @@ def test_a_bare_gguf_gets_its_special_tokens_and_template_from_the_file(tmp_path
     text = "Natalia sold clips to 48 of her friends."
     assert tok(text)["input_ids"] == ref(text)["input_ids"]
     shutil.rmtree(tmp_path)
+
+
+def test_model_args_parse_any_text_to_pairs_or_one_clear_error():
+    """Property: any string is either sorted (key, typed value) pairs or a UserError, never another exception;
+    and pairs written back as key=value text parse to themselves."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from bench.device import OWN_FLAGS, model_args
+
+    @given(st.text())
+    def any_text(text):
+        try:
+            pairs = model_args(text)
+        except UserError as e:
+            assert str(e).startswith("--model-args")
+            return
+        assert [k for k, _ in pairs] == sorted({k for k, _ in pairs})
+
+    keys = st.from_regex(r"[a-z][a-z_]{0,12}", fullmatch=True).filter(lambda k: k not in OWN_FLAGS)
+    values = st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.sampled_from(["nan", "inf", "1.5"]),
+                       st.from_regex(r"[a-z][a-z0-9_./-]{0,12}", fullmatch=True))
+
+    @given(st.dictionaries(keys, values, max_size=5))
+    def round_trip(given_pairs):
+        text = ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in given_pairs.items())
+        parsed = dict(model_args(text))
+        for k, v in given_pairs.items():
+            want = v if not isinstance(v, str) or v.lower() not in ("true", "false", "yes", "no", "on", "off") \
+                else v.lower() in ("true", "yes", "on")
+            assert parsed[k] == want
+
+    any_text()
+    round_trip()
