@@ -246,7 +246,7 @@ def _dequantise(path: Path, out: Path) -> None:
 
 
 def load_hub(repo: str, placement: Placement, name: str, start: str | None = None) -> ModelHandle:
-    from bench.sources import offline
+    from bench.hub import offline
     try:
         from huggingface_hub import snapshot_download
         local = snapshot_download(repo, revision=placement.pretrained_kwargs().get("revision"),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bench import threads
 from bench.errors import UserError, did_you_mean
+from bench.hub import in_hub_cache, offline
 from bench.registry import Registry
 
 if TYPE_CHECKING:
@@ -116,20 +117,6 @@ def locate(name: str) -> tuple[str, ModelSource | Path | str]:
                         "('gpt2', 'org/name').")
     return "hub", name
 
-
-def offline() -> bool:
-    """Whether the Hugging Face hub is off (HF_HUB_OFFLINE set to anything but 0/false)."""
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in {"0", "", "false", "False"}
-
-
-def in_hub_cache(repo: str) -> bool:
-    """Whether a hub model's config is in the local hub cache ($HF_HUB_CACHE), so it loads offline."""
-    from huggingface_hub import try_to_load_from_cache
-    try:
-        found = try_to_load_from_cache(repo, "config.json", cache_dir=os.environ.get("HF_HUB_CACHE"))
-    except ValueError:                      # not a valid repo id
-        return False
-    return isinstance(found, str)
 
 
 def resolve_model(name: str, placement: Placement | None = None) -> ModelHandle:
