@@ -44,8 +44,8 @@ class Parser(argparse.ArgumentParser):
         if choice:
             close = difflib.get_close_matches(choice[1], re.findall(r"'([^']*)'", choice[2]), n=1)
             hints += [f"did you mean {close[0]!r}?"] if close else []
-        parsers = {sp.prog.split()[-1]: sp for sp in _subparsers(self)}
-        command = parsers.get(self.argv[0] if self.argv else "", self)
+        commands = {sp.prog.split()[-1] for sp in _subparsers(self)} - {"bench"}
+        command = command_parser(self, self.argv[0]) if self.argv[:1] and self.argv[0] in commands else self
         known = [o for a in command._actions for o in a.option_strings]
         for word in self.argv:
             flag = word.split("=", 1)[0]
@@ -104,7 +104,7 @@ def _with_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
         raise UserError("--config needs a YAML file of the run's flags, e.g. bench run --config run.yaml.")
     from bench.sweep import load_sweep_file
     data = load_sweep_file(Path(path))
-    run = next(sp for sp in _subparsers(parser) if sp.prog.endswith(" run"))
+    run = command_parser(parser, "run")
     given = [w.split("=")[0] for w in rest]
     # the command line's --suite replaces the file's; its --set/--budget keys win over the file's one by one
     tokens = _file_tokens({k: v for k, v in data.items() if not (k == "suite" and "--suite" in given)}, run,
@@ -143,6 +143,20 @@ def _file_tokens(data: dict, command: argparse.ArgumentParser, where: str, skip:
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return [parser] + [p for a in subs for p in a.choices.values()]
+
+
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """`bench NAME`'s own parser."""
+    return next(sp for sp in _subparsers(parser) if sp.prog == f"bench {name}")
+
+
+def parse_or_raise(parser: argparse.ArgumentParser, argv: list[str], where: str) -> argparse.Namespace:
+    """argv parsed, or argparse's message as a UserError naming `where` (a config file, an API call)."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()) as why:
+            return parser.parse_args(argv)
+    except SystemExit:
+        raise UserError(f"{where}: {why.getvalue().strip().partition('error: ')[2]}") from None
 
 
 def _fmt(x, signed=False) -> str:
@@ -344,13 +358,9 @@ def _sweep_file_args(args) -> tuple[object, dict]:
     data = load_sweep_file(Path(args.config))
     extra = {k: data.pop(k) for k in SWEEP_FILE_ONLY if k in data}
     p = parser()
-    sweep = next(sp for sp in _subparsers(p) if sp.prog.endswith(" sweep"))
-    argv = ["sweep", *_file_tokens(data, sweep, f"--config {args.config}", skip=("--dry-run", "--json"))]
-    try:
-        with contextlib.redirect_stderr(io.StringIO()) as why:
-            from_file = p.parse_args(argv)
-    except SystemExit:
-        raise UserError(f"--config {args.config}: {why.getvalue().strip().partition('error: ')[2]}") from None
+    where = f"--config {args.config}"
+    argv = ["sweep", *_file_tokens(data, command_parser(p, "sweep"), where, skip=("--dry-run", "--json"))]
+    from_file = parse_or_raise(p, argv, where)
     for key, value in vars(from_file).items():
         given = getattr(args, key, None)
         if given is None or given is False or given == []:    # not given on the command line (0 is given)

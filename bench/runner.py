@@ -30,7 +30,7 @@ from bench.provenance import versions
 from bench.schema import SCHEMA_VERSION, items_hash, items_text, load_run_folder
 from bench.settings import EvalSettings, KLSettings
 from bench.sources import locate, resolve_model
-from bench.store import atomic_dir, atomic_write_json, stable_hash, warn
+from bench.store import atomic_dir, atomic_write_json, stable_hash
 from bench.task import Target
 
 if TYPE_CHECKING:
@@ -390,11 +390,7 @@ def run(request: RunRequest, *, write=None) -> list[tuple[dict, Path]]:
             wall_seconds=time.perf_counter() - start, stage_seconds=watch.seconds, sweep=request.sweep)
         write(run_dir, record, text, *((final, prepared.base.tokenizer) if request.save_model else ()))
         if (report := _report(request, spec.run_id)) is not None:
-            try:
-                report.final(record)
-            except Exception as e:  # noqa: BLE001 - a tracker's failure must not cost the run: it is written
-                warn(f"--report-to: the final numbers did not reach the trackers ({type(e).__name__}: {e}); "
-                     f"they are in {run_dir / 'result.json'}.")
+            report.final(record, run_dir)
         watch.lap("write")
         results.append((record, run_dir))
     return results

@@ -54,8 +54,17 @@ class Report:
         from transformers.integrations import TensorBoardCallback
         return [TensorBoardCallback(tb_writer=_writer(self.folder))]
 
-    def final(self, record: dict) -> None:
-        """A finished run's headline numbers, to every tracker, at the step training ended on."""
+    def final(self, record: dict, folder: Path) -> None:
+        """A finished run's headline numbers, to every tracker, at the step training ended on. Called once the run
+        is written to `folder`: a tracker that fails here costs the run nothing, and a warning says so."""
+        from bench.store import warn
+        try:
+            self._final(record)
+        except Exception as e:  # noqa: BLE001 - any tracker's failure, reported, never raised
+            warn(f"--report-to: the final numbers did not reach the trackers ({type(e).__name__}: {e}); they are "
+                 f"in {folder / 'result.json'}.")
+
+    def _final(self, record: dict) -> None:
         values = headline(record)
         step = record.get("training", {}).get("steps", 0)
         if "tensorboard" in self.to:

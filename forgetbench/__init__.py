@@ -12,8 +12,6 @@ work. Importing this module changes no environment variable: whether the hub is 
 
 from __future__ import annotations
 
-import contextlib
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,16 +58,11 @@ class SweepResult:
 
 def _args(command: str, **options):
     """The parsed flags of `bench COMMAND` given as keyword arguments: the CLI's parsing and checks."""
-    from bench.cli import _file_tokens, _subparsers, parser
-    p = parser()
-    sub = next(s for s in _subparsers(p) if s.prog == f"bench {command}")
-    argv = [command, *_file_tokens({k: v for k, v in options.items() if v is not None}, sub,
-                                   f"forgetbench.{command}()")]
-    with contextlib.redirect_stderr(io.StringIO()) as why:
-        try:
-            args = p.parse_args(argv)
-        except SystemExit:
-            raise UserError(why.getvalue().strip().partition("error: ")[2] or why.getvalue().strip()) from None
+    from bench.cli import _file_tokens, command_parser, parse_or_raise, parser
+    p, where = parser(), f"forgetbench.{command}()"
+    argv = [command, *_file_tokens({k: v for k, v in options.items() if v is not None}, command_parser(p, command),
+                                   where)]
+    args = parse_or_raise(p, argv, where)
     from bench import threads
     threads.configure(args.threads)
     return args

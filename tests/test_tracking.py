@@ -2,7 +2,10 @@
 training step's loss and, at the end, the record's headline numbers."""
 
 import json
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,9 +69,6 @@ def test_tensorboard_gets_every_steps_loss_and_the_final_numbers(tmp_path, capsy
 def test_what_libraries_print_on_stdout_goes_to_stderr():
     """transformers prints "[INFO] Running in WANDB offline mode" on stdout when its integrations are imported:
     under results_only it reaches stderr, so `--json` output stays JSON."""
-    import os
-    import subprocess
-    import sys
     code = ("from bench.cli import results_only\nwith results_only():\n"
             "    import transformers.integrations.integration_utils\n")
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "WANDB_MODE": "offline"},
@@ -76,21 +76,23 @@ def test_what_libraries_print_on_stdout_goes_to_stderr():
     assert done.stdout == "" and "Running in WANDB offline mode" in done.stderr
 
 
+def run_reporting(tracker: str, tmp_path: Path, **env) -> dict:
+    """The record of a short micro run reporting to `tracker`, run as a user would (its own process, the
+    tracker's settings in its environment); its stdout must be the record alone."""
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--method", "naive_sft", "--budget", "epochs=0.25",
+                           "--kl-samples", "8", "--out", str(tmp_path / "runs"), "--report-to", tracker, "--json"],
+                          env={**os.environ, "FORGETBENCH_THREADS": "1", **env}, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
 @pytest.mark.slow
 def test_wandb_offline_gets_every_steps_loss_and_the_final_numbers(tmp_path):
     """W&B's offline mode (when wandb is installed; CI does not install it): the run's history file holds the
     loss key and every headline number, and stdout is the record alone."""
     pytest.importorskip("wandb")
-    import os
-    import subprocess
-    import sys
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true",
-           "FORGETBENCH_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--method", "naive_sft", "--budget", "epochs=0.25",
-                           "--kl-samples", "8", "--out", str(tmp_path / "runs"), "--report-to", "wandb", "--json"],
-                          env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads(done.stdout)
+    record = run_reporting("wandb", tmp_path, WANDB_MODE="offline", WANDB_DIR=str(tmp_path), WANDB_SILENT="true")
     (history,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
     data = history.read_bytes()                 # protobuf records: keys and JSON values appear as they are
     assert data.count(b"train/loss") >= record["training"]["steps"]
@@ -103,16 +105,8 @@ def test_mlflow_file_store_gets_every_steps_loss_and_the_final_numbers_in_one_ru
     """MLflow's file store (when mlflow is installed; CI does not install it): one run named by the run id holds
     the loss of every step and every headline number."""
     pytest.importorskip("mlflow")
-    import os
-    import subprocess
-    import sys
-    env = {**os.environ, "MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true",
-           "FORGETBENCH_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--method", "naive_sft", "--budget", "epochs=0.25",
-                           "--kl-samples", "8", "--out", str(tmp_path / "runs"), "--report-to", "mlflow", "--json"],
-                          env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads(done.stdout)
+    record = run_reporting("mlflow", tmp_path, MLFLOW_TRACKING_URI=(tmp_path / "mlruns").as_uri(),
+                           MLFLOW_ALLOW_FILE_STORE="true")
     (run,) = [m.parent for m in (tmp_path / "mlruns").glob("*/*/meta.yaml")]
     assert f"run_name: {record['run_id']}" in (run / "meta.yaml").read_text()
     loss = [float(line.split()[1]) for line in (run / "metrics" / "loss").read_text().splitlines()]
