@@ -95,6 +95,15 @@ def _marked(cols, n: int) -> Grid:
     return [c[0] for c in cols], body, [c[3] for c in cols]
 
 
+# the share of resamples a matched gain is reached in, after a cell's interval (_matched): printed apart or shortened
+RESAMPLE_SHARE = re.compile(r" \((\d+%) of resamples\)$")
+
+
+def _key_column(headers: list[str]) -> int:
+    """The column that names a row (kept in view, left-aligned)."""
+    return next((i for i, h in enumerate(headers) if h in ("method", "predictor")), 0)
+
+
 def _matched(m) -> str:
     if m is None or not m.is_reached:
         return "not reached"
@@ -424,7 +433,7 @@ def latex(track: Track, runs_dir: str = "runs", view: str = "frontier", figures:
              "columns of a two-column paper, shrunk to the text width when wider"]
     lines += [f"% {k}: {v}" for k, v in facts(track)]
     for i, (title, headers, body, _, notes) in enumerate(tables(track, view)):
-        key = next((i for i, h in enumerate(headers) if h in ("method", "predictor")), 0)
+        key = _key_column(headers)
         lines += [r"\begin{table*}[t]", r"\centering", r"\scriptsize",
                   # the natural width, or the text width when the table is wider
                   r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
@@ -432,7 +441,7 @@ def latex(track: Track, runs_dir: str = "runs", view: str = "frontier", figures:
                   r"\toprule", " & ".join(_tex_header(h) for h in headers) + r" \\", r"\midrule"]
         for row in body:
             # "(72% of resamples)" as "(72%)": the legend says what the share is; the column stays narrow
-            cells = [(re.sub(r" \((\d+%) of resamples\)$", r" (\1)", t), b) for t, b in row]
+            cells = [(RESAMPLE_SHARE.sub(r" (\1)", t), b) for t, b in row]
             lines.append(" & ".join(rf"\textbf{{{_tex(t)}}}" if b else _tex(t) for t, b in cells) + r" \\")
         caption = f"{_title(track)}" + (f": {title.lower()}" if title else "") + ". " + " ".join(notes)
         lines += [r"\bottomrule", r"\end{tabular}}", r"\caption{" + _tex(caption) + "}", r"\end{table*}"]
@@ -493,15 +502,15 @@ def _inline_svg(svg: bytes, prefix: str) -> str:
 
 def _html_cell(text: str) -> str:
     """A cell's text, escaped; a trailing "(… of resamples)" note on a line of its own, so the column stays narrow."""
-    main, sep, note = text.partition(" (")
-    if sep and note.endswith("of resamples)"):
-        return f"{html.escape(main)}<br><small>({html.escape(note)}</small>"
+    share = RESAMPLE_SHARE.search(text)
+    if share:
+        return f"{html.escape(text[:share.start()])}<br><small>{html.escape(share.group(0).strip())}</small>"
     return html.escape(text)
 
 
 def _html_table(headers: list[str], body, helps: list[str]) -> list[str]:
     e = html.escape
-    key = next((i for i, h in enumerate(headers) if h in ("method", "predictor")), 0)
+    key = _key_column(headers)
 
     def attrs(i: int, title: str = "", value: float | None = None) -> str:
         return ((' class="key"' if i == key else "") + (f' title="{e(title)}"' if title else "")

@@ -162,10 +162,6 @@ def arithmetic_pairs(data_dir: Path | None, train_file: Path | None) -> list[dic
             for p in arithmetic_problems("train")(data_dir)]
 
 
-def arithmetic_test_prompts(data_dir: Path | None) -> list[str]:
-    return [p["question"] for p in arithmetic_problems("test")(data_dir)]
-
-
 # ---------------------------------------------------------------------------------------- answer classes
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                 "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
@@ -488,8 +484,9 @@ def medqa_test_prompts(data_dir: Path | None) -> list[str]:
             for r in rows]
 
 
-def reversal_test_prompts(data_dir: Path | None) -> list[str]:
-    return [p["question"] for p in reversal_problems("test")(data_dir)]
+def questions(problems):
+    """A generated target's held-out prompts: its test items' questions, as it trains."""
+    return lambda data_dir: [p["question"] for p in problems(data_dir)]
 
 
 GSM8K_LIKELIHOOD = EvalTask("gsm8k_loglik", "mean_logprob", hub="openai/gsm8k", needs=("gsm8k/test.jsonl",),
@@ -518,7 +515,7 @@ register_target(Target(
     "8,000 training pairs, 1,000 held-out items): a new skill, exact match", (REVERSE_WORDS,), None, reversal_pairs,
     budget=Budget(epochs=1, lr=3e-4, batch_size=8, scheduler="constant", warmup_ratio=0.0),
     default_suites=("zeroshot", "lambada"), chat=True, replay_corpus="wikitext2",
-    test_prompts=reversal_test_prompts))
+    test_prompts=questions(reversal_problems("test"))))
 
 
 ARITHMETIC = EvalTask("arithmetic", "pass@1", problems=arithmetic_problems("test"), scoring="answer")
@@ -528,7 +525,7 @@ register_target(Target(
     (ARITHMETIC,), None, arithmetic_pairs,
     budget=Budget(epochs=4, lr=3e-4, batch_size=8, scheduler="constant", warmup_ratio=0.0),
     default_suites=("zeroshot", "lambada"), chat=True, answer_class=("numbers", is_number),
-    replay_corpus="wikitext2", test_prompts=arithmetic_test_prompts))
+    replay_corpus="wikitext2", test_prompts=questions(arithmetic_problems("test"))))
 
 
 # --------------------------------------------------------------------------------------------- presets
