@@ -107,12 +107,12 @@ def _with_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     run = command_parser(parser, "run")
     given = [w.split("=")[0] for w in rest]
     # the command line's --suite replaces the file's; its --set/--budget keys win over the file's one by one
-    tokens = _file_tokens({k: v for k, v in data.items() if not (k == "suite" and "--suite" in given)}, run,
+    tokens = flag_tokens({k: v for k, v in data.items() if not (k == "suite" and "--suite" in given)}, run,
                           f"--config {path}")
     return ["run", *tokens, *rest]
 
 
-def _file_tokens(data: dict, command: argparse.ArgumentParser, where: str, skip: tuple[str, ...] = ()) -> list[str]:
+def flag_tokens(data: dict, command: argparse.ArgumentParser, where: str, skip: tuple[str, ...] = ()) -> list[str]:
     """A config file's fields as `command`'s flags (a field is its flag with _ for -): scalars as values, true/false
     as the flag or its --no- form, mappings as KEY=VALUE repeats (set, budget), lists as repeats (suite) or, for a
     flag taking one value, comma-separated (sweep's methods, seeds)."""
@@ -359,7 +359,7 @@ def _sweep_file_args(args) -> tuple[object, dict]:
     extra = {k: data.pop(k) for k in SWEEP_FILE_ONLY if k in data}
     p = parser()
     where = f"--config {args.config}"
-    argv = ["sweep", *_file_tokens(data, command_parser(p, "sweep"), where, skip=("--dry-run", "--json"))]
+    argv = ["sweep", *flag_tokens(data, command_parser(p, "sweep"), where, skip=("--dry-run", "--json"))]
     from_file = parse_or_raise(p, argv, where)
     for key, value in vars(from_file).items():
         given = getattr(args, key, None)

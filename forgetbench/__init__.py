@@ -58,9 +58,9 @@ class SweepResult:
 
 def _args(command: str, **options):
     """The parsed flags of `bench COMMAND` given as keyword arguments: the CLI's parsing and checks."""
-    from bench.cli import _file_tokens, command_parser, parse_or_raise, parser
+    from bench.cli import flag_tokens, command_parser, parse_or_raise, parser
     p, where = parser(), f"forgetbench.{command}()"
-    argv = [command, *_file_tokens({k: v for k, v in options.items() if v is not None}, command_parser(p, command),
+    argv = [command, *flag_tokens({k: v for k, v in options.items() if v is not None}, command_parser(p, command),
                                    where)]
     args = parse_or_raise(p, argv, where)
     from bench import threads
