@@ -58,7 +58,7 @@ class SweepResult:
 
 def _args(command: str, **options):
     """The parsed flags of `bench COMMAND` given as keyword arguments: the CLI's parsing and checks."""
-    from bench.cli import flag_tokens, command_parser, parse_or_raise, parser
+    from bench.cli import command_parser, flag_tokens, parse_or_raise, parser
     p, where = parser(), f"forgetbench.{command}()"
     argv = [command, *flag_tokens({k: v for k, v in options.items() if v is not None}, command_parser(p, command),
                                    where)]
