@@ -88,8 +88,9 @@ def _marked(cols, n: int) -> Grid:
     best = {}
     for name, better, cells, _ in cols:
         values = [v for _, v in cells if v is not None]
-        if better and len(values) > 1 and len(set(values)) > 1:
-            best[name] = (max if better == "max" else min)(values)
+        top = (max if better == "max" else min)(values) if better and values else None
+        if values.count(top) == 1 and len(values) > 1:  # bold is a unique best: a tie marks nothing
+            best[name] = top
     body = [[(cells[i][0], name in best and cells[i][1] == best[name]) for name, _, cells, _ in cols]
             for i in range(n)]
     return [c[0] for c in cols], body, [c[3] for c in cols]
@@ -255,7 +256,7 @@ def legend(track: Track) -> list[str]:
         "conservative of the two; Holm-adjusted over all the table's rows (every configuration counts as a test; "
         "the smallest "
         f"unadjusted p {N_RESAMPLES:,} resamples can give is {2 / (N_RESAMPLES + 1):.1g}); † p < 0.05. "
-        "Bold: the best value in its column.",
+        "Bold: the best value in its column, when no other row ties it.",
         f"Minimum detectable effect (α 0.05, power 0.8, paired SD of tuned vs base over items, mean over rows): "
         f"{mde}; suite average {100 * track.mde['average']:.1f} pts.",
     ]
@@ -375,7 +376,7 @@ def predictor_legend(track: Track) -> list[str]:
             "linear fit to the other methods' runs, pooled R² (below 0: worse than the mean); and the range of ρ "
             "with one method left out. KL on target prompts: on the target's held-out prompts, one base response "
             "each; ‖θ − θ_base‖₂: the L2 norm of the weight update. runs: those whose records carry the measure. "
-            "Bold: the best value in its column."]
+            "Bold: the best value in its column, when no other row ties it."]
 
 
 def _figures_after(i: int, title: str, figures) -> list[str]:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leaderboard import frontier
-from leaderboard.render import _sort_value, html_page, latex
+from leaderboard.render import _marked, _sort_value, html_page, latex
 from leaderboard.table import build_tracks, load_runs
 from tests.test_leaderboard import BASE, CF, NAIVE, flip, write_run
 
@@ -156,3 +156,14 @@ def test_latex_compiles_into_a_two_column_paper_without_overfull_boxes(track, tm
     log = (tmp_path / "paper.log").read_text(errors="replace")
     assert run.returncode == 0, log[-3000:]
     assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(-3, 3)), min_size=1, max_size=8), st.sampled_from(["max", "min"]))
+def test_bold_marks_a_unique_best_and_never_a_tie(values, better):
+    cells = [("-" if v is None else str(v), v) for v in values]
+    _, body, _ = _marked([("col", better, cells, "help")], len(values))
+    bold = [i for i, row in enumerate(body) if row[0][1]]
+    present = [v for v in values if v is not None]
+    top = (max if better == "max" else min)(present) if present else None
+    unique = len(present) > 1 and present.count(top) == 1
+    assert bold == ([values.index(top)] if unique else [])
