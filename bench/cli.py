@@ -445,22 +445,54 @@ def _print_dry_run(args, rows: list[dict]) -> None:
 
 
 def cmd_eval(args) -> None:
-    _emit(args, eval_record(args), None)
+    record, where = eval_record(args)
+    _emit(args, record, where)
 
 
-def eval_record(args) -> dict:
-    """`bench eval`'s record: a checkpoint evaluated (against its base with --base)."""
+def eval_record(args) -> tuple[dict, Path | None]:
+    """`bench eval`'s record: a checkpoint evaluated (against its base with --base); with --out, kept as a run
+    folder the leaderboard shows as an "external" row (the folder: None without --out)."""
+    _check_external(args)
     with results_only():
         return _eval_record(args)
 
 
-def _eval_record(args) -> dict:
+def _check_external(args) -> None:
+    """--out's companions, before any work: a row needs a name no registered method has, a base and a target."""
+    from bench.method import methods
+
+    given = [f for f, v in (("--name", args.name), ("--seed", args.seed)) if v is not None]
+    if args.out is None:
+        if given:
+            raise UserError(f"{' and '.join(given)} name the leaderboard row `bench eval --out DIR` writes; add --out.")
+        return
+    if args.name is None or args.base is None:
+        raise UserError("bench eval --out keeps the checkpoint as a leaderboard row: it needs --name NAME (the row's "
+                        "method name) and --base MODEL (the model it was tuned from: deltas, flips and KL).")
+    if args.name in methods.names():
+        raise UserError(f"--name {args.name} is a registered method; an outside checkpoint's row needs a name of its "
+                        "own (e.g. {args.name}_trl), so it is never mixed with runs trained here.")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", args.name):
+        raise UserError(f"--name {args.name!r}: use letters, digits and _ . + - (it names the run folder).")
+    out_folder(args.out)
+
+
+def _eval_record(args) -> tuple[dict, Path | None]:
     import time
     from dataclasses import replace
 
     from bench.plan import plan, target_and_suites
     from bench.provenance import versions
-    from bench.runner import build_record, measure, provenance
+    from bench.runner import (
+        build_record,
+        check_tuned_from,
+        load_record,
+        log,
+        measure,
+        provenance,
+        weight_change,
+        write_run,
+    )
     from bench.sources import locate, resolve_model
     from bench.store import stable_hash
     from bench.task import default_preset
@@ -473,22 +505,53 @@ def _eval_record(args) -> dict:
     suite_names = args.suite or (list(preset.suites) if preset else None)
     target = args.target or (preset.target if preset else None) or (None if suite_names else default_preset().target)
     tgt, suite_list = target_and_suites(target, suite_names)
+    if args.out is not None and tgt is None:
+        raise UserError("bench eval --out keeps a leaderboard row, which needs a target: add --target or --preset.")
     data_dir = _data_dir(args, preset)
+    suites = [s.name for s in suite_list]
+    if args.out is not None:
+        spec = external_spec(args, target=tgt.name, suites=suites, ev=ev, kl=kl)
+        where = Path(args.out) / f"{args.name}-s{spec['seed']}-{stable_hash(spec, 12)}"
+        if (where / "result.json").exists():
+            log(f"already done: {where}")
+            return load_record(where), where
     evals = plan(tgt, suite_list, data_dir)
     code = versions()
     tuned = resolve_model(args.model, _placement(args))
     # --model-args (an adapter, a revision) describe the checkpoint evaluated, not its base
     base = resolve_model(args.base, replace(_placement(args), model_args=())) if args.base else None
+    if args.out is not None:
+        check_tuned_from(base.model, tuned.model, names=(args.model, args.base))
     metrics, items = measure(base, tuned.model, tuned.tokenizer, evals=evals, settings=ev, kl=kl if base else None,
                              data_dir=data_dir)
-    spec = {"model": args.model, "base": args.base, "target": tgt.name if tgt else None,
-            "suites": [s.name for s in suite_list], "eval": ev.to_dict()}
     prov = provenance(code=code, base=base, evals=evals, items=items, eval_settings=ev, data_dir=data_dir)
-    record, _ = build_record(kind="eval", run_id=f"eval-{stable_hash(spec, 12)}", spec=spec,
-                             provenance={**prov, "model_fingerprint": tuned.fingerprint,
-                                         "base_fingerprint": base.fingerprint if base else None},
-                             metrics=metrics, items=items, wall_seconds=time.perf_counter() - start)
-    return record
+    prov |= {"model_fingerprint": tuned.fingerprint, "base_fingerprint": base.fingerprint if base else None}
+    if args.out is None:
+        spec = {"model": args.model, "base": args.base, "target": tgt.name if tgt else None, "suites": suites,
+                "eval": ev.to_dict()}
+        record, _ = build_record(kind="eval", run_id=f"eval-{stable_hash(spec, 12)}", spec=spec, provenance=prov,
+                                 metrics=metrics, items=items, wall_seconds=time.perf_counter() - start)
+        return record, None
+    metrics["weight_change"] = weight_change(base.model, tuned.model)
+    record, text = build_record(kind="external", run_id=where.name, spec=spec, provenance=prov, metrics=metrics,
+                                items=items, wall_seconds=time.perf_counter() - start)
+    write_run(where, record, text)
+    return load_record(where), where
+
+
+def external_spec(args, *, target: str, suites: list[str], ev, kl) -> dict:
+    """An outside checkpoint's spec in a trained run's shape: "model" is the base (a track is the runs of one
+    base), the row's method is --name, and nothing was trained here (no hyperparameters, budget or data)."""
+    from dataclasses import asdict
+
+    from bench.device import model_args
+    device, dtype = _placement(args).resolved()
+    spec = {"method": args.name, "model": args.base, "checkpoint": args.model, "target": target, "suites": suites,
+            "seed": args.seed or 0, "params": {}, "budget": {}, "data": None, "eval": ev.to_dict(), "kl": asdict(kl),
+            "placement": {"device": device.split(":")[0], "dtype": dtype}}
+    if args.model_args:       # they describe the checkpoint (an adapter, a revision), not its base
+        spec["checkpoint_args"] = dict(model_args(args.model_args))
+    return spec
 
 
 def cmd_kl(args) -> None:
@@ -700,6 +763,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--suite", action="append", help="preserved suite (repeatable)")
     e.add_argument("--target", default=None, help="default (with no --suite): the default preset's target and its "
                    "suites")
+    e.add_argument("--out", default=None, help="keep the result as a run folder under this folder: the leaderboard "
+                   "shows it as an external row beside the registry's methods (needs --name and --base)")
+    e.add_argument("--name", default=None, help="with --out: the row's method name (not a registered method's)")
+    e.add_argument("--seed", type=_seed("--seed"), default=None, help="with --out: the seed the checkpoint was "
+                   "trained with (checkpoints of one --name and different seeds form one row; default 0)")
     _eval_args(e)
     e.set_defaults(fn=cmd_eval)
 

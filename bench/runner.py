@@ -285,6 +285,17 @@ def evaluate_variant(prepared: Prepared, trained: Trained, index: int, *,
     return metrics, items, final
 
 
+def check_tuned_from(base, tuned, *, names: tuple[str, str]) -> None:
+    """An outside checkpoint is compared with its base weight by weight: the same parameters, of the same shapes."""
+    want = {n: tuple(p.shape) for n, p in base.named_parameters()}
+    got = {n: tuple(p.shape) for n, p in tuned.named_parameters()}
+    if want != got:
+        odd = sorted(set(want) ^ set(got)) or [n for n in want if want[n] != got[n]]
+        raise UserError(f"{names[0]} does not have the parameters of its base {names[1]} ({len(odd)} differ, e.g. "
+                        f"{odd[0]}): it cannot have been fine-tuned from it. Pass the model it was tuned from as "
+                        "--base (a PEFT adapter: --model BASE --model-args peft=ADAPTER_DIR).")
+
+
 def weight_change(base, tuned) -> dict:
     """How far the final weights moved from the base: the L2 norm of the update over every parameter (float64),
     and relative to the base weights' norm (a predictor of forgetting the leaderboard compares with the KLs)."""

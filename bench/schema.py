@@ -1,4 +1,5 @@
-"""The result record of `bench run`: its JSON Schema, and reading a run folder back with every check.
+"""The result record of `bench run` (and of `bench eval --out`, an outside checkpoint kept as a leaderboard row):
+its JSON Schema, and reading a run folder back with every check.
 
 A record that is truncated, incomplete, from another schema version, whose per-item file does not match its
 checksum, or whose numbers are not what its per-item file gives (bench.aggregate.recompute) is an error naming
@@ -18,6 +19,7 @@ from bench.store import read_json
 
 SCHEMA_VERSION = 4
 READABLE = (3, 4)          # 3: KL and probe sections without per-item rows (read, marked as not recomputed)
+KINDS = ("run", "external")   # trained here; an outside checkpoint evaluated by `bench eval --out`
 
 _NUM = {"type": "number"}
 _STR = {"type": "string"}
@@ -34,20 +36,20 @@ RUN_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "forgetbench run record",
     "type": "object",
-    "required": ["schema_version", "kind", "run_id", "spec", "provenance", "target", "suites", "kl", "training",
+    "required": ["schema_version", "kind", "run_id", "spec", "provenance", "target", "suites", "kl",
                  "answer_class_shift", "items", "items_sha256"],
     # schema 4 on: also "kl_target" (KL on the target's held-out prompts) and "weight_change", checked in
     # load_run_folder
     "properties": {
         "schema_version": {"enum": list(READABLE)},
-        "kind": {"const": "run"},
+        "kind": {"enum": list(KINDS)},
         "run_id": _STR,
         "spec": {
             "type": "object",
             "required": ["method", "model", "target", "suites", "seed", "params", "budget", "eval", "kl", "data",
                          "placement"],
             "properties": {
-                "method": _STR, "model": _STR, "target": _STR, "data": _HASH,
+                "method": _STR, "model": _STR, "target": _STR,
                 "suites": {"type": "array", "items": _STR, "minItems": 1},
                 "seed": {"type": "integer"}, "params": {"type": "object"}, "budget": {"type": "object"},
                 "eval": {"type": "object",
@@ -92,6 +94,12 @@ RUN_SCHEMA = {
         "items": _STR,
         "items_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     },
+    # a run trained here has its training data's hash and its training section; an external checkpoint (trained
+    # elsewhere, evaluated by `bench eval --out`) has neither, and names the checkpoint; "model" is the base in both
+    "if": {"properties": {"kind": {"const": "run"}}},
+    "then": {"required": ["training"], "properties": {"spec": {"properties": {"data": _HASH}}}},
+    "else": {"properties": {"spec": {"required": ["checkpoint"],
+                                     "properties": {"data": {"type": "null"}, "checkpoint": _STR}}}},
 }
 
 
@@ -111,7 +119,7 @@ def validate(record, path: Path) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    if isinstance(record, dict) and record.get("kind") == "run" and record.get("schema_version") not in READABLE:
+    if isinstance(record, dict) and record.get("kind") in KINDS and record.get("schema_version") not in READABLE:
         raise UserError(f"The result record {path} has schema version {record.get('schema_version')}; this "
                         f"forgetbench reads versions {', '.join(map(str, READABLE))}. Rerun it with this version.")
     err = best_match(Draft202012Validator(RUN_SCHEMA).iter_errors(record))

@@ -76,9 +76,10 @@ def run(method: str, **options) -> list[Result]:
 
 
 def evaluate(model: str, **options) -> Result:
-    """`bench eval --model MODEL ...`: a checkpoint fine-tuned anywhere, against `base=` when given."""
+    """`bench eval --model MODEL ...`: a checkpoint fine-tuned anywhere, against `base=` when given; with `out=`
+    (and `name=`), kept as a run folder the leaderboard shows as an external row."""
     from bench.cli import eval_record
-    return Result.of(eval_record(_args("eval", model=model, **options)))
+    return Result.of(*eval_record(_args("eval", model=model, **options)))
 
 
 def sweep(**options) -> SweepResult:

@@ -181,6 +181,8 @@ def cost(rows: list[Row]) -> dict:
     recs = [run.record for run in runs]
 
     def tokens(rec: dict, key: str) -> float:
+        if rec["kind"] == "external":       # trained elsewhere: its cost is unknown
+            return math.nan
         tr = rec.get("training", {})
         if "passes" in tr:
             return tr["passes"][key]
@@ -189,7 +191,9 @@ def cost(rows: list[Row]) -> dict:
         return math.nan
     devices = Counter(rec["provenance"].get("device", "?") for rec in recs)
     return {"runs": len(runs),
-            "wall_seconds": float(np.mean([rec.get("wall_seconds", math.nan) for rec in recs])),
+            # an external record's wall time is its evaluation's only, not a run's
+            "wall_seconds": float(np.mean([rec.get("wall_seconds", math.nan) if rec["kind"] == "run" else math.nan
+                                           for rec in recs])),
             "train_seconds": float(np.mean([rec.get("training", {}).get("seconds", math.nan) for rec in recs])),
             "device": ", ".join(sorted(devices)),
             "forward_backward_tokens": float(np.mean([tokens(rec, "forward_backward_tokens") for rec in recs])),

@@ -127,7 +127,8 @@ def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
     ci = "95% bootstrap interval over seeds and items"
     cols = [("rank", None, [(str(f.rank or "—"), None) for f in frs],
              "Ranked by the preserved Δ at the highest matched gain, then the lower ones; — reaches none"),
-            ("method", None, [(f.method, None) for f in frs], "The method (methods/NAME.py)"),
+            ("method", None, [(f.method + " (external)" * f.rows[0].external, None) for f in frs],
+             "The method (methods/NAME.py), or an external checkpoint (trained elsewhere; `bench eval --out`)"),
             ("configs (on front)", None, [(f"{len(f.points)} ({sum(c in f.points for c in f.corners)})", None)
                                           for f in frs],
              "Configurations run, and how many of them are corners of the method's frontier"),
@@ -312,6 +313,9 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
         common += [f.given(given[f.flag]) for f in FLAGS if given[f.flag] != defaults[f.section][f.key]]
     out = []
     for r in ranked_rows(track):
+        if r.external:
+            out += [_reproduce_external(run, common, runs_dir) for run in r.runs]
+            continue
         sets = "".join(f" --set {kv}" for kv in r.setting.split())
         sets += "".join(f" --budget {kv}" for kv in r.budget.split())
         flags = "".join(f" {c}" for c in common)
@@ -319,6 +323,16 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
                    f"--seed $s --out {runs_dir}; done")
     out.append(f"bench leaderboard publish --runs {runs_dir} --name {track.name}")
     return out
+
+
+def _reproduce_external(run, common: list[str], runs_dir: str) -> str:
+    """`bench eval` of an outside checkpoint with the track's settings (those `bench run` alone takes dropped)."""
+    spec = run.spec
+    flags = [c for c in common if not c.startswith(("--budget", "--model "))]
+    given = spec.get("checkpoint_args", {})
+    args = f" --model-args {','.join(f'{k}={v}' for k, v in given.items())}" if given else ""
+    return (f"bench eval --model {spec['checkpoint']}{args} --base {spec['model']} --name {spec['method']} "
+            f"--seed {spec['seed']}{''.join(' ' + c for c in flags)} --out {runs_dir}")
 
 
 def _title(track: Track) -> str:
@@ -565,7 +579,7 @@ def csv_rows(track: Track) -> list[dict]:
     out = []
     for r in ranked_rows(track):
         row = {"track": track.key, "model": spec["model"], "target": spec["target"], "method": r.method,
-               "setting": r.setting, "budget": r.budget, "seeds": " ".join(map(str, r.seeds)),
+               "external": r.external, "setting": r.setting, "budget": r.budget, "seeds": " ".join(map(str, r.seeds)),
                "target_score": r.target_score}
         for name, iv in [("target_gain", r.target_gain), *[(s, r.suites[s]) for s in track.suites],
                          ("suite_average", r.average)]:
@@ -593,7 +607,8 @@ def frontier_csv_rows(track: Track) -> list[dict]:
     out = []
     for f in frs:
         row = {"track": track.key, "model": spec["model"], "target": spec["target"], "method": f.method,
-               "rank": f.rank, "configs": len(f.points), "best_gain": max(x for x, _ in f.points)}
+               "external": f.rows[0].external, "rank": f.rank, "configs": len(f.points),
+               "best_gain": max(x for x, _ in f.points)}
         for lv, m in sorted(f.matched.items()):
             tag = f"delta_at_{round(100 * lv)}pct_gain"
             row |= {f"{tag}_gain": m.gain, tag: m.estimate, f"{tag}_low": m.low, f"{tag}_high": m.high,

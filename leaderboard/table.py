@@ -43,12 +43,18 @@ class Run:
     def spec(self) -> dict:
         return self.record["spec"]
 
+    @property
+    def external(self) -> bool:
+        """A checkpoint trained elsewhere (`bench eval --out`): no training data, budget or cost of its own."""
+        return self.record["kind"] == "external"
+
     def settings(self) -> dict:
-        """What must be equal for two runs to be compared."""
+        """What must be equal for two runs to be compared (an external checkpoint's training data is unknown, so
+        only runs trained here compare theirs)."""
         s, p = self.spec, self.record["provenance"]
         return {"evaluated items and prompts": {t: v["items_hash"] for t, v in p["tasks"].items()},
                 "task data": {t: v["content_hash"] for t, v in p["tasks"].items()},
-                "training data": s["data"],
+                "training data": None if self.external else s["data"],
                 "evaluation settings (backend, batch size, decoding, limits)": s["eval"],
                 "KL settings": s["kl"], "device and dtype": s["placement"], "generation backend": p["generation"],
                 "library versions": {k: p[k] for k in ("torch", "transformers", "lm_eval")}}
@@ -111,13 +117,17 @@ class Row:
         return [r.spec["seed"] for r in self.runs]
 
     @property
+    def external(self) -> bool:
+        return self.runs[0].external        # a row is all external or all trained here (_check_comparable)
+
+    @property
     def label(self) -> str:
-        varied = " ".join(x for x in (self.setting, self.budget) if x)
+        varied = " ".join(x for x in (self.setting, self.budget, "external" * self.external) if x)
         return f"{self.method} ({varied})" if varied else self.method
 
     @property
     def is_default(self) -> bool:
-        return not self.setting and not self.budget
+        return not self.setting and not self.budget and not self.external
 
 
 @dataclass
@@ -149,11 +159,11 @@ class Track:
 
 
 def _check_comparable(runs: list[Run]) -> None:
-    ref = runs[0]
+    ref = runs[0]           # a run trained here when there is one (build_track puts them first)
     want = ref.settings()
     for r in runs[1:]:
         got = r.settings()
-        bad = [k for k in want if got[k] != want[k]]
+        bad = [k for k in want if got[k] != want[k] and not (k == "training data" and None in (got[k], want[k]))]
         if bad:
             detail = "; ".join(f"{k}: {json.dumps(want[k], sort_keys=True, default=str)[:200]} vs "
                                f"{json.dumps(got[k], sort_keys=True, default=str)[:200]}" for k in bad)
@@ -162,6 +172,10 @@ def _check_comparable(runs: list[Run]) -> None:
                             "separate --runs folders, or rerun one of them with the other's settings.")
         dup = [x for x in runs if x is not r and all(x.spec[k] == r.spec[k] for k in ("method", "params", "budget",
                                                                                      "seed"))]
+        if mixed := [x for x in runs if x.spec["method"] == r.spec["method"] and x.external != r.external]:
+            raise UserError(f"Runs {mixed[0].path} and {r.path} are both named {r.spec['method']}, but one is an "
+                            "external checkpoint (`bench eval --out`) and the other was trained here; rename the "
+                            "external one (its --name).")
         if dup:
             raise UserError(f"Runs {dup[0].path} and {r.path} are the same method, setting, budget and seed; keep "
                             "one.")
@@ -182,6 +196,7 @@ def _suite_weights(record: dict) -> dict[str, float]:
 
 
 def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) -> Track:
+    runs = sorted(runs, key=lambda r: r.external)     # stable: a trained run describes the track when there is one
     _check_comparable(runs)
     first = runs[0]
     rec = first.record
@@ -273,6 +288,7 @@ def track_budget(runs: list[Run], baseline: str) -> dict:
         counts = Counter(json.dumps(r.spec["budget"], sort_keys=True) for r in group)
         most = max(counts.values())
         return [k for k, c in counts.items() if c == most]
+    runs = [r for r in runs if not r.external] or runs      # an external checkpoint's budget is unknown ({})
     defaults = [r for r in runs if r.record.get("sweep", {}).get("config") == 0]
     tied = common(defaults or runs)
     plain = _defaults(baseline)

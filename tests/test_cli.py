@@ -1,5 +1,7 @@
 """End to end through the CLI on the micro world, with small budgets."""
 
+import csv
+import io
 import json
 
 import pytest
@@ -134,6 +136,36 @@ def test_eval_and_kl_on_a_saved_checkpoint(capsys, tmp_path):
     assert kl["n"] == 32 and kl["token_exact"] == pytest.approx(rec["kl"]["token_exact"], rel=1e-5)
     code, out, _ = bench(capsys, "kl", "--base", "micro", "--model", "micro", "--samples", "8", "--json")
     assert code == 0 and json.loads(out)["token_exact"]["mean"] == 0.0
+
+
+@pytest.mark.slow
+def test_an_outside_checkpoint_is_a_leaderboard_row_beside_the_runs(capsys, tmp_path):
+    # the "outside" checkpoint is naive_sft's own tuned model, so its row must repeat naive_sft's numbers exactly
+    runs = tmp_path / "runs"
+    rec = run_json(capsys, runs, "--method", "naive_sft", "--save-model")
+    ckpt = runs / rec["run_id"] / "model"
+    code, out, err = bench(capsys, "eval", "--model", str(ckpt), "--base", "micro", "--name", "sft_elsewhere",
+                           "--out", str(runs), "--kl-samples", "32", "--json")
+    assert code == 0, err
+    ext = json.loads(out)
+    assert ext["kind"] == "external" and ext["spec"]["checkpoint"] == str(ckpt) and ext["spec"]["data"] is None
+    assert "training" not in ext and ext["weight_change"]["l2"] == pytest.approx(rec["weight_change"]["l2"])
+    for key in ("target", "suites"):
+        assert ext[key] == rec[key]
+    code, _, err = bench(capsys, "eval", "--model", str(ckpt), "--base", "micro", "--name", "sft_elsewhere",
+                         "--out", str(runs), "--kl-samples", "32", "--json")
+    assert code == 0 and "already done" in err                 # kept, not recomputed
+    code, out, err = bench(capsys, "leaderboard", "--runs", str(runs), "--format", "csv", "--view", "points")
+    assert code == 0, err
+    rows = {r["method"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert (rows["sft_elsewhere"]["external"], rows["naive_sft"]["external"]) == ("True", "False")
+    same = ["target_gain", "suite_average", "suite_average_low", "suite_average_high", "kl", "forgetting"]
+    assert [rows["sft_elsewhere"][k] for k in same] == [rows["naive_sft"][k] for k in same]
+    code, out, err = bench(capsys, "leaderboard", "--runs", str(runs))
+    assert code == 0, err
+    assert "sft_elsewhere (external)" in out
+    assert (f"bench eval --model {ckpt} --base micro --name sft_elsewhere --seed 0 --kl-samples 32 --out {runs}"
+            in out)
 
 
 def test_listing_commands(capsys):

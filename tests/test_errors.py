@@ -110,3 +110,29 @@ def test_interrupted_run_leaves_nothing_and_reruns_cleanly(capsys, tmp_path, mon
 def test_a_bad_thread_count_in_the_environment(capsys, monkeypatch):
     monkeypatch.setenv("FORGETBENCH_THREADS", "two")
     fails(capsys, "run", "--method", "naive_sft", match="FORGETBENCH_THREADS='two'")
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["eval", "--model", "micro", "--base", "micro", "--out", "OUT"], "needs --name NAME"),
+    (["eval", "--model", "micro", "--name", "mine", "--out", "OUT"], "and --base MODEL"),
+    (["eval", "--model", "micro", "--base", "micro", "--name", "naive_sft", "--out", "OUT"],
+     "--name naive_sft is a registered method"),
+    (["eval", "--model", "micro", "--base", "micro", "--name", "a/b", "--out", "OUT"], "it names the run folder"),
+    (["eval", "--model", "micro", "--name", "mine"], "add --out"),
+    (["eval", "--model", "micro", "--base", "micro", "--name", "mine", "--suite", "micro-zeroshot", "--out", "OUT"],
+     "needs a target"),
+])
+def test_an_external_row_needs_its_name_base_and_target(capsys, tmp_path, argv, match):
+    out = tmp_path / "runs"
+    fails(capsys, *[str(out) if a == "OUT" else a for a in argv], match=match)
+    assert not out.exists()
+
+
+def test_an_outside_checkpoint_of_another_architecture_is_refused_before_evaluation(capsys, tmp_path, tiny_model,
+                                                                                     monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("evaluated")
+    monkeypatch.setattr(runner, "measure", never)
+    fails(capsys, "eval", "--model", str(tiny_model), "--base", "micro", "--name", "mine", "--out",
+          str(tmp_path / "runs"), match=["does not have the parameters of its base micro", "cannot have been"])
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
