@@ -522,20 +522,20 @@ def _eval_record(args) -> tuple[dict, Path | None]:
     base = resolve_model(args.base, replace(_placement(args), model_args=())) if args.base else None
     if args.out is not None:
         check_tuned_from(base.model, tuned.model, names=(args.model, args.base))
-    metrics, items = measure(base, tuned.model, tuned.tokenizer, evals=evals, settings=ev, kl=kl if base else None,
-                             data_dir=data_dir)
-    prov = provenance(code=code, base=base, evals=evals, items=items, eval_settings=ev, data_dir=data_dir)
+    measured = measure(base, tuned.model, tuned.tokenizer, evals=evals, settings=ev, kl=kl if base else None,
+                       data_dir=data_dir)
+    prov = provenance(code=code, base=base, evals=evals, items=measured.items, eval_settings=ev, data_dir=data_dir)
     prov |= {"model_fingerprint": tuned.fingerprint, "base_fingerprint": base.fingerprint if base else None}
     if args.out is None:
         spec = {"model": args.model, "base": args.base, "target": tgt.name if tgt else None, "suites": suites,
                 "eval": ev.to_dict()}
         record, _ = build_record(kind="eval", run_id=f"eval-{stable_hash(spec, 12)}", spec=spec, provenance=prov,
-                                 metrics=metrics, items=items, wall_seconds=time.perf_counter() - start)
+                                 measured=measured, eval_settings=ev, wall_seconds=time.perf_counter() - start)
         return record, None
-    metrics["weight_change"] = weight_change(base.model, tuned.model)
-    record, text = build_record(kind="external", run_id=where.name, spec=spec, provenance=prov, metrics=metrics,
-                                items=items, wall_seconds=time.perf_counter() - start)
-    write_run(where, record, text)
+    measured.metrics["weight_change"] = weight_change(base.model, tuned.model)
+    record, files = build_record(kind="external", run_id=where.name, spec=spec, provenance=prov, measured=measured,
+                                 eval_settings=ev, wall_seconds=time.perf_counter() - start)
+    write_run(where, record, files)
     return load_record(where), where
 
 

@@ -7,6 +7,7 @@ and its score. Aggregates are derived from items, never stored on their own.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -29,8 +30,10 @@ def _quiet() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings) -> dict[str, list[dict]]:
-    """Evaluate an in-memory model on lm-eval tasks; returns task name -> per-item outcomes.
+def run_lm_eval(model, tokenizer, tasks: list[Resolved],
+                settings: EvalSettings) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """Evaluate an in-memory model on lm-eval tasks; returns task name -> per-item outcomes, and task name -> the
+    part of lm-eval's own output (simple_evaluate's results, configs, samples) that is that task's.
 
     A task may be an lm-eval group (MMLU on the hub: 57 subject tasks under 4 subgroups): its items are its
     leaf tasks' items in leaf-name order, numbered consecutively, and --limit draws from all of them at once."""
@@ -71,7 +74,36 @@ def run_lm_eval(model, tokenizer, tasks: list[Resolved], settings: EvalSettings)
             items += [_item(x, t.metric, offset) for x in records]
             offset += n
         out[r.name] = sorted(items, key=lambda x: x["doc_id"])
-    return out
+    return out, {r.name: _lm_eval_output(res, [leaf for leaf in leaves[r.name] if leaf in chosen]) for r in tasks}
+
+
+OUTPUT_SECTIONS = ("results", "configs", "versions", "n-shot", "higher_is_better", "n-samples", "samples")
+
+
+def _lm_eval_output(res: dict, leaves: list[str]) -> dict:
+    """simple_evaluate's output restricted to one task's leaves, as JSON (what EvaluationTracker writes)."""
+    from lm_eval.utils import handle_non_serializable
+    part = {k: {leaf: res[k][leaf] for leaf in leaves if leaf in res.get(k, {})} for k in OUTPUT_SECTIONS}
+    return json.loads(json.dumps(part, default=handle_non_serializable))
+
+
+def generation_output(r: Resolved, items: list[dict], settings: EvalSettings) -> dict:
+    """A task forgetbench scores itself (bench/reasoning.py) in lm-eval's output shape, so the same tools read it:
+    one sample per item with its prompt, responses, reference and score."""
+    metric, kind = r.task.metric, ("loglikelihood" if r.task.scoring == "likelihood" else "generate_until")
+    gen = {"max_gen_toks": settings.max_new_tokens, "temperature": settings.temperature,
+           "repeats": settings.samples_per_problem}
+    samples = [{"doc_id": it["doc_id"], "doc_hash": it["doc_hash"], "prompt_hash": it["prompt_hash"],
+                "target": str(it.get("reference", "")), "target_hash": stable_hash(str(it.get("reference", "")), 16),
+                "arguments": [[it.get("prompt", ""), gen]], "resps": [it.get("completions", [])],
+                "filtered_resps": it.get("completions", [it["score"]]), "filter": "none", "metrics": [metric],
+                metric: it["score"]} for it in items]
+    mean = sum(it["score"] for it in items) / len(items)
+    return {"results": {r.name: {"alias": r.name, f"{metric},none": mean}},
+            "configs": {r.name: {"task": r.name, "output_type": kind, "metric_list": [{"metric": metric}],
+                                 "scored_by": "forgetbench (bench/reasoning.py), not lm-eval", "generation": gen}},
+            "versions": {r.name: None}, "n-shot": {r.name: 0}, "higher_is_better": {r.name: {metric: True}},
+            "n-samples": {r.name: {"original": len(items), "effective": len(items)}}, "samples": {r.name: samples}}
 
 
 def _leaves(tm, name: str) -> dict:
@@ -114,10 +146,11 @@ def _item(record: dict, metric: str, offset: int = 0) -> dict:
 
 
 def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
-             cache_fingerprint: str | None = None) -> dict[str, list[dict]]:
-    """Per-item outcomes for each task. With `cache_fingerprint` (a base model's content hash), results are
-    cached per task and reused by every run on that base. Freshly evaluated items also carry their
-    prompt text ("prompt", for the answer-class probe); it is never cached or stored."""
+             cache_fingerprint: str | None = None) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """Per-item outcomes for each task, and each task's output in lm-eval's shape (lm-eval's own for its tasks).
+    With `cache_fingerprint` (a base model's content hash), both are cached per task and reused by every run on
+    that base. Freshly evaluated items also carry their prompt text ("prompt", for the answer-class probe); it is
+    never cached or stored in items (lm-eval's samples keep the prompts)."""
     cache = JsonCache("evals")
     keys = {r.name: stable_hash({"model": cache_fingerprint, "task": r.task.name, "run_as": r.name,
                                       "metric": r.task.metric, "filter": r.task.filter,
@@ -129,36 +162,48 @@ def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
 
 
 def _evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings, *, cache: JsonCache | None,
-              keys: dict[str, str]) -> dict[str, list[dict]]:
+              keys: dict[str, str]) -> tuple[dict[str, list[dict]], dict[str, dict]]:
     out: dict[str, list[dict]] = {}
+    outputs: dict[str, dict] = {}
     todo = []
     for r in tasks:
+        # the lm-eval output under its own key, so entries cached before it was kept are recomputed, not half used
         hit = cache.get(keys[r.name]) if cache else None
-        if hit is not None:
-            out[r.name] = hit
+        lm = cache.get(f"{keys[r.name]}-lm_eval") if hit is not None else None
+        if lm is not None:
+            out[r.name], outputs[r.name] = hit, lm
         else:
             todo.append(r)
     fresh: dict[str, list[dict]] = {}
     ll = [r for r in todo if not r.task.generative]
     if ll:
-        fresh |= run_lm_eval(model, tokenizer, ll, settings)
+        items, lm = run_lm_eval(model, tokenizer, ll, settings)
+        fresh |= items
+        outputs |= lm
     gen = [r for r in todo if r.task.generative]
     if gen:
-        fresh |= evaluate_generation(model, tokenizer, gen, settings)
+        items = evaluate_generation(model, tokenizer, gen, settings)
+        fresh |= items
+        outputs |= {r.name: generation_output(r, items[r.name], settings) for r in gen}
     for name, items in fresh.items():
         if cache:
             cache.put(keys[name], [{k: v for k, v in it.items() if k != "prompt"} for it in items])
+            cache.put(f"{keys[name]}-lm_eval", outputs[name])
         out[name] = items
-    return out
+    return out, outputs
 
 
-def assess(base, tuned_model, tokenizer, plan: Plan, settings: EvalSettings) -> tuple[dict, list[dict], dict]:
+def assess(base, tuned_model, tokenizer, plan: Plan,
+           settings: EvalSettings) -> tuple[dict, list[dict], dict, dict[str, dict]]:
     """Evaluate the tuned model (and the base model, cached by its fingerprint, when given) on the plan's target
-    and suites. Returns the record's `target` and `suites` sections, the per-item outcomes of both models, and
-    the tuned model's prompt texts per task (for the answer-class probe; never stored)."""
-    tuned_items = evaluate(tuned_model, tokenizer, plan.ready, settings)
-    base_items = (evaluate(base.model, base.tokenizer, plan.ready, settings, base.fingerprint)
-                  if base is not None else None)
+    and suites. Returns the record's `target` and `suites` sections, the per-item outcomes of both models, the
+    tuned model's prompt texts per task (for the answer-class probe; never stored), and per model ("base",
+    "tuned") each task's output in lm-eval's shape."""
+    tuned_items, outputs = evaluate(tuned_model, tokenizer, plan.ready, settings)
+    outputs = {"tuned": outputs}
+    base_items = None
+    if base is not None:
+        base_items, outputs["base"] = evaluate(base.model, base.tokenizer, plan.ready, settings, base.fingerprint)
     prompts = {task: [it.pop("prompt", None) for it in rows] for task, rows in tuned_items.items()}
     for rows in (base_items or {}).values():
         for it in rows:
@@ -179,4 +224,37 @@ def assess(base, tuned_model, tokenizer, plan: Plan, settings: EvalSettings) -> 
               for s in plan.suites}
     target = (plan.target.name, [ran[t.name] for t in plan.target.evals]) if plan.target else None
     out = sections(items, metric={r.name: r.task.metric for r in plan.ready}, target=target, suites=suites)
-    return out, items, prompts
+    return out, items, prompts, outputs
+
+
+def lm_eval_files(outputs: dict[str, dict[str, dict]], models: dict[str, str],
+                  settings: EvalSettings) -> dict[str, str]:
+    """Each model's evaluation as lm-eval writes it (results_<date>.json and samples_<task>_<date>.jsonl, through
+    lm-eval's EvaluationTracker), by path: lm_eval/<base|tuned>/<model>/... `models`: who -> model name."""
+    import tempfile
+    from pathlib import Path
+
+    from lm_eval.loggers import EvaluationTracker
+
+    files = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for who, per_task in sorted(outputs.items()):
+            tracker = EvaluationTracker(output_path=str(Path(tmp) / who))
+            tracker.general_config_tracker.log_experiment_args(
+                model_source="hf", model_args=f"pretrained={models[who]}", system_instruction=None,
+                chat_template=None, fewshot_as_multiturn=False)
+            merged = {k: {n: v for task in per_task.values() for n, v in task[k].items()} for k in OUTPUT_SECTIONS}
+            samples = json.loads(json.dumps(merged.pop("samples")))   # the tracker rewrites samples in place
+            config = {"model": "hf", "model_args": f"pretrained={models[who]}", "batch_size": settings.batch_size,
+                      "limit": settings.limit, "bootstrap_iters": 0, "random_seed": 0, "numpy_seed": 1234,
+                      "torch_seed": 1234, "fewshot_seed": 1234}
+            tracker.save_results_aggregated(results={**merged, "config": config}, samples=samples)
+            for name, rows in samples.items():
+                tracker.save_results_samples(task_name=name, samples=rows)
+            written = sorted(p for p in Path(tmp, who).rglob("*") if p.is_file())
+            # the tracker logs a failure and carries on: a missing file is found here instead
+            if len([p for p in written if p.name.startswith("samples_")]) != len(samples) or \
+                    not any(p.name.startswith("results_") for p in written):
+                raise RuntimeError(f"lm-eval's EvaluationTracker did not write every file for {who} ({written})")
+            files |= {f"lm_eval/{p.relative_to(tmp)}": p.read_text(encoding="utf-8") for p in written}
+    return files

@@ -38,7 +38,7 @@ class Job:
 @dataclass
 class Outcome:
     key: str
-    results: list[tuple[str, dict, str]] = field(default_factory=list)   # (run id, record, per-item text)
+    results: list[tuple[str, dict, dict]] = field(default_factory=list)   # (run id, record, its files by path)
     error: str | None = None
     seconds: float = 0.0
 
@@ -65,10 +65,10 @@ def _stderr_to(path: Path | None):
 def execute(job: Job) -> Outcome:
     """Worker side: compute one run (every variant) and return the results; never raises for a failed run."""
     start = time.perf_counter()
-    results: list[tuple[str, dict, str]] = []
+    results: list[tuple[str, dict, dict]] = []
 
-    def keep(folder, record, text, *model):
-        results.append((Path(folder).name, record, text))
+    def keep(folder, record, files, *model):
+        results.append((Path(folder).name, record, files))
 
     try:
         with _stderr_to(job.log):

@@ -4,8 +4,8 @@
     prepare(run_plan)                -> Prepared   base model, method context, method.prepare, training mixture
     train_stage(prepared)            -> Trained    the tuned model and the training statistics
     evaluate_variant(prepared, trained, i)         one variant finalized, evaluated (target, suites, KL, probe)
-    build_record(...)                -> record, items text   (shared with `bench eval`)
-    write_run(folder, record, text)                atomically: all of it or nothing
+    build_record(...)                -> record, its files (items, lm-eval's)   (shared with `bench eval`)
+    write_run(folder, record, files)               atomically: all of it or nothing
 
 `run(request)` chains them and reuses finished runs.
 """
@@ -228,8 +228,15 @@ class Stopwatch:
         self._last = now
 
 
+@dataclass
+class Measured:
+    metrics: dict                  # the record's sections: target, suites, kl, kl_target, answer_class_shift
+    items: list[dict]              # their per-item rows (items.jsonl)
+    outputs: dict                  # "base"/"tuned" -> task -> its output in lm-eval's shape (bench.evaluation)
+
+
 def measure(base: ModelHandle | None, tuned_model, tokenizer, *, evals: Plan, settings: EvalSettings,
-            kl: KLSettings | None, data_dir: Path | None, watch: Stopwatch | None = None) -> tuple[dict, list[dict]]:
+            kl: KLSettings | None, data_dir: Path | None, watch: Stopwatch | None = None) -> Measured:
     """The record's metric sections for one tuned model: target and suites (per item, paired with the base
     model when given), KL(base || tuned) context-free and on the target's held-out prompts, and the answer-class
     probe (with a base model)."""
@@ -238,7 +245,7 @@ def measure(base: ModelHandle | None, tuned_model, tokenizer, *, evals: Plan, se
     watch = watch or Stopwatch()
     log(f"evaluating on {', '.join(r.name for r in evals.ready)}"
         + (f" (missing: {', '.join(evals.missing)})" if evals.missing else ""))
-    metrics, items, prompts = evaluation.assess(base, tuned_model, tokenizer, evals, settings)
+    metrics, items, prompts, outputs = evaluation.assess(base, tuned_model, tokenizer, evals, settings)
     watch.lap("evaluate")
     if base is not None and kl is not None:
         from bench.kl import estimate
@@ -255,7 +262,7 @@ def measure(base: ModelHandle | None, tuned_model, tokenizer, *, evals: Plan, se
         metrics["answer_class_shift"], rows = _probe(base, tuned_model, tokenizer, evals, metrics["suites"], prompts)
         items += rows
         watch.lap("probe")
-    return metrics, items
+    return Measured(metrics, items, outputs)
 
 
 def _probe(base: ModelHandle, tuned_model, tokenizer, evals: Plan, suite_sections: dict,
@@ -279,10 +286,10 @@ def evaluate_variant(prepared: Prepared, trained: Trained, index: int, *,
         log(f"{run_plan.request.method}: variant {index + 1}/{len(run_plan.variants)}: {variant.params()}")
     last = index == len(run_plan.variants) - 1
     final = variant.finalize(trained.model if last else copy.deepcopy(trained.model), base.model)
-    metrics, items = measure(base, final, base.tokenizer, evals=run_plan.evals, settings=run_plan.request.eval,
-                             kl=run_plan.request.kl, data_dir=run_plan.request.data_dir, watch=watch)
-    metrics["weight_change"] = weight_change(base.model, final)
-    return metrics, items, final
+    measured = measure(base, final, base.tokenizer, evals=run_plan.evals, settings=run_plan.request.eval,
+                       kl=run_plan.request.kl, data_dir=run_plan.request.data_dir, watch=watch)
+    measured.metrics["weight_change"] = weight_change(base.model, final)
+    return measured, final
 
 
 def check_tuned_from(base, tuned, *, names: tuple[str, str]) -> None:
@@ -332,14 +339,23 @@ def provenance(*, code: dict, base: ModelHandle | None, evals: Plan, items: list
     return out
 
 
-def build_record(*, kind: str, run_id: str, spec: dict, provenance: dict, metrics: dict, items: list[dict],
+def build_record(*, kind: str, run_id: str, spec: dict, provenance: dict, measured: Measured, eval_settings,
                  training: dict | None = None, wall_seconds: float | None = None,
-                 stage_seconds: dict | None = None, sweep: dict | None = None) -> tuple[dict, str]:
-    """The result record and its per-item file's text: one builder for `bench run` and `bench eval`."""
-    text = items_text(items)
+                 stage_seconds: dict | None = None, sweep: dict | None = None) -> tuple[dict, dict[str, str]]:
+    """The result record and the run folder's other files by path (the per-item file, and each model's
+    evaluation as lm-eval writes it, each with its sha256 in the record): one builder for `bench run` and
+    `bench eval`."""
+    from bench.evaluation import lm_eval_files
+
+    text = items_text(measured.items)
+    # `bench eval`'s spec names the model evaluated "model"; a run's and an external row's name their base so
+    models = ({"base": spec["base"], "tuned": spec["model"]} if kind == "eval" else
+              {"base": spec["model"], "tuned": spec.get("checkpoint", run_id)})
+    outputs = lm_eval_files(measured.outputs, models, eval_settings)
     record = {"schema_version": SCHEMA_VERSION, "kind": kind, "run_id": run_id, "spec": spec,
-              "provenance": provenance, **metrics, "items": "items.jsonl",
-              "items_sha256": hashlib.sha256(text.encode()).hexdigest()}
+              "provenance": provenance, **measured.metrics, "items": "items.jsonl",
+              "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
+              "lm_eval_outputs": {p: hashlib.sha256(t.encode()).hexdigest() for p, t in sorted(outputs.items())}}
     if training is not None:
         record["training"] = training
     if wall_seconds is not None:
@@ -348,16 +364,18 @@ def build_record(*, kind: str, run_id: str, spec: dict, provenance: dict, metric
         record["stage_seconds"] = dict(stage_seconds)
     if sweep is not None:
         record["sweep"] = dict(sweep)
-    return record, text
+    return record, {record["items"]: text, **outputs}
 
 
-def write_run(run_dir: Path, record: dict, text: str, model=None, tokenizer=None) -> None:
-    """Record, per-item file (and the tuned model, if asked) land together or not at all."""
+def write_run(run_dir: Path, record: dict, files: dict[str, str], model=None, tokenizer=None) -> None:
+    """Record, per-item file, lm-eval's files (and the tuned model, if asked) land together or not at all."""
     with atomic_dir(run_dir) as tmp:
         if model is not None:
             model.save_pretrained(tmp / "model")
             tokenizer.save_pretrained(tmp / "model")
-        (tmp / record["items"]).write_text(text)
+        for path, text in files.items():
+            (tmp / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / path).write_text(text, encoding="utf-8")
         atomic_write_json(tmp / "result.json", record)
 
 
@@ -369,7 +387,7 @@ def load_record(run_dir: Path) -> dict:
 def run(request: RunRequest, *, write=None) -> list[tuple[dict, Path]]:
     """Run one (method, model, target, suites, seed): train once, then evaluate every variant the method
     asks for (one for most methods; WiSE-FT's alpha grid). Returns (record, run folder) per variant;
-    finished ones are reused. `write(folder, record, items text[, model, tokenizer])` stores each result
+    finished ones are reused. `write(folder, record, files[, model, tokenizer])` stores each result
     (a sweep worker passes one that hands the results back to its driver instead)."""
     start = time.perf_counter()
     write = write or write_run         # looked up when called, so a test (or a caller) may replace write_run
@@ -391,15 +409,16 @@ def run(request: RunRequest, *, write=None) -> list[tuple[dict, Path]]:
         if (run_dir / "result.json").exists():
             results.append((load_record(run_dir), run_dir))
             continue
-        metrics, items, final = evaluate_variant(prepared, trained, i, watch=watch)
+        measured, final = evaluate_variant(prepared, trained, i, watch=watch)
         training = {**trained.stats, "shared_with": [s.run_id for s in run_plan.specs if s is not spec],
                     **prepared.ctx.notes}
-        record, text = build_record(
-            kind="run", run_id=spec.run_id, spec=asdict(spec), metrics=metrics, items=items, training=training,
-            provenance=provenance(code=run_plan.code, base=prepared.base, evals=run_plan.evals, items=items,
-                                  eval_settings=request.eval, data_dir=request.data_dir),
-            wall_seconds=time.perf_counter() - start, stage_seconds=watch.seconds, sweep=request.sweep)
-        write(run_dir, record, text, *((final, prepared.base.tokenizer) if request.save_model else ()))
+        record, files = build_record(
+            kind="run", run_id=spec.run_id, spec=asdict(spec), measured=measured, eval_settings=request.eval,
+            training=training, wall_seconds=time.perf_counter() - start, stage_seconds=watch.seconds,
+            provenance=provenance(code=run_plan.code, base=prepared.base, evals=run_plan.evals,
+                                  items=measured.items, eval_settings=request.eval, data_dir=request.data_dir),
+            sweep=request.sweep)
+        write(run_dir, record, files, *((final, prepared.base.tokenizer) if request.save_model else ()))
         if (report := _report(request, spec.run_id)) is not None:
             report.final(record, run_dir)
         watch.lap("write")

@@ -93,6 +93,9 @@ RUN_SCHEMA = {
         "sweep": {"type": "object", "required": ["name", "config", "configs"]},
         "items": _STR,
         "items_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        # each model's evaluation as lm-eval writes it (lm_eval/<base|tuned>/<model>/...), by path: its sha256
+        "lm_eval_outputs": {"type": "object",
+                            "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
     },
     # a run trained here has its training data's hash and its training section; an external checkpoint (trained
     # elsewhere, evaluated by `bench eval --out`) has neither, and names the checkpoint; "model" is the base in both
@@ -150,6 +153,7 @@ def load_run_folder(folder: Path) -> tuple[dict, list[dict]]:
     if hashlib.sha256(raw).hexdigest() != record["items_sha256"]:
         raise UserError(f"The per-item file {items_path} is corrupt: its checksum does not match {path}. "
                         "Delete the run folder and rerun it.")
+    _check_outputs(record, folder, path)
     items = _parse_items(raw, items_path)
     counts: dict[tuple[str, str], int] = {}
     for it in items:
@@ -162,6 +166,22 @@ def load_run_folder(folder: Path) -> tuple[dict, list[dict]]:
                                 f"{who} items for {task}, the record says {sec['n']}.")
     _check_numbers(record, items, path, items_path)
     return record, items
+
+
+def _check_outputs(record: dict, folder: Path, path: Path) -> None:
+    """lm-eval's files are not read here, but a run folder is complete and undamaged only with every one."""
+    for rel, digest in record.get("lm_eval_outputs", {}).items():
+        file = folder / rel
+        if not file.resolve().is_relative_to(folder.resolve()):
+            raise UserError(f"The result record {path} names a file outside its folder ({rel}): it was edited.")
+        try:
+            ok = hashlib.sha256(file.read_bytes()).hexdigest() == digest
+        except FileNotFoundError:
+            raise UserError(f"lm-eval's file {file} named by {path} is missing. Delete the run folder and rerun "
+                            "it.") from None
+        if not ok:
+            raise UserError(f"lm-eval's file {file} is corrupt: its checksum does not match {path}. Delete the run "
+                            "folder and rerun it.")
 
 
 ITEM_FIELDS = {"model": str, "task": str, "doc_id": int}

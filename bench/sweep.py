@@ -305,8 +305,8 @@ def drive(runs: list[SweepRun], executor, *, out: Path, progress: bool = True) -
             tally.done += 1
             bar.write(f"done elsewhere {outcome.key} ({what})", file=sys.stderr)
         else:
-            for run_id, record, text in outcome.results:
-                write_run(Path(out) / run_id, record, text)
+            for run_id, record, files in outcome.results:
+                write_run(Path(out) / run_id, record, files)
             tally.finished += 1
             rec = outcome.results[-1][1]
             avg = sum(s["delta"] for s in rec["suites"].values()) / len(rec["suites"])

@@ -35,7 +35,9 @@ def test_method_conforms(name, capsys, tmp_path, micro_base):
     base = dict(micro_base.model.named_parameters())
     for rec in first:
         folder = tmp_path / "a" / rec["run_id"]
-        load_run_folder(folder)                                   # schema, checksum, item counts
+        load_run_folder(folder)                                   # schema, checksums, item counts
+        made = {tuple(p.split("/")[1:3]) for p in rec["lm_eval_outputs"]}   # lm-eval's files, both models
+        assert made == {("base", "micro"), ("tuned", rec["run_id"])}
         from transformers import AutoModelForCausalLM
         tuned = AutoModelForCausalLM.from_pretrained(folder / "model")
         changed = {n for n, p in tuned.named_parameters() if not torch.equal(p, base[n])}

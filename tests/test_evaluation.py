@@ -34,7 +34,7 @@ def test_zeroshot_through_lm_eval_matches_independent_scoring(micro_base):
     bad.eval()
     suite = suites.get("micro-zeroshot")
     ready, _ = resolve([(suite.tasks[0], suite.include_path)], None)
-    out = evaluate(bad, tok, ready, EvalSettings())["fb_micro_zeroshot"]
+    out = evaluate(bad, tok, ready, EvalSettings())[0]["fb_micro_zeroshot"]
     items = build_world().zeroshot_items()
     assert [r["doc_id"] for r in out] == list(range(len(items)))
     mine = [own_choice(bad, tok, it) == it["gold"] for it in items]
@@ -46,7 +46,7 @@ def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch):
     tgt = targets.get("micro-cipher")
     tasks, _ = resolve([(tgt.evals[0], tgt.include_path)], None)
     first = evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(), micro_base.fingerprint)
-    for rows in first.values():         # fresh items carry their prompt text for the probe; it is never cached
+    for rows in first[0].values():         # fresh items carry their prompt text for the probe; it is never cached
         for it in rows:
             it.pop("prompt", None)
 
@@ -62,6 +62,41 @@ def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch):
     with pytest.raises(AssertionError):
         evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(task_limits={tasks[0].task.name: 3}),
                  micro_base.fingerprint)
+
+
+def _newest(folder, prefix: str):
+    return max(folder.glob(f"{prefix}*"))
+
+
+@pytest.mark.parametrize("suite", ["micro-zeroshot", "micro-reasoning"])
+def test_each_model_is_written_as_lm_eval_writes_it(micro_base, tmp_path, suite):
+    import json
+
+    from datasets import load_dataset
+    from lm_eval.utils import get_results_filenames, get_sample_results_filenames
+
+    tgt = targets.get("micro-cipher")
+    ready, _ = resolve([(tgt.evals[0], tgt.include_path), *[(t, suites.get(suite).include_path)
+                                                            for t in suites.get(suite).tasks]], None)
+    settings = EvalSettings(limit=7)
+    items, outputs = evaluate(micro_base.model, micro_base.tokenizer, ready, settings)
+    files = evaluation.lm_eval_files({"tuned": outputs}, {"tuned": "my-model"}, settings)
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    folder = tmp_path / "lm_eval" / "tuned" / "my-model"
+    names = [str(p) for p in folder.iterdir()]          # paths, as lm-eval lists a results repository
+    assert len(get_results_filenames(names)) == 1                   # lm-eval's own tooling finds them
+    assert len(get_sample_results_filenames(names)) == len(ready)
+    results = json.loads(_newest(folder, "results_").read_text())
+    assert results["model_name"] == "my-model" and results["config"]["limit"] == 7
+    for r in ready:
+        rows = items[r.name]
+        mean = sum(it["score"] for it in rows) / len(rows)
+        assert results["results"][r.name][f"{r.task.metric},{r.task.filter}"] == pytest.approx(mean)
+        samples = load_dataset("json", data_files=str(_newest(folder, f"samples_{r.name}_")), split="train")
+        assert sorted(samples["doc_id"]) == [it["doc_id"] for it in rows]
+        assert all(s["gen_args_0"]["arg_0"] for s in samples["arguments"])          # every prompt kept
 
 
 def test_compare_refuses_different_items():
@@ -136,3 +171,25 @@ def test_a_one_task_suite_keeps_its_tasks_exact_test():
     task = aggregate.compare(*pair, "a")
     out = aggregate.suite_section({"a": task}, {"a": pair})
     assert out["p_mcnemar"] == task["p_mcnemar"] == pytest.approx(2 / 2 ** 12) and "p_sign_flip" not in out
+
+
+def test_a_task_forgetbench_scores_itself_is_written_in_lm_evals_shape(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    task = SimpleNamespace(name="gsm8k", task=SimpleNamespace(metric="exact_match", scoring="math"))
+    items = [{"doc_id": d, "doc_hash": f"{d:016x}", "prompt_hash": "0" * 16, "correct": s >= 0.5, "score": s,
+              "reference": str(d), "completions": [f"answer {d}", "no"], "prompt": f"Q{d}?"}
+             for d, s in ((3, 0.5), (8, 1.0), (11, 0.0))]
+    settings = EvalSettings(samples_per_problem=2, temperature=1.0)
+    out = evaluation.generation_output(task, items, settings)
+    files = evaluation.lm_eval_files({"base": {"gsm8k": out}}, {"base": "org/base-model"}, settings)
+    (results,) = [json.loads(t) for p, t in files.items() if "/results_" in p]
+    assert results["results"]["gsm8k"]["exact_match,none"] == pytest.approx(0.5)
+    assert results["configs"]["gsm8k"]["output_type"] == "generate_until"
+    assert results["model_name_sanitized"] == "org__base-model"
+    (samples,) = [t for p, t in files.items() if "/samples_gsm8k_" in p]
+    rows = [json.loads(line) for line in samples.splitlines()]
+    assert [(r["doc_id"], r["arguments"]["gen_args_0"]["arg_0"], r["resps"], r["target"], r["exact_match"])
+            for r in rows] == [(it["doc_id"], it["prompt"], [it["completions"]], it["reference"], it["score"])
+                               for it in items]

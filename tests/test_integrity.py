@@ -85,12 +85,14 @@ def test_edited_base_evaluation_outcomes_are_reevaluated(fresh_cache, micro_base
     settings = EvalSettings(limit=6)
     def strip(out):
         return {t: [{k: v for k, v in it.items() if k != "prompt"} for it in rows] for t, rows in out.items()}
-    first = strip(evaluation.evaluate(micro_base.model, micro_base.tokenizer, tasks, settings, micro_base.fingerprint))
-    (entry,) = [p for p in (cache_dir() / "evals").glob("*.json")]
+    first = strip(evaluation.evaluate(micro_base.model, micro_base.tokenizer, tasks, settings,
+                                      micro_base.fingerprint)[0])
+    (entry,) = [p for p in (cache_dir() / "evals").glob("*.json") if not p.stem.endswith("-lm_eval")]
     rows = body(entry)
     rows[0] |= {"score": 1.0 - rows[0]["score"], "correct": not rows[0]["correct"]}
     rewrite_body(entry, rows)
-    again = strip(evaluation.evaluate(micro_base.model, micro_base.tokenizer, tasks, settings, micro_base.fingerprint))
+    again = strip(evaluation.evaluate(micro_base.model, micro_base.tokenizer, tasks, settings,
+                                      micro_base.fingerprint)[0])
     assert again == first
     assert f"cache entry {entry} is not usable" in capsys.readouterr().err
 
@@ -300,3 +302,13 @@ def test_a_finished_run_whose_folder_was_damaged_is_refused_by_name_on_rerun(tmp
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"The result record {record} does not match its per-item file" in err and "kl.token_exact.mean" in err
+    record.write_text(clean_record)
+    # lm-eval's files are checked by digest too: one missing or edited, and the folder is not a finished run
+    (sample, *_) = sorted(folder.glob("lm_eval/tuned/*/samples_*.jsonl"))
+    clean_sample = sample.read_bytes()
+    sample.write_bytes(clean_sample.replace(b'"doc_id": ', b'"doc_id":  ', 1))
+    assert main(args) == 2
+    assert f"lm-eval's file {sample} is corrupt" in capsys.readouterr().err
+    sample.unlink()
+    assert main(args) == 2
+    assert f"lm-eval's file {sample} named by {record} is missing" in capsys.readouterr().err
