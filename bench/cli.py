@@ -289,8 +289,13 @@ def _request(args, *, method: str, seed: int, overrides: dict):
         suites=tuple(args.suite or (preset.suites if preset else ())), seed=seed, overrides=overrides,
         budget=(dict(preset.budget) if preset else {}) | budget, eval=ev, kl=kl, data_dir=_data_dir(args, preset),
         train_file=Path(args.train_file) if args.train_file else None, placement=_placement(args),
+        include_path=_include_path(args),
         out=Path(args.out), save_model=getattr(args, "save_model", False),
         report_to=tracking.parse(getattr(args, "report_to", None)))
+
+
+def _include_path(args) -> Path | None:
+    return Path(args.include_path).expanduser() if getattr(args, "include_path", None) else None
 
 
 def out_folder(text: str, flag: str = "--out", *, probe: bool = True) -> Path:
@@ -504,7 +509,7 @@ def _eval_record(args) -> tuple[dict, Path | None]:
     ev, kl = _settings(args, preset)
     suite_names = args.suite or (list(preset.suites) if preset else None)
     target = args.target or (preset.target if preset else None) or (None if suite_names else default_preset().target)
-    tgt, suite_list = target_and_suites(target, suite_names)
+    tgt, suite_list = target_and_suites(target, suite_names, _include_path(args))
     if args.out is not None and tgt is None:
         raise UserError("bench eval --out keeps a leaderboard row, which needs a target: add --target or --preset.")
     data_dir = _data_dir(args, preset)
@@ -551,6 +556,8 @@ def external_spec(args, *, target: str, suites: list[str], ev, kl) -> dict:
             "placement": {"device": device.split(":")[0], "dtype": dtype}}
     if args.model_args:       # they describe the checkpoint (an adapter, a revision), not its base
         spec["checkpoint_args"] = dict(model_args(args.model_args))
+    if args.include_path:
+        spec["include_path"] = str(_include_path(args))
     return spec
 
 
@@ -679,6 +686,8 @@ def _eval_args(p) -> None:
                    "(`bench tasks` lists presets); flags given explicitly win")
     p.add_argument("--data-dir", default=None, help="local data in the layout of ../shared/data "
                    "(default: $FORGETBENCH_DATA); without it, real tasks need the hub")
+    p.add_argument("--include-path", default=None, metavar="DIR", help="lm-eval task YAMLs of your own, for "
+                   "--suite lm_eval:TASK[,TASK] (any lm-eval task by name as a preserved suite)")
     from bench.settings import FLAGS
     for f in FLAGS:
         if f.kind is bool:
@@ -704,7 +713,8 @@ def parser() -> argparse.ArgumentParser:
     _model_args(r, "--model", "a registered name (`bench tasks` lists them; default: the default preset's), a "
                 "local folder, a .gguf file or a hub id")
     r.add_argument("--target", default=None, help="default: the preset's (without --preset: the default preset's)")
-    r.add_argument("--suite", action="append", help="preserved suite (repeatable); default: the target's")
+    r.add_argument("--suite", action="append", help="preserved suite (repeatable; lm_eval:TASK[,TASK] runs "
+                   "lm-eval's tasks by name); default: the target's")
     r.add_argument("--seed", type=_seed("--seed"), default=0, help="seeds training, sampling and data order")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a method hyperparameter (repeatable; `bench methods NAME` lists them)")
@@ -760,7 +770,7 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate a checkpoint fine-tuned anywhere (deltas and KL with --base)")
     _model_args(e, "--model", "the model to evaluate", required=True)
     e.add_argument("--base", default=None, help="the model it was tuned from: deltas, flips and KL against it")
-    e.add_argument("--suite", action="append", help="preserved suite (repeatable)")
+    e.add_argument("--suite", action="append", help="preserved suite (repeatable; lm_eval:TASK[,TASK] as for run)")
     e.add_argument("--target", default=None, help="default (with no --suite): the default preset's target and its "
                    "suites")
     e.add_argument("--out", default=None, help="keep the result as a run folder under this folder: the leaderboard "

@@ -15,13 +15,22 @@ from bench.store import stable_hash
 from bench.task import Resolved, Suite, Target, resolve, suites, targets
 
 
-def target_and_suites(target: str | None, suite_names: list[str] | None) -> tuple[Target | None, list[Suite]]:
-    """The registered target (if any) and suites; with no suites named, the target's defaults."""
+def target_and_suites(target: str | None, suite_names: list[str] | None,
+                      include_path: Path | None = None) -> tuple[Target | None, list[Suite]]:
+    """The registered target (if any) and suites; with no suites named, the target's defaults. A suite named
+    `lm_eval:TASK[,TASK]` is lm-eval's tasks (bench.adhoc; include_path: task YAMLs of one's own)."""
+    from bench import adhoc
+
     tgt = targets.get(target) if target else None
     names = list(suite_names) if suite_names else list(tgt.default_suites if tgt else ())
     if not names and tgt is None:
         raise UserError("Nothing to evaluate: give --suite or --target.")
-    return tgt, [suites.get(n) for n in dict.fromkeys(names)]
+    if include_path is not None and not any(adhoc.is_adhoc(n) for n in names):
+        raise UserError(f"--include-path {include_path} adds lm-eval task YAMLs for a --suite {adhoc.PREFIX}TASK; no "
+                        "such suite is named.")
+    if include_path is not None and not Path(include_path).is_dir():
+        raise UserError(f"--include-path {include_path}: no such folder.")
+    return tgt, [adhoc.suite(n, include_path) if adhoc.is_adhoc(n) else suites.get(n) for n in dict.fromkeys(names)]
 
 
 @dataclass

@@ -53,10 +53,17 @@ class RunSpec:
     kl: dict
     data: str                       # hash of the training data and every evaluated task's files
     placement: dict                 # device and dtype
+    include_path: str | None = None     # lm-eval task YAMLs of one's own (--include-path)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if d["include_path"] is None:     # recorded only when given, so that every earlier run keeps its id
+            del d["include_path"]
+        return d
 
     @property
     def run_id(self) -> str:
-        return f"{self.method}-s{self.seed}-{stable_hash(asdict(self), 12)}"
+        return f"{self.method}-s{self.seed}-{stable_hash(self.to_dict(), 12)}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class RunRequest:
     kl: KLSettings = KLSettings()
     data_dir: Path | None = None
     train_file: Path | None = None
+    include_path: Path | None = None                   # lm-eval task YAMLs for --suite lm_eval:TASK
     placement: Placement = Placement()
     out: Path = Path("runs")
     save_model: bool = False
@@ -124,7 +132,7 @@ def plan_run(request: RunRequest) -> RunPlan:
     """Check every name and value of the request and compute its run ids, without loading a model."""
     method = build_method(request.method, request.overrides)
     locate(request.model)
-    tgt, suite_list = target_and_suites(request.target, list(request.suites))
+    tgt, suite_list = target_and_suites(request.target, list(request.suites), request.include_path)
     if tgt.test_prompts is None:
         raise UserError(f"Target {tgt.name!r} declares no held-out prompts (test_prompts), so KL on its prompts "
                         "cannot be measured; its registration must give them.")
@@ -146,7 +154,8 @@ def plan_run(request: RunRequest) -> RunPlan:
                      placement={"device": device.split(":")[0], "dtype": dtype,
                                 # only when given, so that every earlier run keeps its id
                                 **({"model_args": dict(request.placement.model_args)}
-                                   if request.placement.model_args else {})})
+                                   if request.placement.model_args else {})},
+                     include_path=str(request.include_path) if request.include_path else None)
              for v in variants]
     return RunPlan(request=request, method=method, variants=variants, target=tgt, evals=evals, budget=budget,
                    pairs=pairs, specs=specs, dirs=[Path(request.out) / s.run_id for s in specs], code=versions())
@@ -413,7 +422,7 @@ def run(request: RunRequest, *, write=None) -> list[tuple[dict, Path]]:
         training = {**trained.stats, "shared_with": [s.run_id for s in run_plan.specs if s is not spec],
                     **prepared.ctx.notes}
         record, files = build_record(
-            kind="run", run_id=spec.run_id, spec=asdict(spec), measured=measured, eval_settings=request.eval,
+            kind="run", run_id=spec.run_id, spec=spec.to_dict(), measured=measured, eval_settings=request.eval,
             training=training, wall_seconds=time.perf_counter() - start, stage_seconds=watch.seconds,
             provenance=provenance(code=run_plan.code, base=prepared.base, evals=run_plan.evals,
                                   items=measured.items, eval_settings=request.eval, data_dir=request.data_dir),

@@ -175,7 +175,7 @@ def expand(template: RunRequest, sweep: SweepConfig) -> list[SweepRun]:
     if unknown:
         raise UserError(f"Unknown method(s): {', '.join(unknown)}.{did_you_mean(unknown[0], methods.names())} "
                         f"Registered: {', '.join(methods.names())}.")
-    target, _ = target_and_suites(template.target, list(template.suites))
+    target, _ = target_and_suites(template.target, list(template.suites), template.include_path)
     budget = target.budget.updated(template.budget)
     shared = budget_grid(budget, sweep.budget_grid)
     name = sweep.name or f"sweep-{stable_hash([template.model, template.target, sorted(sweep.methods)], 8)}"

@@ -187,3 +187,53 @@ def test_model_args_are_recorded_in_the_spec_only_when_given(capsys, no_work, ou
     assert given.placement["model_args"] == {"attn_implementation": "eager", "revision": "main"}
     assert "model_args" not in plain.placement and given.run_id != plain.run_id
     refused(capsys, ["run", "--method", "naive_sft", "--model-args", "dtype=float16", "--out", out], "use --dtype")
+
+
+# ------------------------------------------------------------------------------- --suite lm_eval:TASK, --include-path
+MICRO_TASKS = "tasks/micro"
+
+
+def eval_json(capsys, *argv) -> dict:
+    import json
+    code = main(["eval", "--model", "micro", "--base", "micro", "--target", "micro-cipher", "--limit", "6",
+                 "--max-new-tokens", "8", "--kl-samples", "4", "--json", *argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.slow
+def test_an_lm_eval_task_named_on_the_command_line_is_a_suite(capsys):
+    # the micro world's own task YAMLs, run as "any lm-eval task": the same items and outcomes as the registered
+    # suites (the metric and filter read from the YAMLs: acc, and exact_match after the "extract" filter)
+    registered = eval_json(capsys, "--suite", "micro-zeroshot", "--suite", "micro-reasoning")
+    named = "lm_eval:fb_micro_zeroshot,fb_micro_reasoning"
+    adhoc = eval_json(capsys, "--suite", named, "--include-path", MICRO_TASKS)
+    assert list(adhoc["suites"]) == [named] and adhoc["spec"]["suites"] == [named]
+    tasks = adhoc["suites"][named]["tasks"]
+    assert tasks == {**registered["suites"]["micro-zeroshot"]["tasks"], **registered["suites"]["micro-reasoning"]["tasks"]}
+    assert {t: v["metric"] for t, v in tasks.items()} == {"fb_micro_zeroshot": "acc",
+                                                          "fb_micro_reasoning": "exact_match"}
+
+
+def test_a_run_records_its_include_path_and_earlier_run_ids_stay(capsys, no_work, tmp_path):
+    base = ["run", "--method", "naive_sft", "--out", str(tmp_path)]
+    plain = plan_of(capsys, base)
+    assert "include_path" not in plain.specs[0].to_dict()           # an earlier run's spec, and so its id
+    named = plan_of(capsys, [*base, "--suite", "lm_eval:fb_micro_zeroshot", "--include-path", MICRO_TASKS])
+    assert named.specs[0].include_path == MICRO_TASKS and named.specs[0].run_id != plain.specs[0].run_id
+    (suite,) = named.evals.suites
+    assert [(t.name, t.metric, t.filter, t.hub) for t in suite.tasks] == [("fb_micro_zeroshot", "acc", "none", None)]
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["--suite", "lm_eval:fb_micro_zeroshoot", "--include-path", MICRO_TASKS],
+     ["no task 'fb_micro_zeroshoot'", "'fb_micro_zeroshot'"]),
+    (["--suite", "lm_eval:fb_micro_zeroshot@f1", "--include-path", MICRO_TASKS], ["no metric 'f1'", "acc"]),
+    (["--suite", "lm_eval:", "--include-path", MICRO_TASKS], ["name lm-eval tasks after 'lm_eval:'"]),
+    (["--suite", "lm_eval:fb_micro_zeroshot", "--include-path", "no/such/dir"], ["no such folder"]),
+    (["--suite", "micro-zeroshot", "--include-path", MICRO_TASKS], ["no such suite is named"]),
+    (["--suite", "lm_eval:arc_easy"], ["none of its tasks can run here", "needs the hub (arc_easy)"]),
+])
+def test_a_bad_lm_eval_suite_is_refused_before_any_work(capsys, no_work, tmp_path, argv, needles):
+    refused(capsys, ["run", "--method", "naive_sft", "--out", str(tmp_path), *argv], *needles)
