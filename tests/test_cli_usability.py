@@ -211,7 +211,8 @@ def test_an_lm_eval_task_named_on_the_command_line_is_a_suite(capsys):
     adhoc = eval_json(capsys, "--suite", named, "--include-path", MICRO_TASKS)
     assert list(adhoc["suites"]) == [named] and adhoc["spec"]["suites"] == [named]
     tasks = adhoc["suites"][named]["tasks"]
-    assert tasks == {**registered["suites"]["micro-zeroshot"]["tasks"], **registered["suites"]["micro-reasoning"]["tasks"]}
+    both = registered["suites"]
+    assert tasks == {**both["micro-zeroshot"]["tasks"], **both["micro-reasoning"]["tasks"]}
     assert {t: v["metric"] for t, v in tasks.items()} == {"fb_micro_zeroshot": "acc",
                                                           "fb_micro_reasoning": "exact_match"}
 
