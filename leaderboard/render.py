@@ -305,6 +305,8 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
             common.append(f"--target {spec['target']}")
         if tgt is None or tuple(spec["suites"]) != tuple(tgt.default_suites):
             common += [f"--suite {s}" for s in spec["suites"]]
+        if spec.get("include_path"):
+            common.append(f"--include-path {spec['include_path']}")
         default_budget = tgt.budget.to_dict() if tgt else {}
         common += [f"--budget {k}={v}" for k, v in sorted(track.budget.items()) if default_budget.get(k) != v]
         defaults = {"eval": EvalSettings().to_dict(), "kl": asdict(KLSettings())}
