@@ -291,7 +291,8 @@ def _request(args, *, method: str, seed: int, overrides: dict):
         train_file=Path(args.train_file) if args.train_file else None, placement=_placement(args),
         include_path=_include_path(args),
         out=Path(args.out), save_model=getattr(args, "save_model", False),
-        report_to=tracking.parse(getattr(args, "report_to", None)))
+        report_to=tracking.parse(getattr(args, "report_to", None)),
+        hub_push=tracking.hub_repo(getattr(args, "hub_push", None)))
 
 
 def _include_path(args) -> Path | None:
@@ -728,6 +729,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--report-to", default=None, metavar="none|tensorboard|wandb|mlflow",
                     help="experiment trackers (comma-separated) that get every training step's loss and, at the end, "
                     "the run's deltas and KL; TensorBoard logs under OUT/trackers/RUN_ID (default: none)")
+    r.add_argument("--hub-push", default=None, metavar="ORG/NAME", help="push the finished run folder (record, items, "
+                   "lm-eval's files) to this private Hugging Face dataset repository, under the run id; needs "
+                   "HF_HUB_OFFLINE=0 and a token (default: no push)")
     r.add_argument("--config", default=None, help="a YAML file of these flags' fields (with _ for -; set and budget "
                    "as mappings, suite as a list); flags on the command line win")
     _eval_args(r)

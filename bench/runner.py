@@ -88,6 +88,7 @@ class RunRequest:
     sweep: dict | None = None                          # the sweep and configuration this run belongs to (not in
                                                        # the run id: a run is the same whichever sweep asks)
     report_to: tuple[str, ...] = ()                    # experiment trackers (bench.tracking; not in the run id)
+    hub_push: str | None = None                        # a dataset repository for the finished run (neither)
 
 
 @dataclass
@@ -218,10 +219,10 @@ def train_stage(prepared: Prepared) -> Trained:
 
 
 def _report(request: RunRequest, name: str):
-    if not request.report_to:
+    if not request.report_to and not request.hub_push:
         return None
     from bench.tracking import Report
-    return Report(request.report_to, Path(request.out), name)
+    return Report(request.report_to, Path(request.out), name, request.hub_push)
 
 
 class Stopwatch:

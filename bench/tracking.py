@@ -1,5 +1,7 @@
 """Experiment trackers (`--report-to`): the Trainer's own integrations log every step's training loss, and at the
-end of a run its headline numbers (target and suite deltas, suite average, KL) go to the same trackers.
+end of a run its headline numbers (target and suite deltas, suite average, KL) go to the same trackers. With
+`--hub-push ORG/NAME` a finished run folder's record, items and lm-eval files also go to that Hugging Face dataset
+repository, under the run id (lm-eval's files keep lm-eval's layout: <base|tuned>/<model>/results_*.json ...).
 
 TensorBoard writes under `<out>/trackers/<run id>/` (beside the run folders, never inside one: a run folder holds
 only what its digest covers); W&B and MLflow go where their own settings say (WANDB_MODE=offline, MLflow's
@@ -33,11 +35,29 @@ def parse(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def hub_repo(text: str | None) -> str | None:
+    """--hub-push ORG/NAME, checked before any work: a repository id, a token, and the hub not switched off."""
+    import os
+    import re
+    if text is None:
+        return None
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", text):
+        raise UserError(f"--hub-push {text!r}: give a dataset repository id, ORG/NAME.")
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        raise UserError(f"--hub-push {text}: the hub is switched off (HF_HUB_OFFLINE=1, the CLI's default); set "
+                        "HF_HUB_OFFLINE=0 to push.")
+    from huggingface_hub import get_token
+    if not get_token():
+        raise UserError(f"--hub-push {text}: no Hugging Face token; set HF_TOKEN or run `hf auth login`.")
+    return text
+
+
 @dataclass(frozen=True)
 class Report:
     to: tuple[str, ...]
     out: Path                       # the runs folder
     name: str                       # the run id: the trackers' run name
+    hub: str | None = None          # --hub-push: the dataset repository a finished run folder goes to
 
     @property
     def folder(self) -> Path:
@@ -63,6 +83,13 @@ class Report:
         except Exception as e:  # noqa: BLE001 - any tracker's failure, reported, never raised
             warn(f"--report-to: the final numbers did not reach the trackers ({type(e).__name__}: {e}); they are "
                  f"in {folder / 'result.json'}.")
+        if self.hub is None:
+            return
+        try:
+            push(folder, self.hub)
+        except Exception as e:  # noqa: BLE001 - the same: the run is written, the push is reported
+            warn(f"--hub-push: {folder} did not reach {self.hub} ({type(e).__name__}: {e}); push it again with "
+                 f"`hf upload {self.hub} {folder} {folder.name} --repo-type dataset`.")
 
     def _final(self, record: dict) -> None:
         values = headline(record)
@@ -84,6 +111,16 @@ class Report:
                                        order_by=["attributes.start_time DESC"], output_format="list")
             with mlflow.start_run(**({"run_id": found[0].info.run_id} if found else {"run_name": self.name})):
                 mlflow.log_metrics({f"forgetbench.{k}": v for k, v in values.items()}, step=step)
+
+
+def push(folder: Path, repo: str) -> None:
+    """A run folder's record, items and lm-eval files (not a saved model) to a private dataset repository."""
+    from huggingface_hub import HfApi
+    api = HfApi()
+    api.create_repo(repo_id=repo, repo_type="dataset", private=True, exist_ok=True)
+    api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=str(folder), path_in_repo=folder.name,
+                      allow_patterns=["result.json", "items.jsonl", "lm_eval/**"],
+                      commit_message=f"forgetbench run {folder.name}")
 
 
 def _writer(folder: Path):

@@ -113,3 +113,56 @@ def test_mlflow_file_store_gets_every_steps_loss_and_the_final_numbers_in_one_ru
     assert loss == pytest.approx(record["training"]["loss_curve"], abs=1e-4)
     for key, value in tracking.headline(record).items():
         assert float((run / "metrics" / f"forgetbench.{key}").read_text().split()[1]) == pytest.approx(value)
+
+
+class FakeHub:
+    """huggingface_hub.HfApi's two calls a push makes, recorded (with the files it would upload), or failing."""
+    calls: list = []
+    fail = False
+
+    def create_repo(self, **kw):
+        FakeHub.calls.append(("create_repo", kw))
+
+    def upload_folder(self, **kw):
+        if FakeHub.fail:
+            raise ConnectionError("the hub is not reachable")
+        import fnmatch
+        files = sorted(str(p.relative_to(kw["folder_path"])) for p in Path(kw["folder_path"]).rglob("*")
+                       if p.is_file() and any(fnmatch.fnmatch(str(p.relative_to(kw["folder_path"])), pat)
+                                              for pat in kw["allow_patterns"]))
+        FakeHub.calls.append(("upload_folder", {**kw, "files": files}))
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_hub_push_sends_the_run_folder_and_a_failure_costs_nothing(monkeypatch, tmp_path, capsys, fail):
+    import huggingface_hub
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeHub)
+    monkeypatch.setattr(FakeHub, "calls", [])
+    monkeypatch.setattr(FakeHub, "fail", fail)
+    run = tmp_path / "runs" / "naive_sft-s0-abc"
+    for rel in ("result.json", "items.jsonl", "lm_eval/tuned/naive_sft-s0-abc/results_x.json", "model/w.bin"):
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_text("{}")
+    tracking.Report((), tmp_path / "runs", run.name, hub="org/forgetting").final({"kl": {}}, run)
+    created = ("create_repo", {"repo_id": "org/forgetting", "repo_type": "dataset", "private": True,
+                               "exist_ok": True})
+    if fail:
+        assert FakeHub.calls == [created]
+        assert "--hub-push: " in capsys.readouterr().err and (run / "result.json").exists()
+        return
+    (_, upload), = FakeHub.calls[1:]
+    assert FakeHub.calls[0] == created and upload["path_in_repo"] == run.name
+    assert upload["files"] == ["items.jsonl", "lm_eval/tuned/naive_sft-s0-abc/results_x.json", "result.json"]
+
+
+@pytest.mark.parametrize("env,repo,match", [({"HF_HUB_OFFLINE": "0", "HF_TOKEN": "x"}, "no-slash", "ORG/NAME"),
+                                            ({"HF_HUB_OFFLINE": "1", "HF_TOKEN": "x"}, "org/n", "HF_HUB_OFFLINE=0"),
+                                            ({"HF_HUB_OFFLINE": "0", "HF_TOKEN": ""}, "org/n", "no Hugging Face token")])
+def test_hub_push_is_refused_before_any_work_without_a_repo_the_hub_or_a_token(monkeypatch, tmp_path, env, repo,
+                                                                                match):
+    import huggingface_hub
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: os.environ.get("HF_TOKEN") or None)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(UserError, match=match):
+        tracking.hub_repo(repo)
