@@ -133,11 +133,11 @@ def test_a_task_run_from_the_hub_is_recorded_under_the_hubs_name(monkeypatch, da
         right = 1 if model == "tuned" else 0                   # every item flips wrong -> right
         return {r.name: [{"doc_id": i, "doc_hash": f"{i}", "prompt_hash": f"{i}", "correct": bool(right),
                           "score": float(right)}
-                         for i in range(4)] for r in tasks}
+                         for i in range(4)] for r in tasks}, {}
     monkeypatch.setattr(evaluation, "evaluate", fake)
     base = type("Base", (), {"model": "base", "tokenizer": None, "fingerprint": "f"})()
     for p, medqa, boolq in ((hub, "medqa_4options", "boolq"), (local, "fb_medqa", "fb_boolq")):
-        out, items, _ = evaluation.assess(base, "tuned", None, p, EvalSettings())
+        out, items, _, _ = evaluation.assess(base, "tuned", None, p, EvalSettings())
         assert list(out["suites"]["medqa"]["tasks"]) == [medqa]
         assert boolq in out["suites"]["zeroshot"]["average_over"]
         assert out["suites"]["medqa"]["delta"] == 1.0
