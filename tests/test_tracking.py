@@ -155,9 +155,10 @@ def test_hub_push_sends_the_run_folder_and_a_failure_costs_nothing(monkeypatch, 
     assert upload["files"] == ["items.jsonl", "lm_eval/tuned/naive_sft-s0-abc/results_x.json", "result.json"]
 
 
-@pytest.mark.parametrize("env,repo,match", [({"HF_HUB_OFFLINE": "0", "HF_TOKEN": "x"}, "no-slash", "ORG/NAME"),
-                                            ({"HF_HUB_OFFLINE": "1", "HF_TOKEN": "x"}, "org/n", "HF_HUB_OFFLINE=0"),
-                                            ({"HF_HUB_OFFLINE": "0", "HF_TOKEN": ""}, "org/n", "no Hugging Face token")])
+@pytest.mark.parametrize("env,repo,match", [
+    ({"HF_HUB_OFFLINE": "0", "HF_TOKEN": "x"}, "no-slash", "ORG/NAME"),
+    ({"HF_HUB_OFFLINE": "1", "HF_TOKEN": "x"}, "org/n", "HF_HUB_OFFLINE=0"),
+    ({"HF_HUB_OFFLINE": "0", "HF_TOKEN": ""}, "org/n", "no Hugging Face token")])
 def test_hub_push_is_refused_before_any_work_without_a_repo_the_hub_or_a_token(monkeypatch, tmp_path, env, repo,
                                                                                 match):
     import huggingface_hub
