@@ -650,6 +650,28 @@ def cmd_tasks(args) -> None:
     print(tabulate(rows, headers=["kind", "name", "description"], tablefmt="simple", maxcolwidths=[None, None, 90]))
 
 
+def cmd_data(args) -> int:
+    """`bench data check DIR`: 0 when every file the registered tasks read is there and whole, else 1."""
+    from tabulate import tabulate
+
+    from bench.datacheck import check
+    folder = Path(args.folder).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"bench data check {args.folder}: no such folder.")
+    found = check(folder)
+    if args.json:
+        print(json.dumps([vars(f) for f in found], indent=1))
+    else:
+        print(tabulate([[f.path, f.status, f.detail, "; ".join(f.users)] for f in found],
+                       headers=["file", "status", "", "read by"], tablefmt="simple", maxcolwidths=[None] * 3 + [60]))
+    bad = [f for f in found if f.status != "present"]
+    counts = {s: sum(f.status == s for f in found) for s in ("present", "missing", "malformed")}
+    print(f"{folder}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + (
+        "; a task whose files are missing runs from the hub when online (HF_DATASETS_OFFLINE=0), else it is "
+        "reported missing by the run and left out of its suite" if bad else ""), file=sys.stderr)
+    return 1 if bad else 0
+
+
 def _value(kind, flag: str, minimum: float = 0, maximum: float | None = None):
     """An argparse type: the one coercion of bench.settings (finite numbers), from `minimum` to `maximum`."""
     def parse(text: str):
@@ -805,6 +827,13 @@ def parser() -> argparse.ArgumentParser:
                     "(default: this checkout)")
     me.set_defaults(fn=cmd_methods)
     sub.add_parser("tasks", help="list registered targets and suites").set_defaults(fn=cmd_tasks)
+    d = sub.add_parser("data", help="check: which local data files the registered tasks read, and whether a folder "
+                       "(--data-dir) has each one whole (present, missing, malformed; sha256)")
+    d.add_argument("action", choices=["check"], help="check: list every needed file's state (exit 1 if any is "
+                   "missing or malformed)")
+    d.add_argument("folder", help="the data folder, in the layout of ../shared/data")
+    d.add_argument("--json", action="store_true", help="print every file's state and full sha256 as JSON")
+    d.set_defaults(fn=cmd_data)
 
     for entry in entry_points(group="forgetbench.commands"):     # e.g. `bench leaderboard`, from its own package
         entry.load()(sub)

@@ -89,6 +89,7 @@ class Target:
     test_prompts: Callable[[Path | None], list[str]] | None = None
     # where a sampled completion ends besides EOS, as the target's evaluation cuts it (rewards and filters)
     stop: tuple[str, ...] = ()
+    train_needs: tuple[str, ...] = ()   # data files (relative to --data-dir) its training pairs read (`bench data`)
 
     def verify(self, completion: str, pair: dict) -> bool:
         """Whether a completion answers a training pair's prompt: the verifier of the target's headline evaluation
@@ -135,6 +136,7 @@ class Corpus:
     description: str
     # (data dir, n, rng) -> (n documents, facts for the record); a UserError when its files are absent
     documents: Callable[[Path | None, int, random.Random], tuple[list[str], dict]]
+    needs: tuple[str, ...] = ()          # data files (relative to --data-dir) it reads (`bench data check`)
 
 
 suites: Registry[Suite] = Registry("suite", "tasks")

@@ -17,6 +17,7 @@ itself when the run reaches its stage; see DRIVER.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -177,6 +178,9 @@ def finished(stage: str, site: Path) -> tuple[dict, Path]:
 def without_timings(record: dict) -> dict:
     out = {k: v for k, v in record.items() if k not in ("wall_seconds", "stage_seconds")}
     out["training"] = {k: v for k, v in record["training"].items() if k != "seconds"}
+    # lm-eval's file names and its results JSON carry when they were written (its samples do not)
+    out["lm_eval_outputs"] = {re.sub(r"_\d{4}-\d\d-\d\dT[\d.-]+(?=\.jsonl?$)", "", p): d if "/samples_" in p else None
+                              for p, d in record["lm_eval_outputs"].items()}
     return out
 
 

@@ -69,7 +69,7 @@ def wikitext2(data_dir: Path | None, n: int, rng: random.Random) -> tuple[list[s
 
 
 register_corpus(Corpus("wikitext2", "WikiText-2 validation articles (general English text), from --data-dir",
-                       wikitext2))
+                       wikitext2, needs=("corpora/wikitext2/valid.txt",)))
 
 
 # ----------------------------------------------------------------------------------- a new skill in English
@@ -497,7 +497,7 @@ MATH = {"budget": Budget(epochs=3, lr=2e-5, batch_size=64, scheduler="linear", w
 register_target(Target(
     "gsm8k", "GSM8K: SFT on the train split (7,473), eval on test: pass@1 by generation (math-verify) and the "
     "reference solution's log-likelihood per token", (GSM8K_TEST, GSM8K_LIKELIHOOD), None, gsm8k_pairs,
-    test_prompts=gsm8k_test_prompts, **MATH))
+    test_prompts=gsm8k_test_prompts, train_needs=("gsm8k/train.jsonl",), **MATH))
 register_target(Target(
     "metamathqa", "MetaMathQA (hub; offline only with --train-file): math SFT, eval on GSM8K test",
     (GSM8K_TEST,), None, metamathqa_pairs, test_prompts=gsm8k_test_prompts, **MATH))
@@ -515,7 +515,7 @@ register_target(Target(
     "8,000 training pairs, 1,000 held-out items): a new skill, exact match", (REVERSE_WORDS,), None, reversal_pairs,
     budget=Budget(epochs=1, lr=3e-4, batch_size=8, scheduler="constant", warmup_ratio=0.0),
     default_suites=("zeroshot", "lambada"), chat=True, replay_corpus="wikitext2",
-    test_prompts=questions(reversal_problems("test"))))
+    test_prompts=questions(reversal_problems("test")), train_needs=(REVERSE_FILE,)))
 
 
 ARITHMETIC = EvalTask("arithmetic", "pass@1", problems=arithmetic_problems("test"), scoring="answer")
