@@ -516,7 +516,7 @@ def _eval_record(args) -> tuple[dict, Path | None]:
     data_dir = _data_dir(args, preset)
     suites = [s.name for s in suite_list]
     if args.out is not None:
-        spec = external_spec(args, target=tgt.name, suites=suites, ev=ev, kl=kl)
+        spec = _external_spec(args, target=tgt.name, suites=suites, ev=ev, kl=kl)
         where = Path(args.out) / f"{args.name}-s{spec['seed']}-{stable_hash(spec, 12)}"
         if (where / "result.json").exists():
             log(f"already done: {where}")
@@ -545,7 +545,7 @@ def _eval_record(args) -> tuple[dict, Path | None]:
     return load_record(where), where
 
 
-def external_spec(args, *, target: str, suites: list[str], ev, kl) -> dict:
+def _external_spec(args, *, target: str, suites: list[str], ev, kl) -> dict:
     """An outside checkpoint's spec in a trained run's shape: "model" is the base (a track is the runs of one
     base), the row's method is --name, and nothing was trained here (no hyperparameters, budget or data)."""
     from dataclasses import asdict

@@ -256,15 +256,21 @@ class Tally:
     failed: list[tuple[str, str]] = field(default_factory=list)     # (run id, error)
 
 
+def _damaged(record: dict, files: dict[str, str]) -> list[str]:
+    """The files a worker sent whose sha256 is not the one its record names (the per-item file, lm-eval's)."""
+    want = {record["items"]: record["items_sha256"], **record.get("lm_eval_outputs", {})}
+    return [p for p in sorted(want.keys() | files.keys())
+            if p not in files or hashlib.sha256(files[p].encode()).hexdigest() != want.get(p)]
+
+
 def _problem(outcome, run: SweepRun) -> str | None:
     """Why a worker's outcome cannot be written: its error, damaged per-item data, or nothing sent back for a
     run that is not finished here either (None: write it, or it is already here)."""
     if outcome.error is not None:
         return outcome.error
-    bad = [run_id for run_id, record, text in outcome.results
-           if hashlib.sha256(text.encode()).hexdigest() != record["items_sha256"]]
+    bad = [run_id for run_id, record, files in outcome.results if _damaged(record, files)]
     if bad:
-        return f"the per-item data of {', '.join(bad)} came back damaged (checksum mismatch)"
+        return f"the files of {', '.join(bad)} came back damaged (checksum mismatch)"
     if not outcome.results and not run.plan.done:
         return ("the worker found it already finished in its own output folder and sent nothing back; remove that "
                 "folder on the worker's machine, or use one --out for both")

@@ -60,7 +60,7 @@ def test_limit_is_a_fixed_random_subset_not_the_first_n():
 def test_items_match_the_fixture_files_one_to_one(tiny_model, data_dir):
     h = resolve_model(str(tiny_model))
     ready, _ = ready_tasks(["zeroshot", "medqa", "mmlu", "lambada"], data_dir)
-    out = evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4))
+    out, _ = evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4))
     rows = lambda f: sum(1 for line in (data_dir / f).read_text().splitlines() if line.strip())  # noqa: E731
     assert len(out["fb_arc_easy"]) == rows("arc/arc_easy_test.llmfoundry.jsonl")
     assert len(out["fb_piqa"]) == rows("piqa/valid.jsonl")
@@ -88,7 +88,7 @@ def test_zero_shot_accuracy_equals_lm_evals_own_result(tiny_model, data_dir):
     """lm-eval loads the model itself and aggregates by itself; forgetbench's per-item accuracy must agree."""
     h = resolve_model(str(tiny_model))
     ready, _ = ready_tasks(["zeroshot", "lambada"], data_dir)
-    ours = evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4))
+    ours, _ = evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4))
     theirs = _lm_eval_own(str(tiny_model), ready)["results"]
     for r in ready:
         assert accuracy(ours[r.task.name]) == pytest.approx(theirs[r.name][f"{r.task.metric},none"], abs=1e-12), r.name
@@ -106,7 +106,7 @@ def test_smollm2_arc_easy_and_lambada_subsets_equal_lm_evals_own_result():
     sizes = {"fb_arc_easy": 2376, "fb_lambada": 5153}
     ready = [r for r in ready if r.task.name in sizes]
     settings = EvalSettings(batch_size=4, limit=24)
-    ours = evaluate(h.model, h.tokenizer, ready, settings)
+    ours, _ = evaluate(h.model, h.tokenizer, ready, settings)
     samples = {r.name: subset_indices(r.task.name, sizes[r.task.name], 24) for r in ready}
     gguf = smollm2_gguf()
     theirs = _lm_eval_own(str(gguf.parent), ready, samples, f",gguf_file={gguf.name},tokenizer={gguf.parent}")
@@ -158,7 +158,7 @@ def test_an_lm_eval_group_is_one_task_made_of_its_subtasks_items(tiny_model, dat
 
     def run(name, limit=None):
         ready = [Resolved(EvalTask(name, "acc"), include, name, data_dir, "x")]
-        return evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4, limit=limit))[name]
+        return evaluate(h.model, h.tokenizer, ready, EvalSettings(batch_size=4, limit=limit))[0][name]
 
     arc, piqa, pair = run("fb_arc_easy"), run("fb_piqa"), run("fb_pair")
     shifted = [{**i, "doc_id": i["doc_id"] + len(arc)} for i in piqa]     # fb_arc_easy sorts before fb_piqa

@@ -226,3 +226,18 @@ def test_repeated_methods_or_seeds_are_refused():
         SweepConfig(methods=("lwf",), seeds=(0, 0))
     with pytest.raises(UserError, match="more than once"):
         SweepConfig(methods=("lwf", "lwf"))
+
+
+def test_a_workers_files_are_checked_against_their_digests():
+    import hashlib
+
+    from bench.sweep import _damaged
+
+    def sha(t):
+        return hashlib.sha256(t.encode()).hexdigest()
+    files = {"items.jsonl": "{}\n", "lm_eval/tuned/r/results_x.json": "{}"}
+    record = {"items": "items.jsonl", "items_sha256": sha("{}\n"),
+              "lm_eval_outputs": {"lm_eval/tuned/r/results_x.json": sha("{}")}}
+    assert _damaged(record, files) == []
+    assert _damaged(record, {**files, "items.jsonl": "{}"}) == ["items.jsonl"]
+    assert _damaged(record, {"items.jsonl": "{}\n"}) == ["lm_eval/tuned/r/results_x.json"]      # one never sent
