@@ -175,3 +175,26 @@ def test_listing_commands(capsys):
         assert name in out
     code, out, _ = bench(capsys, "tasks")
     assert code == 0 and "micro-cipher" in out and "micro-zeroshot" in out and "micro-reasoning" in out
+
+
+def eval_json(capsys, *argv) -> dict:
+    code = main(["eval", "--model", "micro", "--base", "micro", "--target", "micro-cipher", "--limit", "6",
+                 "--max-new-tokens", "8", "--kl-samples", "4", "--json", *argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.slow
+def test_an_lm_eval_task_named_on_the_command_line_is_a_suite(capsys):
+    # the micro world's own task YAMLs, run as "any lm-eval task": the same items and outcomes as the registered
+    # suites (the metric and filter read from the YAMLs: acc, and exact_match after the "extract" filter)
+    registered = eval_json(capsys, "--suite", "micro-zeroshot", "--suite", "micro-reasoning")
+    named = "lm_eval:fb_micro_zeroshot,fb_micro_reasoning"
+    adhoc = eval_json(capsys, "--suite", named, "--include-path", "tasks/micro")
+    assert list(adhoc["suites"]) == [named] and adhoc["spec"]["suites"] == [named]
+    tasks = adhoc["suites"][named]["tasks"]
+    both = registered["suites"]
+    assert tasks == {**both["micro-zeroshot"]["tasks"], **both["micro-reasoning"]["tasks"]}
+    assert {t: v["metric"] for t, v in tasks.items()} == {"fb_micro_zeroshot": "acc",
+                                                          "fb_micro_reasoning": "exact_match"}

@@ -121,7 +121,7 @@ def test_frontiers_on_a_made_up_sweep(tmp_path):
     assert "m (lr=0.01)" in md and "--budget lr=0.01" in md
     assert "over sequences truncated at 4 tokens; 0% of the samples reached the cap" in md   # the cap, and how often
     csv = render([track], "csv", view="frontier")
-    assert csv.splitlines()[0].startswith("track,model,target,method,rank") and len(csv.splitlines()) == 3
+    assert csv.splitlines()[0].startswith("track,model,target,method,external,rank") and len(csv.splitlines()) == 3
     assert "### Frontier" not in render([track], "markdown", view="points")
 
 
