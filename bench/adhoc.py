@@ -49,10 +49,10 @@ def _task(text: str, index: dict, include_path: Path | None) -> EvalTask:
     name, _, metric = text.partition("@")
     if name not in index:
         close = difflib.get_close_matches(name, list(index), n=3)
-        raise UserError(f"lm-eval has no task {name!r}" + (f" (did you mean {', '.join(map(repr, close))}?)" if close
-                                                           else "") + (" under --include-path " + str(include_path)
-                                                                       if include_path else "")
-                        + ". `lm-eval ls tasks` lists them; --include-path DIR adds your own YAMLs.")
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        where = f" or under --include-path {include_path}" if include_path else ""
+        raise UserError(f"lm-eval has no task {name!r}{where}{hint}. `lm-eval ls tasks` lists them; --include-path "
+                        "DIR adds your own YAMLs.")
     cfg = _leaf_config(name, index)
     metrics = [m["metric"] for m in cfg.get("metric_list", []) if isinstance(m.get("metric"), str)]
     per_item = [m for m in metrics if m not in NOT_PER_ITEM]

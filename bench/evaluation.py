@@ -12,6 +12,8 @@ import logging
 import math
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.aggregate import sections
@@ -231,9 +233,6 @@ def lm_eval_files(outputs: dict[str, dict[str, dict]], models: dict[str, str],
                   settings: EvalSettings) -> dict[str, str]:
     """Each model's evaluation as lm-eval writes it (results_<date>.json and samples_<task>_<date>.jsonl, through
     lm-eval's EvaluationTracker), by path: lm_eval/<base|tuned>/<model>/... `models`: who -> model name."""
-    import tempfile
-    from pathlib import Path
-
     from lm_eval.loggers import EvaluationTracker
 
     files = {}

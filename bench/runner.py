@@ -354,18 +354,18 @@ def build_record(*, kind: str, run_id: str, spec: dict, provenance: dict, measur
                  stage_seconds: dict | None = None, sweep: dict | None = None) -> tuple[dict, dict[str, str]]:
     """The result record and the run folder's other files by path (the per-item file, and each model's
     evaluation as lm-eval writes it, each with its sha256 in the record): one builder for `bench run` and
-    `bench eval`."""
+    `bench eval` (kind "eval": printed only, so without lm-eval's files)."""
     from bench.evaluation import lm_eval_files
 
     text = items_text(measured.items)
-    # `bench eval`'s spec names the model evaluated "model"; a run's and an external row's name their base so
-    models = ({"base": spec["base"], "tuned": spec["model"]} if kind == "eval" else
-              {"base": spec["model"], "tuned": spec.get("checkpoint", run_id)})
-    outputs = lm_eval_files(measured.outputs, models, eval_settings)
+    # a plain `bench eval` record is printed, never written: it has no folder for lm-eval's files
+    outputs = {} if kind == "eval" else lm_eval_files(
+        measured.outputs, {"base": spec["model"], "tuned": spec.get("checkpoint", run_id)}, eval_settings)
     record = {"schema_version": SCHEMA_VERSION, "kind": kind, "run_id": run_id, "spec": spec,
               "provenance": provenance, **measured.metrics, "items": "items.jsonl",
-              "items_sha256": hashlib.sha256(text.encode()).hexdigest(),
-              "lm_eval_outputs": {p: hashlib.sha256(t.encode()).hexdigest() for p, t in sorted(outputs.items())}}
+              "items_sha256": hashlib.sha256(text.encode()).hexdigest()}
+    if outputs:
+        record["lm_eval_outputs"] = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in sorted(outputs.items())}
     if training is not None:
         record["training"] = training
     if wall_seconds is not None:

@@ -168,6 +168,11 @@ def load_run_folder(folder: Path) -> tuple[dict, list[dict]]:
     return record, items
 
 
+def file_digests(record: dict) -> dict[str, str]:
+    """Every file of a run folder besides result.json (items, lm-eval's), by path: the sha256 its record names."""
+    return {record["items"]: record["items_sha256"], **record.get("lm_eval_outputs", {})}
+
+
 def _check_outputs(record: dict, folder: Path, path: Path) -> None:
     """lm-eval's files are not read here, but a run folder is complete and undamaged only with every one."""
     for rel, digest in record.get("lm_eval_outputs", {}).items():

@@ -30,6 +30,7 @@ from bench.budget import Budget
 from bench.errors import UserError, did_you_mean
 from bench.method import methods
 from bench.runner import RunPlan, RunRequest, plan_run
+from bench.schema import file_digests
 from bench.store import read_json, stable_hash
 
 # The shared training budget every method sweeps, as multiples of the target's own learning rate and epochs.
@@ -258,7 +259,7 @@ class Tally:
 
 def _damaged(record: dict, files: dict[str, str]) -> list[str]:
     """The files a worker sent whose sha256 is not the one its record names (the per-item file, lm-eval's)."""
-    want = {record["items"]: record["items_sha256"], **record.get("lm_eval_outputs", {})}
+    want = file_digests(record)
     return [p for p in sorted(want.keys() | files.keys())
             if p not in files or hashlib.sha256(files[p].encode()).hexdigest() != want.get(p)]
 

@@ -11,6 +11,8 @@ tracking URI). Trackers decide no number: `--report-to` is not in a run's spec.
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +39,6 @@ def parse(text: str | None) -> tuple[str, ...]:
 
 def hub_repo(text: str | None) -> str | None:
     """--hub-push ORG/NAME, checked before any work: a repository id, a token, and the hub not switched off."""
-    import os
-    import re
     if text is None:
         return None
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", text):
