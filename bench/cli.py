@@ -650,7 +650,7 @@ def cmd_tasks(args) -> None:
     print(tabulate(rows, headers=["kind", "name", "description"], tablefmt="simple", maxcolwidths=[None, None, 90]))
 
 
-def cmd_data(args) -> int:
+def cmd_data_check(args) -> int:
     """`bench data check DIR`: 0 when every file the registered tasks read is there and whole, else 1."""
     from tabulate import tabulate
 
@@ -670,6 +670,24 @@ def cmd_data(args) -> int:
         "; a task whose files are missing runs from the hub when online (HF_DATASETS_OFFLINE=0), else it is "
         "reported missing by the run and left out of its suite" if bad else ""), file=sys.stderr)
     return 1 if bad else 0
+
+
+def cmd_data_fetch(args) -> int:
+    """`bench data fetch [NAME ...] --to DIR`: 0 when every file asked for is there and whole afterwards, else 1."""
+    from bench.datafetch import check_reachable, fetch, select
+    folder = Path(args.to).expanduser()
+    if folder.exists() and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        raise UserError(f"bench data fetch --to {args.to}: not a folder this user can write to.")
+    sources = select(args.names)
+    check_reachable(sources)
+    failed = [o for o in fetch(sources, folder) if o.status == "failed"]
+    print(f"{folder}: {len(sources) - len(failed)} of {len(sources)} files there and whole"
+          + (f"; {len(failed)} not: see above" if failed else f"; pass --data-dir {folder} to runs"), file=sys.stderr)
+    if any(o.detail.startswith("cannot fetch") for o in failed):
+        print("Without network access: copy a data folder in this layout (../shared/data is one) from a machine "
+              "that has it, and check it with `bench data check DIR`, which marks the files that are the pinned "
+              "bytes.", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _value(kind, flag: str, minimum: float = 0, maximum: float | None = None):
@@ -827,13 +845,21 @@ def parser() -> argparse.ArgumentParser:
                     "(default: this checkout)")
     me.set_defaults(fn=cmd_methods)
     sub.add_parser("tasks", help="list registered targets and suites").set_defaults(fn=cmd_tasks)
-    d = sub.add_parser("data", help="check: which local data files the registered tasks read, and whether a folder "
-                       "(--data-dir) has each one whole (present, missing, malformed; sha256)")
-    d.add_argument("action", choices=["check"], help="check: list every needed file's state (exit 1 if any is "
-                   "missing or malformed)")
-    d.add_argument("folder", help="the data folder, in the layout of ../shared/data")
-    d.add_argument("--json", action="store_true", help="print every file's state and full sha256 as JSON")
-    d.set_defaults(fn=cmd_data)
+    d = sub.add_parser("data", help="the local data files the registered tasks read: check a folder, or fetch "
+                       "them into one").add_subparsers(dest="action", required=True, metavar="{check,fetch}")
+    dc = d.add_parser("check", help="list every needed file's state in a data folder (present with sha256, "
+                      "missing, malformed); exit 1 if any is missing or malformed")
+    dc.add_argument("folder", help="the data folder, in the layout of ../shared/data")
+    dc.add_argument("--json", action="store_true", help="print every file's state and full sha256 as JSON")
+    dc.set_defaults(fn=cmd_data_check)
+    df = d.add_parser("fetch", help="download the files into a data folder in the layout the tasks read "
+                      "(pinned files checked by sha256; HellaSwag and SciQ from the hub); recorded in "
+                      "DIR/FETCHED.json; needs network access")
+    df.add_argument("names", nargs="*", metavar="NAME", help="suites, tasks, targets or corpora whose files to "
+                    "fetch (default: every file any registered task reads)")
+    df.add_argument("--to", required=True, metavar="DIR", help="the data folder to fill (created if absent); pass "
+                    "it to runs as --data-dir")
+    df.set_defaults(fn=cmd_data_fetch)
 
     for entry in entry_points(group="forgetbench.commands"):     # e.g. `bench leaderboard`, from its own package
         entry.load()(sub)

@@ -16,13 +16,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.task import corpora, suites, targets
+from bench.task import corpora, data_sources, suites, targets
 
 
 @dataclass
 class Need:
     path: str                                     # relative to the data folder
     users: list[str] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)  # the suites, tasks, targets and corpora that read it
 
 
 @dataclass
@@ -38,18 +39,20 @@ def needs() -> list[Need]:
     """Every data path a registered suite, target or corpus reads, with who reads it, by path."""
     found: dict[str, Need] = {}
 
-    def add(paths, user: str) -> None:
+    def add(paths, user: str, *names: str) -> None:
         for p in paths:
-            found.setdefault(p, Need(p)).users.append(user)
+            need = found.setdefault(p, Need(p))
+            need.users.append(user)
+            need.names.update(names)
     for name, s in suites.items():
         for t in s.tasks:
-            add(t.needs, f"suite {name} ({t.name})")
+            add(t.needs, f"suite {name} ({t.name})", name, t.name)
     for name, t in targets.items():
         for e in t.evals:
-            add(e.needs, f"target {name} ({e.name})")
-        add(t.train_needs, f"target {name} (training)")
+            add(e.needs, f"target {name} ({e.name})", name, e.name)
+        add(t.train_needs, f"target {name} (training)", name)
     for name, c in corpora.items():
-        add(c.needs, f"corpus {name}")
+        add(c.needs, f"corpus {name}", name)
     return [found[p] for p in sorted(found)]
 
 
@@ -73,7 +76,16 @@ def _finding(folder: Path, need: Need) -> Finding:
     size = sum(f.stat().st_size for f in files)
     detail = (f"{len(files)} files, {size / 1e6:.1f} MB" if where.is_dir() else
               f"{size / 1e6:.1f} MB, sha256 {next(iter(digests.values()))[:12]}")
-    return Finding(need.path, "present", detail, need.users, digests)
+    return Finding(need.path, "present", f"{detail}{_pinned(digests)}", need.users, digests)
+
+
+def _pinned(digests: dict[str, str]) -> str:
+    """Whether the files are the pinned bytes `bench data fetch` gets (the ones the published runs read)."""
+    pins = {p: s.sha256 for p, s in data_sources.items() if s.sha256}
+    other = [p for p, d in digests.items() if p in pins and pins[p] != d]
+    if other:
+        return f"; not the pinned bytes: {', '.join(other[:3])}{' ...' if len(other) > 3 else ''}"
+    return ", as pinned" if any(p in pins for p in digests) else ""
 
 
 def malformed(name: str, data: bytes) -> str | None:

@@ -139,10 +139,33 @@ class Corpus:
     needs: tuple[str, ...] = ()          # data files (relative to --data-dir) it reads (`bench data check`)
 
 
+@dataclass(frozen=True)
+class DataSource:
+    """Where one data file a task reads comes from, for `bench data fetch`: a pinned file at a URL with its
+    sha256 (the fetched bytes are then exactly those the published runs read), or a hub dataset's rows written
+    in the layout the task reads."""
+
+    path: str                                        # relative to the data folder
+    url: str | None = None
+    sha256: str | None = None                        # of the file at `url`: nothing else is written
+    hub: tuple[str, str | None, str] | None = None   # (repo, config, split) for datasets.load_dataset
+    write: Callable[[list[dict]], bytes] | None = None    # the hub rows -> the file's bytes
+
+    def __post_init__(self):
+        if (self.url is None) == (self.hub is None) or bool(self.url) != bool(self.sha256) \
+                or bool(self.hub) != bool(self.write):
+            raise ValueError(f"data source {self.path}: give either url and sha256, or hub and write")
+
+    @property
+    def origin(self) -> str:
+        return self.url or "hub dataset " + "/".join(x for x in self.hub if x)
+
+
 suites: Registry[Suite] = Registry("suite", "tasks")
 targets: Registry[Target] = Registry("target", "tasks")
 presets: Registry[Preset] = Registry("preset", "tasks")
 corpora: Registry[Corpus] = Registry("corpus", "tasks")
+data_sources: Registry[DataSource] = Registry("data source", "tasks")
 
 
 def register_suite(suite: Suite) -> Suite:
@@ -163,6 +186,11 @@ def register_preset(preset: Preset) -> Preset:
 def register_corpus(corpus: Corpus) -> Corpus:
     corpora.add(corpus.name, corpus)
     return corpus
+
+
+def register_data_source(source: DataSource) -> DataSource:
+    data_sources.add(source.path, source)
+    return source
 
 
 def default_preset() -> Preset:
