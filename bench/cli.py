@@ -269,7 +269,8 @@ def _data_dir(args, preset):
     data = data_dir_from(args.data_dir)
     if preset and preset.needs_data and data is None and not hub_available():
         raise UserError(f"Preset {preset.name} runs offline from local data: pass --data-dir DIR (e.g. "
-                        "../shared/data) or set FORGETBENCH_DATA.")
+                        "../shared/data) or set FORGETBENCH_DATA. No such folder yet: `bench data fetch --to DIR` "
+                        "builds one, or run online (HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0) from the hub.")
     return data
 
 

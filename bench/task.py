@@ -298,5 +298,6 @@ def data_dir_from(arg: str | None) -> Path | None:
     path = Path(value).expanduser()
     if not path.is_dir():
         raise UserError(f"--data-dir {value}: no such folder. It should hold one folder per dataset, as "
-                        "../shared/data does (gsm8k/, arc/, piqa/, ...).")
+                        f"../shared/data does (gsm8k/, arc/, piqa/, ...): `bench data fetch --to {value}` builds "
+                        "one (needs network access).")
     return path

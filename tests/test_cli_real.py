@@ -42,15 +42,15 @@ def test_paper_presets_name_the_papers_models():
     assert (presets.get("paper-olmo").target, presets.get("paper-r1").target) == ("metamathqa", "medreason")
 
 
-def test_smollm2_preset_without_data_dir_says_what_to_pass(tmp_path):
+def test_smollm2_preset_without_data_dir_says_what_to_pass_and_how_to_get_it(tmp_path):
     r = bench("run", "--preset", "smollm2-cpu", "--method", "naive_sft", "--out", str(tmp_path))
-    assert r.returncode == 2 and "--data-dir" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--data-dir" in r.stderr and "bench data fetch --to DIR" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("args,needle", [
     (["--eval-batch-size", "big"], "--eval-batch-size big"),
     (["--dtype", "float8"], "--dtype float8"),
-    (["--data-dir", "/no/such/folder"], "no such folder"),
+    (["--data-dir", "/no/such/folder"], "`bench data fetch --to /no/such/folder` builds one"),
     (["--target", "gsm8k", "--data-dir", str(FIXTURE_DATA), "--train-file", "/no/such.jsonl"], "--train-file"),
     (["--temperature", "0", "--samples-per-problem", "3"], "temperature above 0"),
 ])

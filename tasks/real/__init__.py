@@ -1,7 +1,8 @@
 """Real suites, targets and presets: SmolLM2 on CPU and the context-free synthetic data paper's settings.
 
 Every task runs either from lm-eval's own definition (needs the hub) or from local files under
-`--data-dir` in the layout of ../shared/data (see ../shared/reference/offline.md for sources).
+`--data-dir` in the layout of ../shared/data; `bench data fetch --to DIR` builds such a folder (the sources are
+registered at the end of this file).
 """
 
 from __future__ import annotations
