@@ -23,6 +23,8 @@ def add_commands(sub) -> None:
     lb.add_argument("--out", default=None, help="write the table to this file instead of printing it")
     lb.add_argument("--dest", default="leaderboard", help="publish: the folder to write to")
     lb.add_argument("--name", default=None, help="publish: file name stem (default: the model's name)")
+    lb.add_argument("--note", default=None, help="a line for the header of every table, for what the records "
+                    "cannot say (e.g. that wall times were taken on a shared machine) (default: none)")
     lb.set_defaults(fn=cmd_leaderboard)
 
 
@@ -32,11 +34,15 @@ def cmd_leaderboard(args) -> None:
     from leaderboard.render import render
     from leaderboard.table import build_tracks, load_runs
 
+    if args.note is not None and (not args.note.strip() or not args.note.isprintable()):
+        raise UserError("--note is one line of text for the tables' headers (no newline or control character).")
     runs = load_runs(Path(args.runs))
     if args.baseline is not None and all(r.spec["method"] != args.baseline for r in runs):
         raise UserError(f"--baseline {args.baseline}: no run of that method under {args.runs} (methods there: "
                         f"{', '.join(sorted({r.spec['method'] for r in runs}))}).")
     tracks = build_tracks(runs, args.baseline or reference_method())
+    for track in tracks:
+        track.note = args.note
     if args.action == "publish":
         from leaderboard.publish import publish
         if args.name is not None and len(tracks) > 1:

@@ -226,7 +226,7 @@ def facts(track: Track) -> list[tuple[str, str]]:
                      f"transformers {prov['transformers']}, lm-eval {prov['lm_eval']}, python {prov['python']}"),
         ("machines", f"{'; '.join(track.machines)}; the base model's outcomes on all {track.base_items} items agree "
                      f"across {'them' if len(track.machines) > 1 else 'its runs'} (0 differ)"),
-    ]
+    ] + ([("note", track.note)] if track.note else [])
 
 
 def _described(model: str) -> str:

@@ -146,6 +146,7 @@ class Track:
     machines: list[str] = field(default_factory=list)   # where the runs were made (CPU and instruction set)
     base_items: int = 0                # the base model's per-item outcomes compared across those machines
     name: str = ""                     # file name stem when published (default: the model's name)
+    note: str | None = None            # the publisher's line for the header (--note)
     frontier: tuple | None = None      # leaderboard.frontier.of(track), computed once
     predictors: list | None = None     # leaderboard.predictors.analyse(track), computed once
 

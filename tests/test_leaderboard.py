@@ -345,3 +345,15 @@ def test_unknown_baseline_and_duplicate_seed(capsys, runs):
     dup = write_run(runs / "more", "naive_sft", 0, NAIVE[0])
     dup.rename(runs / "naive_sft-again")
     refuse(capsys, runs, "same method, setting, budget and seed")
+
+
+def test_a_publishers_note_heads_every_table_and_must_be_one_line(capsys, runs, tmp_path):
+    note = "wall times taken while other work shared the 2 cores"
+    code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", tmp_path, "--note", note)
+    assert code == 0, err
+    assert f"- **note**: {note}" in (tmp_path / "toy.md").read_text()
+    assert f"% note: {note}" in (tmp_path / "toy.tex").read_text()
+    assert f"<li><b>note</b>: {note}</li>" in (tmp_path / "toy.html").read_text()
+    for bad in ("two\nlines", "  "):
+        code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", tmp_path / "x", "--note", bad)
+        assert code == 2 and "--note is one line" in err and not (tmp_path / "x").exists()
