@@ -3,8 +3,9 @@
 Each file a registered task reads has one registered `DataSource`: a pinned file at a URL, written only when its
 sha256 is the pinned one (so a fetched folder holds exactly the bytes the published runs read), or a hub dataset's
 rows written in the task's layout. Every file written is recorded, with its sha256 and origin, in DIR/FETCHED.json
-as soon as it is written; a file already there and whole (the pinned digest, or the recorded one) is kept, and a
-file there with other bytes is left alone and reported. An interrupted fetch resumes where it stopped.
+as soon as it is written; a file already there and whole (the pinned digest, or the recorded one) is kept, a file
+there with other bytes is left alone and reported, and a hub file put there by other means is kept as it is
+(nothing to check it against). An interrupted fetch resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,13 +78,14 @@ def _one(source: DataSource, folder: Path, manifest: dict, *, download, hub_rows
         digest = _sha256(where.read_bytes())
         if digest == expected:
             return Outcome(source.path, "kept", f"already there, sha256 {digest[:12]}")
-        why = f"other bytes than {expected[:12]}" if expected else f"no record of it in {MANIFEST}"
-        return Outcome(source.path, "failed", f"already there (sha256 {digest[:12]}; {why}); left alone: move it "
-                       "away to fetch it")
+        if expected is None:      # a hub file put there by someone else: nothing to check it against, so trusted
+            return Outcome(source.path, "kept", f"already there, sha256 {digest[:12]} (not fetched here: unchecked)")
+        return Outcome(source.path, "failed", f"already there with other bytes (sha256 {digest[:12]}, not "
+                       f"{expected[:12]}); left alone: move it away to fetch it")
     try:
         data = download(source.url) if source.url else source.write(hub_rows(source.hub))
-    except (OSError, urllib.error.URLError) as e:
-        return Outcome(source.path, "failed", f"cannot fetch {source.origin} ({e})")
+    except Exception as e:  # noqa: BLE001 - urllib, the hub and datasets fail in many kinds; each fails one file
+        return Outcome(source.path, "failed", f"cannot fetch {source.origin} ({type(e).__name__}: {e})")
     digest = _sha256(data)
     if source.sha256 and digest != source.sha256:
         return Outcome(source.path, "failed", f"{source.url} has other bytes than the pinned file (sha256 "

@@ -104,7 +104,7 @@ SCIQ_ROW = {"question": "What type of organism is commonly used in preparation o
             "correct_answer": "mesophilic organisms", "support": "Mesophiles grow best in moderate temperature."}
 
 
-def test_hub_files_are_written_in_the_layout_the_tasks_read(tmp_path, monkeypatch):
+def test_hub_files_are_written_in_the_layout_the_tasks_read(tmp_path, monkeypatch, capsys):
     asked = []
 
     def load_dataset(repo, config=None, split=None):
@@ -125,6 +125,20 @@ def test_hub_files_are_written_in_the_layout_the_tasks_read(tmp_path, monkeypatc
     recorded = json.loads((to / "FETCHED.json").read_text())
     assert recorded["sciq/test.json"]["source"] == "hub dataset allenai/sciq/test"
     assert recorded["sciq/test.json"]["sha256"] == hashlib.sha256((to / "sciq" / "test.json").read_bytes()).hexdigest()
+    # a HellaSwag file of the user's own (no record of it) is kept as it is; a hub failure fails its file only
+    (to / "FETCHED.json").write_text(json.dumps({"sciq/test.json": recorded["sciq/test.json"]}))
+    (to / "hellaswag" / "hellaswag_val.jsonl").write_text('{"mine": 1}\n')
+    (to / "sciq" / "test.json").unlink()
+
+    def broken(repo, config=None, split=None):
+        raise ValueError("Couldn't reach 'allenai/sciq' on the Hub")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
+    monkeypatch.setattr(datasets, "load_dataset", broken)
+    assert main(["data", "fetch", "fb_hellaswag", "fb_sciq", "--to", str(to)]) == 1
+    out = capsys.readouterr().out
+    assert "kept hellaswag/hellaswag_val.jsonl" in out and "(not fetched here: unchecked)" in out
+    assert "failed sciq/test.json: cannot fetch hub dataset allenai/sciq/test (ValueError: Couldn't reach" in out
+    assert (to / "hellaswag" / "hellaswag_val.jsonl").read_text() == '{"mine": 1}\n'
 
 
 def test_hub_files_while_offline_and_unknown_names_stop_before_any_work(tmp_path, monkeypatch, capsys):
