@@ -6,6 +6,7 @@ import html
 import io
 import math
 import re
+import shlex
 from dataclasses import asdict
 
 from bench.schema import legacy_sections
@@ -323,7 +324,8 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
         flags = "".join(f" {c}" for c in common)
         out.append(f"for s in {' '.join(map(str, r.seeds))}; do bench run --method {r.method}{sets}{flags} "
                    f"--seed $s --out {runs_dir}; done")
-    out.append(f"bench leaderboard publish --runs {runs_dir} --name {track.name}")
+    out.append(f"bench leaderboard publish --runs {runs_dir} --name {track.name}"
+               + (f" --note {shlex.quote(track.note)}" if track.note else ""))
     return out
 
 

@@ -354,6 +354,7 @@ def test_a_publishers_note_heads_every_table_and_must_be_one_line(capsys, runs, 
     assert f"- **note**: {note}" in (tmp_path / "toy.md").read_text()
     assert f"% note: {note}" in (tmp_path / "toy.tex").read_text()
     assert f"<li><b>note</b>: {note}</li>" in (tmp_path / "toy.html").read_text()
+    assert f"--name toy --note '{note}'" in (tmp_path / "toy.md").read_text()      # Reproduce gives it again
     for bad in ("two\nlines", "  "):
         code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", tmp_path / "x", "--note", bad)
         assert code == 2 and "--note is one line" in err and not (tmp_path / "x").exists()
