@@ -302,10 +302,10 @@ def test_arithmetic_items_are_every_fact_once_split_by_unordered_pair():
     facts = {}
     for split, items in (("train", train), ("test", test)):
         for p in items:
-            a, op, b = re.fullmatch(r"What is (\d+) (\+|times) (\d+)\? Answer with the number only\.",
-                                    p["question"]).groups()
+            a, op, b = re.fullmatch(r"What is (\d+) (\+|times) (\d+)\?", p["question"]).groups()
             a, b = int(a), int(b)
-            assert p["answer"] == p["response"] == str(a + b if op == "+" else a * b)
+            assert p["answer"] == str(a + b if op == "+" else a * b)
+            assert p["response"] == f"{a} {op} {b} = {p['answer']}" and verify.verify("answer", p["response"], p)
             assert verify.verify("answer", f"{a} {'+' if op == '+' else '*'} {b} = {p['answer']}", p)
             assert not verify.verify("answer", str(int(p["answer"]) + 1), p)
             facts.setdefault((op, min(a, b), max(a, b)), set()).add(split)

@@ -137,9 +137,12 @@ def reversal_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]
 
 
 # ------------------------------------------------------------------------------- arithmetic facts, as asked
-# Sums and products of whole numbers 1-12 asked for "the number only": facts a 135M model often knows but seldom
-# states that way (SmolLM2-135M-Instruct greedy: right on about a third by math-verify's reading of its final
-# answer, and "7 + 5 = 12" counts), so on-policy methods (grpo, self_sft) are rewarded from their first steps.
+# "What is 7 + 5?" for sums and products of whole numbers 1-12, answered "7 + 5 = 12": facts a 135M model often
+# knows but seldom states that way. SmolLM2-135M-Instruct greedy is right on a third of the test facts (0.33; it
+# often explains at length and loses the sum on the way) and on 0.73 when its answer is begun with "7 + 5 =" for it
+# (2026-12-02, greedy, 32 new tokens, on the 144 test facts): learning the format is worth ~40 points, so naive SFT and the
+# on-policy methods (grpo, self_sft, rewarded from their first steps) all have something to learn. (Training on the
+# bare number instead, "12", made it worse: 0.47 -> 0.31 on the held-out facts; the equation is its scratchpad.)
 # Split by unordered pair and operation (7 + 5 and 5 + 7 on the same side), half to train and half to test.
 # Generated: reads no data.
 ARITH_OPS = {"+": lambda a, b: a + b, "times": lambda a, b: a * b}
@@ -153,8 +156,8 @@ def arithmetic_problems(split: str):
         half = pairs[:len(pairs) // 2] if split == "train" else pairs[len(pairs) // 2:]
         facts = sorted({(op, x, y) for op, a, b in half for x, y in ((a, b), (b, a))})
         random.Random(f"arithmetic:{split}").shuffle(facts)
-        return [{"question": f"What is {a} {op} {b}? Answer with the number only.",
-                 "answer": str(ARITH_OPS[op](a, b)), "response": str(ARITH_OPS[op](a, b))} for op, a, b in facts]
+        return [{"question": f"What is {a} {op} {b}?", "answer": str(ARITH_OPS[op](a, b)),
+                 "response": f"{a} {op} {b} = {ARITH_OPS[op](a, b)}"} for op, a, b in facts]
     return load
 
 
@@ -523,8 +526,8 @@ register_target(Target(
 
 ARITHMETIC = EvalTask("arithmetic", "pass@1", problems=arithmetic_problems("test"), scoring="answer")
 register_target(Target(
-    "arithmetic", "Sums and products of whole numbers 1-12, answered with the number only (generated; half the "
-    "facts train, the other half test): facts the model knows in a format it seldom uses; math-verify",
+    "arithmetic", "Sums and products of whole numbers 1-12, answered as an equation (generated; half the facts "
+    "train, the other half test): facts the model knows in a format it seldom uses; math-verify",
     (ARITHMETIC,), None, arithmetic_pairs,
     budget=Budget(epochs=4, lr=3e-4, batch_size=8, scheduler="constant", warmup_ratio=0.0),
     default_suites=("zeroshot", "lambada"), chat=True, answer_class=("numbers", is_number),
