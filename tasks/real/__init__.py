@@ -139,10 +139,11 @@ def reversal_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]
 # ------------------------------------------------------------------------------- arithmetic facts, as asked
 # "What is 7 + 5?" for sums and products of whole numbers 1-12, answered "7 + 5 = 12": facts a 135M model often
 # knows but seldom states that way. SmolLM2-135M-Instruct greedy is right on a third of the test facts (0.33; it
-# often explains at length and loses the sum on the way) and on 0.73 when its answer is begun with "7 + 5 =" for it
-# (2026-12-02, greedy, 32 new tokens, on the 144 test facts): learning the format is worth ~40 points, so naive SFT and the
-# on-policy methods (grpo, self_sft, rewarded from their first steps) all have something to learn. (Training on the
-# bare number instead, "12", made it worse: 0.47 -> 0.31 on the held-out facts; the equation is its scratchpad.)
+# often explains at length and loses the sum on the way) and on 0.73 when its answer is begun with "7 + 5 =" for
+# it (2026-12-02, greedy, 32 new tokens, the 144 test facts): learning the format is worth ~40 points, so naive SFT
+# and the on-policy methods (grpo, self_sft, rewarded from their first steps) all have something to learn.
+# (Training on the bare number, "12", made it worse: 0.47 -> 0.31 on the held-out facts; the equation is its
+# scratchpad.)
 # Split by unordered pair and operation (7 + 5 and 5 + 7 on the same side), half to train and half to test.
 # Generated: reads no data.
 ARITH_OPS = {"+": lambda a, b: a + b, "times": lambda a, b: a * b}
