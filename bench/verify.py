@@ -6,12 +6,19 @@ rewards of on-policy methods and the filters of self-generated data all call `ve
 - "generate": math-verify's equivalence of the completion's final answer with the reference (GSM8K, MATH), or
   for multiple choice (`letters` in the item) the boxed or stated letter; the question is asked with a
   step-by-step instruction (bench.reasoning);
-- "answer": the same check, the question asked as it is (short answers: the arithmetic target).
+- "answer": the same check, the question asked as it is (short answers: the arithmetic target), and a numeric
+  reference must also be the completion's last number: math-verify reads "11 + 3 is equal to" as the expression
+  11 + 3, which *is* 14, so restating the question would pass (self_sft learned to do exactly that).
 
 Importable without torch.
 """
 
 from __future__ import annotations
+
+import re
+
+NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+OPERATOR_BEFORE = re.compile(r"(?:[-+*/×÷^]|\b(?:x|times|plus|minus|divided by|over)\b)\s*$", re.IGNORECASE)
 
 
 def exact_match(gold: str, completion: str) -> bool:
@@ -36,9 +43,23 @@ def is_correct(gold: str, completion: str, letters: tuple[str, ...] | None = Non
     return bool(ref) and bool(verify(ref, parse(completion)))
 
 
+def states_number(gold: str, completion: str) -> bool:
+    """A numeric reference is the completion's last number (thousands commas allowed), and that number is no
+    operand ("1 times 5" restates a question whose answer is 5): the answer is stated, not left as an expression
+    that evaluates to it. A reference that is not a plain number passes."""
+    if not NUMBER.fullmatch(gold.strip()):
+        return True
+    last = None
+    for last in NUMBER.finditer(completion):
+        pass
+    return (last is not None and not OPERATOR_BEFORE.search(completion[:last.start()])
+            and float(last.group().replace(",", "")) == float(gold.strip().replace(",", "")))
+
+
 CHECKS = {"exact": lambda item, completion: exact_match(item["answer"], completion),
           "generate": lambda item, completion: is_correct(item["answer"], completion, item.get("letters")),
-          "answer": lambda item, completion: is_correct(item["answer"], completion)}
+          "answer": lambda item, completion: (states_number(item["answer"], completion)
+                                              and is_correct(item["answer"], completion))}
 
 
 def verify(scoring: str, completion: str, item: dict) -> bool:

@@ -329,3 +329,16 @@ def test_reverse_words_items_are_fixed_reversed_balanced_and_unseen_in_training(
     assert {p["question"] for p in test}.isdisjoint(p["prompt"] for p in train)
     assert all(p["response"] == " ".join(reversed(p["prompt"].removeprefix(real.REVERSE_PROMPT).split()))
                for p in train)
+
+
+@given(st.integers(1, 12), st.integers(1, 12), st.sampled_from(["+", "times"]), st.integers(-30, 200),
+       st.sampled_from(["", ".", " is equal to", " equals", "?"]))
+def test_a_short_answer_is_right_only_when_it_states_the_answer(a, b, op, said, tail):
+    """scoring "answer": restating the question (an expression math-verify evaluates to the answer) is not an
+    answer; stating the number is, in an equation or alone, and stating another number is not."""
+    answer = a + b if op == "+" else a * b
+    item = {"answer": str(answer)}
+    assert not verify.verify("answer", f"{a} {op} {b}{tail}", item)          # "1 times 5" too, though 5 is last
+    assert verify.verify("answer", f"{a} {op} {b} = {said}{tail}", item) is (said == answer)
+    assert verify.verify("answer", f"The answer is {said}.", item) is (said == answer)
+    assert verify.verify("answer", f"{said:,}" if said >= 1000 else str(said), item) is (said == answer)
