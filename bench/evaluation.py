@@ -16,11 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench import verify
 from bench.aggregate import sections
 from bench.errors import UserError
 from bench.reasoning import evaluate_generation
 from bench.settings import EvalSettings, subset_indices
-from bench.store import JsonCache, locked, stable_hash
+from bench.store import JsonCache, hash_files, locked, stable_hash
 from bench.task import Resolved
 
 if TYPE_CHECKING:
@@ -154,8 +155,10 @@ def evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings,
     that base. Freshly evaluated items also carry their prompt text ("prompt", for the answer-class probe); it is
     never cached or stored in items (lm-eval's samples keep the prompts)."""
     cache = JsonCache("evals")
+    # the verifiers' code is part of what an outcome is: a fixed check must not reuse outcomes of the old one
+    checks = hash_files([Path(verify.__file__)], Path(verify.__file__).parent)
     keys = {r.name: stable_hash({"model": cache_fingerprint, "task": r.task.name, "run_as": r.name,
-                                      "metric": r.task.metric, "filter": r.task.filter,
+                                      "metric": r.task.metric, "filter": r.task.filter, "checks": checks,
                                       "content": r.content_hash, "settings": settings.for_task(r.task)}, 24)
             for r in tasks}
     # Processes sharing a cache evaluate a base model once: one holds the lock, the others then read its entries.

@@ -1,6 +1,7 @@
 """The lm-eval path on a local task, checked against an independent log-likelihood scorer."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,7 +43,7 @@ def test_zeroshot_through_lm_eval_matches_independent_scoring(micro_base):
     assert 0.2 < sum(mine) / len(mine) < 1.0
 
 
-def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch):
+def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch, tmp_path):
     tgt = targets.get("micro-cipher")
     tasks, _ = resolve([(tgt.evals[0], tgt.include_path)], None)
     first = evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(), micro_base.fingerprint)
@@ -62,6 +63,13 @@ def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch):
     with pytest.raises(AssertionError):
         evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(task_limits={tasks[0].task.name: 3}),
                  micro_base.fingerprint)
+    # a changed verifier is another entry: an outcome is its check's (a fixed check must not reuse the old one's)
+    from bench import verify
+    changed = tmp_path / "verify.py"
+    changed.write_bytes(Path(verify.__file__).read_bytes() + b"\n# changed\n")
+    monkeypatch.setattr(verify, "__file__", str(changed))
+    with pytest.raises(AssertionError):
+        evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(), micro_base.fingerprint)
 
 
 def _newest(folder, prefix: str):
