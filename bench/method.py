@@ -110,9 +110,10 @@ class Context:
     def completions(self, model, pairs: list[dict], k: int, *, temperature: float, max_new_tokens: int,
                     seed: int) -> list[list[str]]:
         """k completions of `model` to each pair's prompt (in the training format), each cut where the target's
-        evaluation cuts one (its stop strings, EOS). The base model's are drawn once per run seed and cached (`seed`
-        is then unused: every run with that seed trains on the same draw); another model's are drawn anew with
-        `seed`."""
+        evaluation cuts one (its stop strings, EOS); None for one that reached max_new_tokens without ending (an
+        unfinished text: trained on as a response, with its EOS, it would teach the model to stop mid-sentence).
+        The base model's are drawn once per run seed and cached (`seed` is then unused: every run with that seed
+        trains on the same draw); another model's are drawn anew with `seed`."""
         from bench.generation import Sampling, backend, cut_at_stop
 
         prompts = [encode_prompt(self.tokenizer, p["prompt"], self.target.chat) for p in pairs]
@@ -123,7 +124,12 @@ class Context:
             sampling = Sampling(temperature, max_new_tokens, also_end=self.base.document_ends)   # as the base's end
             gen = backend("hf", model, self.tokenizer).generate(asked, sampling, seed,
                                                                 desc="completions from the model in training")
-        texts = [cut_at_stop(self.tokenizer.decode(g, skip_special_tokens=True), self.target.stop) for g in gen]
+        ends = (self.tokenizer.eos_token_id, *self.base.document_ends)
+        texts = []
+        for g in gen:
+            text = self.tokenizer.decode(g, skip_special_tokens=True)
+            cut = cut_at_stop(text, self.target.stop)
+            texts.append(cut if cut != text or (g and g[-1] in ends) else None)
         return [texts[i * k:(i + 1) * k] for i in range(len(pairs))]
 
     def pretraining_text(self, n: int, max_tokens: int = 512) -> list[dict]:

@@ -49,8 +49,10 @@ class SelfSFT(Method):
                 "seconds": round(sum(s["seconds"] for s in stats), 2)}
 
     def accepted(self, ctx, model, *, seed: int) -> list[dict]:
-        """The training examples: each completion the verifier accepts, in the target's training format."""
+        """The training examples: each finished completion the verifier accepts, in the target's training format
+        (rejection sampling keeps whole answers: an unfinished one, None, is dropped however right it reads)."""
         drawn = ctx.completions(model, ctx.target_pairs, self.k, temperature=self.temperature,
                                 max_new_tokens=self.max_new_tokens, seed=seed)
         return [encode_pair(ctx.tokenizer, pair["prompt"], text.strip(), ctx.target.chat)
-                for pair, texts in zip(ctx.target_pairs, drawn) for text in texts if ctx.target.verify(text, pair)]
+                for pair, texts in zip(ctx.target_pairs, drawn) for text in texts
+                if text is not None and ctx.target.verify(text, pair)]

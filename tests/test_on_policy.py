@@ -72,3 +72,28 @@ def test_grpo_with_no_reward_anywhere_leaves_the_model_unchanged(micro_base):
     assert stats["steps"] == 2 and stats["reward_last"] == 0.0
     assert stats["reward_curve"] == [0.0, 0.0] and len(stats["loss_curve"]) == 2      # every step's
     assert all(torch.equal(a, b) for a, b in zip(policy.parameters(), micro_base.model.parameters()))
+
+
+def test_a_completion_cut_by_the_token_cap_is_unfinished_and_never_trained_on(micro_base, monkeypatch):
+    """Ended by EOS or by a stop string: a completion; cut by max_new_tokens: None, and self_sft drops it (trained
+    on with an EOS, an unfinished text would teach the model to stop mid-sentence)."""
+    from bench import generation
+    from bench.method import Context
+    tok = micro_base.tokenizer
+    pairs = TONE.train_pairs(None, None)[:1]
+    answer = tok(" " + pairs[0]["response"], add_special_tokens=False)["input_ids"]
+    stop = tok(" .", add_special_tokens=False)["input_ids"]
+    scripted = [answer + [tok.eos_token_id], answer + stop, answer, answer + answer]     # the last two hit the cap
+
+    class Scripted:
+        def generate(self, prompts, sampling, seed, desc=None):
+            return scripted
+    monkeypatch.setattr(generation, "backend", lambda name, model, tokenizer: Scripted())
+    ctx = Context(base=micro_base, target=TONE, seed=0)
+    policy = micro_base.trainable_copy()
+    drawn = ctx.completions(policy, pairs, 4, temperature=1.0, max_new_tokens=2 * len(answer), seed=0)
+    said = tok.decode(answer, skip_special_tokens=True)
+    assert drawn == [[said, said + " ", None, None]]
+    assert TONE.verify(said, pairs[0])                      # the unfinished ones read as right, and still go
+    rows = build_method("self_sft", {"k": "4"}).accepted(ctx, policy, seed=0)
+    assert rows == [encode_pair(tok, pairs[0]["prompt"], said.strip(), TONE.chat)] * 2
