@@ -57,10 +57,11 @@ def needs() -> list[Need]:
 
 
 def check(folder: Path) -> list[Finding]:
-    return [_finding(folder, n) for n in needs()]
+    pins = {p: s.sha256 for p, s in data_sources.items() if s.sha256}
+    return [_finding(folder, n, pins) for n in needs()]
 
 
-def _finding(folder: Path, need: Need) -> Finding:
+def _finding(folder: Path, need: Need, pins: dict[str, str]) -> Finding:
     where = folder / need.path
     if not where.exists():
         return Finding(need.path, "missing", "", need.users)
@@ -76,12 +77,11 @@ def _finding(folder: Path, need: Need) -> Finding:
     size = sum(f.stat().st_size for f in files)
     detail = (f"{len(files)} files, {size / 1e6:.1f} MB" if where.is_dir() else
               f"{size / 1e6:.1f} MB, sha256 {next(iter(digests.values()))[:12]}")
-    return Finding(need.path, "present", f"{detail}{_pinned(digests)}", need.users, digests)
+    return Finding(need.path, "present", f"{detail}{_pinned(digests, pins)}", need.users, digests)
 
 
-def _pinned(digests: dict[str, str]) -> str:
+def _pinned(digests: dict[str, str], pins: dict[str, str]) -> str:
     """Whether the files are the pinned bytes `bench data fetch` gets (the ones the published runs read)."""
-    pins = {p: s.sha256 for p, s in data_sources.items() if s.sha256}
     other = [p for p, d in digests.items() if p in pins and pins[p] != d]
     if other:
         return f"; not the pinned bytes: {', '.join(other[:3])}{' ...' if len(other) > 3 else ''}"

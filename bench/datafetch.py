@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from bench.datacheck import needs
 from bench.errors import UserError, did_you_mean
+from bench.store import atomic_write_bytes, atomic_write_json
 from bench.task import DataSource, data_sources, hub_available
 
 MANIFEST = "FETCHED.json"
@@ -57,21 +57,18 @@ def check_reachable(sources: list[DataSource]) -> None:
                         "HF_DATASETS_OFFLINE=0 with network access, or name only the tasks you need.")
 
 
-def fetch(sources: list[DataSource], folder: Path, *, download: Callable[[str], bytes] | None = None,
-          hub_rows: Callable[[tuple], list[dict]] | None = None,
-          log: Callable[[str], None] = print) -> list[Outcome]:
+def fetch(sources: list[DataSource], folder: Path, log: Callable[[str], None] = print) -> list[Outcome]:
     """Each source's file into `folder` (see the module's docstring); one line logged per file."""
-    download, hub_rows = download or _download, hub_rows or _hub_rows
     manifest = _read_manifest(folder)
     outcomes = []
     for i, source in enumerate(sources, 1):
-        outcome = _one(source, folder, manifest, download=download, hub_rows=hub_rows)
+        outcome = _one(source, folder, manifest)
         outcomes.append(outcome)
         log(f"[{i}/{len(sources)}] {outcome.status} {outcome.path}: {outcome.detail}")
     return outcomes
 
 
-def _one(source: DataSource, folder: Path, manifest: dict, *, download, hub_rows) -> Outcome:
+def _one(source: DataSource, folder: Path, manifest: dict) -> Outcome:
     where = folder / source.path
     expected = source.sha256 or manifest.get(source.path, {}).get("sha256")
     if where.is_file():
@@ -83,16 +80,16 @@ def _one(source: DataSource, folder: Path, manifest: dict, *, download, hub_rows
         return Outcome(source.path, "failed", f"already there with other bytes (sha256 {digest[:12]}, not "
                        f"{expected[:12]}); left alone: move it away to fetch it")
     try:
-        data = download(source.url) if source.url else source.write(hub_rows(source.hub))
+        data = _download(source.url) if source.url else source.write(_hub_rows(source.hub))
     except Exception as e:  # noqa: BLE001 - urllib, the hub and datasets fail in many kinds; each fails one file
         return Outcome(source.path, "failed", f"cannot fetch {source.origin} ({type(e).__name__}: {e})")
     digest = _sha256(data)
     if source.sha256 and digest != source.sha256:
         return Outcome(source.path, "failed", f"{source.url} has other bytes than the pinned file (sha256 "
                        f"{digest[:12]}, pinned {source.sha256[:12]}); nothing written")
-    _write(where, data)
+    atomic_write_bytes(where, data)
     manifest[source.path] = {"sha256": digest, "bytes": len(data), "source": source.origin}
-    _write(folder / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_json(folder / MANIFEST, manifest)
     return Outcome(source.path, "fetched", f"{len(data) / 1e6:.1f} MB, sha256 {digest[:12]}, from {source.origin}")
 
 
@@ -114,14 +111,6 @@ def _read_manifest(folder: Path) -> dict:
     except json.JSONDecodeError:
         raise UserError(f"{path} is not JSON: move it away (the files it recorded are then checked against "
                         "their pinned digests, or fetched again).") from None
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write whole or not at all: a temporary file beside it, then renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _sha256(data: bytes) -> str:

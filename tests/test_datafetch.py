@@ -73,7 +73,7 @@ def test_bytes_other_than_the_pinned_ones_are_never_written_nor_overwritten(tmp_
     assert main(["data", "fetch", "fb_piqa", "--to", str(to)]) == 1
     out = capsys.readouterr().out
     assert "failed piqa/valid.jsonl" in out and "other bytes than the pinned file" in out
-    assert not (to / "piqa" / "valid.jsonl").exists() and not list(to.rglob("*.part"))
+    assert not (to / "piqa" / "valid.jsonl").exists() and not list(to.rglob("*.tmp"))
     assert (to / "piqa" / "valid-labels.lst").is_file()                # the other file is fetched all the same
     # a file of the user's own at a pinned path is left as it is, and reported
     (to / "piqa" / "valid.jsonl").write_text('{"goal": "mine"}\n')
