@@ -353,7 +353,7 @@ def cmd_run(args) -> None:
         _emit(args, record, where)
 
 
-SWEEP_FILE_ONLY = ("grids", "set", "budget_grid")     # structured fields a sweep file has and the flags do not
+SWEEP_FILE_ONLY = ("grids", "set", "budgets", "budget_grid")  # structured fields a sweep file has and the flags do not
 
 
 def _sweep_file_args(args) -> tuple[object, dict]:
@@ -425,7 +425,8 @@ def run_sweep(args):
     from bench.sweep import SweepConfig, drive, dry_run_rows, expand
     sweep = SweepConfig(methods=tuple(names), seeds=seeds,
                         configs=args.configs or 4, grid_seed=args.grid_seed or 0, grids=extra.get("grids") or {},
-                        fixed=extra.get("set") or {}, budget_grid=extra.get("budget_grid"), name=args.name or "")
+                        fixed=extra.get("set") or {}, budgets=extra.get("budgets") or {},
+                        budget_grid=extra.get("budget_grid"), name=args.name or "")
     runs = expand(_request(args, method="", seed=0, overrides={}), sweep)
     if args.dry_run:
         return dry_run_rows(runs), None

@@ -1,11 +1,12 @@
 """Sweeps: methods x configurations x seeds, each an ordinary content-addressed run.
 
 The equal tuning budget: every method gets the same number N of configurations (default 4), each run for
-every seed. Configuration 0 is the method's defaults at the target's budget (the point a plain `bench run`
-makes, and the single-setting leaderboard shows); configurations 1..N-1 are drawn from the method's grid:
+every seed. Configuration 0 is the method's defaults at the target's budget, or at the method's own where the
+sweep file's `budgets` gives one (the point a plain `bench run` makes, and the single-setting leaderboard
+shows); configurations 1..N-1 are drawn from the method's grid:
 
     grid = the method's own knobs (`sweep` in its file, or the sweep file's `grids`)
-         + the shared budget: learning rate and epochs (BUDGET_SCALES times the target's, or `budget_grid`)
+         + the shared budget: learning rate and epochs (BUDGET_SCALES times configuration 0's, or `budget_grid`)
 
 The draw is a Latin hypercube over the grid's knobs: for N-1 draws each knob's values are spread evenly
 (value index floor((i + 1/2) k / (N-1)) for a knob with k values), and each knob's column is shuffled with
@@ -48,6 +49,7 @@ class SweepConfig:
     grid_seed: int = 0
     grids: dict = field(default_factory=dict)        # method -> {knob: [values]}: replaces the method's grid
     fixed: dict = field(default_factory=dict)        # method -> {knob: value}: replaces the method's default
+    budgets: dict = field(default_factory=dict)      # method -> {budget field: value}: the method's own budget
     budget_grid: dict | None = None                  # {lr: [...], epochs: [...]} absolute (default: scaled)
     name: str = ""
 
@@ -60,13 +62,15 @@ class SweepConfig:
             if len(set(values)) != len(values):
                 raise UserError(f"--{what} names {', '.join(sorted({str(v) for v in values if values.count(v) > 1}))} "
                                 "more than once.")
-        for what, table in (("grids", self.grids), ("set", self.fixed), ("budget_grid", self.budget_grid or {})):
+        for what, table in (("grids", self.grids), ("set", self.fixed), ("budgets", self.budgets),
+                            ("budget_grid", self.budget_grid or {})):
             if not isinstance(table, dict) or (what != "budget_grid" and
                                                not all(isinstance(v, dict) for v in table.values())):
                 raise UserError(f"Sweep {what} must be a mapping of "
                                 + ("lr / epochs to lists of values." if what == "budget_grid" else
-                                   f"method to {{knob: {'values' if what == 'grids' else 'value'}}}."))
-        for what, table in (("grids", self.grids), ("set", self.fixed)):
+                                   f"method to {{{'field' if what == 'budgets' else 'knob'}: "
+                                   f"{'values' if what == 'grids' else 'value'}}}."))
+        for what, table in (("grids", self.grids), ("set", self.fixed), ("budgets", self.budgets)):
             for m in table:
                 if m not in methods.names():
                     raise UserError(f"Sweep {what}: unknown method {m!r}.{did_you_mean(m, methods.names())}")
@@ -177,16 +181,23 @@ def expand(template: RunRequest, sweep: SweepConfig) -> list[SweepRun]:
         raise UserError(f"Unknown method(s): {', '.join(unknown)}.{did_you_mean(unknown[0], methods.names())} "
                         f"Registered: {', '.join(methods.names())}.")
     target, _ = target_and_suites(template.target, list(template.suites), template.include_path)
-    budget = target.budget.updated(template.budget)
-    shared = budget_grid(budget, sweep.budget_grid)
     name = sweep.name or f"sweep-{stable_hash([template.model, template.target, sorted(sweep.methods)], 8)}"
     out = []
     for method in sweep.methods:
+        # The method's own budget (a sweep file's `budgets`: RL wants smaller steps than SFT) is more specific than
+        # the sweep's --budget, so it wins; the shared grid then scales the method's own learning rate and epochs.
+        own = sweep.budgets.get(method, {})
+        try:
+            budget = target.budget.updated({**template.budget, **own})
+        except UserError as e:
+            raise UserError(f"Sweep budgets {method!r}: {e}") from None
+        shared = budget_grid(budget, sweep.budget_grid)
         grid = sweep.grids.get(method, methods.get(method).sweep)
         configs = configurations(method, n=sweep.configs, grid=grid, budget_knobs=shared,
                                  fixed=sweep.fixed.get(method, {}), grid_seed=sweep.grid_seed,
                                  defaults={**methods.get(method)().params(), **budget.to_dict()})
         for config in configs:
+            config = replace(config, budget={**own, **config.budget})     # the label names the method's own too
             for seed in sweep.seeds:
                 tag = {"name": name, "config": config.index, "configs": len(configs), "of": sweep.configs,
                        "grid_seed": sweep.grid_seed, "varied": config.label()}

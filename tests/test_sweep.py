@@ -79,6 +79,23 @@ def test_expand_plans_ordinary_runs_with_their_sweep_tag():
     assert len({i for r in runs for i in r.run_ids}) == len(runs)
 
 
+def test_a_methods_own_budget_is_its_plain_run_and_centres_its_grid():
+    runs = expand(micro_request(), SweepConfig(methods=("naive_sft", "lora"), seeds=(0,), configs=3,
+                                               budgets={"lora": {"lr": 0.004}}))
+    lora = [r for r in runs if r.method == "lora"]
+    plain = plan_run(RunRequest(method="lora", model="micro", target="micro-cipher", budget={"lr": 0.004}))
+    assert lora[0].run_ids == [s.run_id for s in plain.specs]       # = `bench run --budget lr=0.004`
+    for r in lora[1:]:                                               # the grid scales 0.004, not the target's 1e-3
+        assert r.plan.budget.lr in (0.001, 0.002, 0.004, 0.008)
+    assert {r.plan.budget.lr for r in runs if r.method == "naive_sft" and r.config.index == 0} == {0.001}
+    with pytest.raises(UserError, match="budgets 'lora'.*no field 'learning_rate'"):
+        expand(micro_request(), SweepConfig(methods=("lora",), budgets={"lora": {"learning_rate": 1}}))
+    with pytest.raises(UserError, match="budgets 'lora'.*lr > 0"):
+        expand(micro_request(), SweepConfig(methods=("lora",), budgets={"lora": {"lr": -1}}))
+    with pytest.raises(UserError, match="budgets names 'lwf'"):
+        SweepConfig(methods=("lora",), budgets={"lwf": {"lr": 1}})
+
+
 def test_expand_refuses_bad_sweeps():
     with pytest.raises(UserError, match="Unknown method"):
         expand(micro_request(), SweepConfig(methods=("naive_sfft",)))
@@ -103,13 +120,16 @@ def bench(capsys, *argv):
 def test_dry_run_lists_every_run_and_the_file_fills_unset_flags(capsys, tmp_path):
     cfg = tmp_path / "s.yaml"
     cfg.write_text("methods: [naive_sft, lwf]\nseeds: [3]\nconfigs: 2\nname: t\nset:\n  lwf: {lam: 0.5}\n"
-                   f"out: {tmp_path / 'runs'}\n")
+                   f"budgets:\n  lwf: {{lr: 0.002}}\nout: {tmp_path / 'runs'}\n")
     code, out, err = bench(capsys, "sweep", "--config", cfg, "--dry-run", "--json")
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(r["method"], r["config"], r["seed"], r["status"]) for r in rows] == [
         ("naive_sft", 0, 3, "to do"), ("naive_sft", 1, 3, "to do"), ("lwf", 0, 3, "to do"), ("lwf", 1, 3, "to do")]
-    assert rows[2]["varied"] == "lam=0.5"
+    assert rows[2]["varied"] == "lam=0.5 lr=0.002"
+    plain = plan_run(RunRequest(method="lwf", model="micro", target="micro-cipher", seed=3, overrides={"lam": 0.5},
+                                budget={"lr": 0.002}))
+    assert rows[2]["run_id"] == plain.specs[0].run_id
     code, out, err = bench(capsys, "sweep", "--config", cfg, "--dry-run", "--json", "--seeds", "0,1", "--methods",
                            "lwf")                                  # flags win over the file
     assert code == 0, err
@@ -130,7 +150,8 @@ def test_bad_sweep_flags_exit_2_before_any_work(capsys, tmp_path, argv, match):
 def test_bad_sweep_file_fields_exit_2(capsys, tmp_path):
     for text, match in [("configs: 0\n", "--config"), ("nonsense: 1\n", "--config"), ("- a\n", "mapping"),
                         ("methods: [lwf]\ngrids: {lora: {rank: [2]}}\n", "not among"),
-                        ("methods: [lwf]\nset: {lwf: 3}\n", "mapping of method"), ("grids: [1]\n", "mapping"),
+                        ("methods: [lwf]\nset: {lwf: 3}\n", "mapping of method"),
+                        ("methods: [lwf]\nbudgets: {lwf: {lr: 0}}\n", "lr > 0"), ("grids: [1]\n", "mapping"),
                         ("budget_grid: 2\n", "lr / epochs"), ("budget_grid: {lr: 0.1}\n", "non-empty list")]:
         cfg = tmp_path / "bad.yaml"
         cfg.write_text(text)
