@@ -292,11 +292,11 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
     spec = track.first.spec
     tgt = targets.get(spec["target"]) if spec["target"] in targets.names() else None
     common: list[str] = []
-    for _, p in presets.items():
+    for _, p in presets.items():       # a preset whose settings the track's are, up to the training budget
         if (p.model, p.target, tuple(p.suites)) == (spec["model"], spec["target"], tuple(spec["suites"])) \
-                and targets.get(p.target).budget.updated(p.budget).to_dict() == track.budget \
                 and EvalSettings(**p.eval).to_dict() == spec["eval"] and asdict(KLSettings(**p.kl)) == spec["kl"]:
             common = ([] if p.default else [f"--preset {p.name}"]) + (["--data-dir DATA"] if p.needs_data else [])
+            given_budget = targets.get(p.target).budget.updated(p.budget).to_dict()
             break
     else:
         fallback = default_preset()
@@ -308,20 +308,24 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
             common += [f"--suite {s}" for s in spec["suites"]]
         if spec.get("include_path"):
             common.append(f"--include-path {spec['include_path']}")
-        default_budget = tgt.budget.to_dict() if tgt else {}
-        common += [f"--budget {k}={v}" for k, v in sorted(track.budget.items()) if default_budget.get(k) != v]
+        given_budget = tgt.budget.to_dict() if tgt else {}
         defaults = {"eval": EvalSettings().to_dict(), "kl": asdict(KLSettings())}
         # a setting a record predates (e.g. --kl-target-prompts in schema 3) was not in play: today's default
         given = {f.flag: spec[f.section].get(f.key, defaults[f.section][f.key]) for f in FLAGS}
         common += [f.given(given[f.flag]) for f in FLAGS if given[f.flag] != defaults[f.section][f.key]]
+    budget = {k: str(v) for k, v in sorted(track.budget.items()) if given_budget.get(k) != v}
     out = []
     for r in ranked_rows(track):
         if r.external:
-            out += [_reproduce_external(run, common, runs_dir) for run in r.runs]
+            flags = [c for c in common if not c.startswith("--model ")]
+            out += [_reproduce_external(run, flags, runs_dir) for run in r.runs]
             continue
+        own = dict(kv.split("=", 1) for kv in r.budget.split())
         sets = "".join(f" --set {kv}" for kv in r.setting.split())
-        sets += "".join(f" --budget {kv}" for kv in r.budget.split())
-        flags = "".join(f" {c}" for c in common)
+        sets += "".join(f" --budget {k}={v}" for k, v in own.items())
+        # the track's budget fields the row does not set (one --budget per field: of two, the last would win)
+        flags = "".join(f" {c}" for c in common) + "".join(f" --budget {k}={v}" for k, v in budget.items()
+                                                           if k not in own)
         out.append(f"for s in {' '.join(map(str, r.seeds))}; do bench run --method {r.method}{sets}{flags} "
                    f"--seed $s --out {runs_dir}; done")
     out.append(f"bench leaderboard publish --runs {runs_dir} --name {track.name}"
@@ -329,10 +333,9 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
     return out
 
 
-def _reproduce_external(run, common: list[str], runs_dir: str) -> str:
+def _reproduce_external(run, flags: list[str], runs_dir: str) -> str:
     """`bench eval` of an outside checkpoint with the track's settings (those `bench run` alone takes dropped)."""
     spec = run.spec
-    flags = [c for c in common if not c.startswith(("--budget", "--model "))]
     given = spec.get("checkpoint_args", {})
     args = f" --model-args {','.join(f'{k}={v}' for k, v in given.items())}" if given else ""
     return (f"bench eval --model {spec['checkpoint']}{args} --base {spec['model']} --name {spec['method']} "

@@ -2,6 +2,7 @@
 their rows and hold their plots inline; the LaTeX compiles into a two-column paper with true minus signs."""
 
 import re
+import shlex
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -10,8 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.cli import parser
+from bench.settings import parse_pairs
 from leaderboard import frontier
-from leaderboard.render import _marked, _sort_value, html_page, latex
+from leaderboard.render import _marked, _sort_value, html_page, latex, ranked_rows, reproduce
 from leaderboard.table import build_tracks, load_runs
 from tests.test_leaderboard import BASE, CF, NAIVE, flip, write_run
 
@@ -167,3 +170,22 @@ def test_bold_marks_a_unique_best_and_never_a_tie(values, better):
     top = (max if better == "max" else min)(present) if present else None
     unique = len(present) > 1 and present.count(top) == 1
     assert bold == ([values.index(top)] if unique else [])
+
+
+def test_reproduce_asks_each_row_for_its_own_budget_once(track):
+    """Each `bench run` line, parsed as the CLI parses it, asks for exactly the budget its row's runs had (the
+    lr 0.2 row once, not the track's lr 0.1 followed by its own)."""
+    rows = [r for r in ranked_rows(track) if not r.external]
+    lines = reproduce(track)
+    assert len(lines) == len(rows) + 1 and lines[-1].startswith("bench leaderboard publish")
+    assert sorted(r.spec["budget"]["lr"] for row in rows for r in row.runs) == [0.1] * 6 + [0.2] * 3
+    for row, line in zip(rows, lines):
+        loop, command = line.removesuffix("; done").split("; do ")
+        assert loop.split()[3:] == [str(s) for s in row.seeds]
+        words = shlex.split(command.replace("$s", "0"))
+        args = parser().parse_args(words[1:])
+        budget = parse_pairs(args.budget, "--budget")
+        assert len(args.budget) == len(budget)                                    # no field given twice
+        for run in row.runs:     # the toy target is unregistered, so every budget field is given
+            assert {k: type(run.spec["budget"][k])(v) for k, v in budget.items()} == run.spec["budget"]
+            assert args.method == run.spec["method"]
