@@ -32,9 +32,11 @@ MARKERS = "osD^vP*Xh<>p"
 
 
 def style(i: int) -> dict:
-    """The i-th method's colour and marker: 20 colours x 11 markers, so every method of a track looks different."""
+    """The i-th method's colour and marker, so every method of a track looks different: tab20's ten dark shades
+    first (tab10: a few methods never share a hue), then its ten light ones; the marker cycles on its own."""
     import matplotlib
-    return {"color": matplotlib.colormaps["tab20"](i % 20), "marker": MARKERS[(i // 2) % len(MARKERS)]}
+    shade = 2 * (i % 10) + (i // 10) % 2
+    return {"color": matplotlib.colormaps["tab20"](shade), "marker": MARKERS[i % len(MARKERS)]}
 
 
 def method_styles(track: Track) -> dict[str, dict]:

@@ -189,3 +189,10 @@ def test_reproduce_asks_each_row_for_its_own_budget_once(track):
         for run in row.runs:     # the toy target is unregistered, so every budget field is given
             assert {k: type(run.spec["budget"][k])(v) for k, v in budget.items()} == run.spec["budget"]
             assert args.method == run.spec["method"]
+
+
+def test_methods_differ_in_hue_until_ten_and_in_colour_or_marker_until_many():
+    from leaderboard.plots import style
+    looks = [style(i) for i in range(60)]
+    assert len({s["color"] for s in looks[:10]}) == 10 and len({s["color"] for s in looks[:20]}) == 20
+    assert len({(s["color"], s["marker"]) for s in looks}) == 60
