@@ -448,7 +448,8 @@ def _print_dry_run(args, rows: list[dict]) -> None:
                      "" if r["estimated_seconds"] is None else f"{r['estimated_seconds']:.0f}"] for r in rows],
                    headers=["method", "config", "seed", "varied", "run id", "status", "est. s"], tablefmt="simple"))
     cost = (f"about {sum(known) / 60:.0f} min of run time for the {len(known)} with an estimate "
-            "(mean of finished runs of the same method, per epoch)" if known else "no estimate yet (nothing finished)")
+            "(mean of finished runs of the same method, per epoch)" if known else
+            "nothing to run" if not todo else "no estimate yet (nothing finished)")
     print(f"\n{len(rows)} runs: {len(rows) - len(todo)} done, {len(todo)} to do; {cost}.")
 
 
