@@ -59,21 +59,37 @@ def test_the_shipped_base_is_checked_by_its_hash(tmp_path, monkeypatch):
         world.base_model()
 
 
-def _same_arithmetic() -> bool:
+def _cpu() -> tuple[str, str]:
+    """The CPU's kind, as /proc/cpuinfo names it ("AuthenticAMD family 25 model 17"), and its flags."""
+    text = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    field = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.split("\n\n")[0].splitlines())}
+    return (f"{field.get('vendor_id')} family {field.get('cpu family')} model {field.get('model')}",
+            f" {field.get('flags', '')} ")
+
+
+# Pretraining measured on other kinds of CPU with the same torch: bit-reproducible on each, but not the shipped
+# bytes (their kernels round differently). On such a CPU the test checks that pretraining still gives its bytes.
+PRETRAINED_ELSEWHERE = {("2.13.0+cpu", "AuthenticAMD family 25 model 17"):       # AMD Zen 4 (2026-12-04)
+                        "7dbd3d822b6ef9084654984091132783fa347e6e281676a1d577b26981513942"}
+
+
+def _expected_fingerprint() -> str | None:
     import torch
 
-    from tasks.micro.world import SHIPPED_MADE_WITH
-    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    return torch.__version__ == SHIPPED_MADE_WITH["torch"] and f" {SHIPPED_MADE_WITH['cpu_flag']} " in flags
+    from tasks.micro.world import SHIPPED_MADE_WITH, SHIPPED_SHA256
+    kind, flags = _cpu()
+    if (torch.__version__, kind) in PRETRAINED_ELSEWHERE:
+        return PRETRAINED_ELSEWHERE[torch.__version__, kind]
+    same = torch.__version__ == SHIPPED_MADE_WITH["torch"] and f" {SHIPPED_MADE_WITH['cpu_flag']} " in flags
+    return SHIPPED_SHA256 if same else None
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _same_arithmetic(), reason="another CPU instruction set or torch version: pretraining "
-                    "gives a slightly different base here, which is why the weights ship")
+@pytest.mark.skipif(_expected_fingerprint() is None, reason="another CPU instruction set or torch version: "
+                    "pretraining gives a slightly different base here, which is why the weights ship")
 def test_pretraining_from_scratch_gives_the_shipped_weights(fresh_cache):
     from bench.sources import resolve_model
-    from tasks.micro.world import SHIPPED_SHA256
-    assert resolve_model("micro-scratch").fingerprint == SHIPPED_SHA256
+    assert resolve_model("micro-scratch").fingerprint == _expected_fingerprint()
 
 
 def test_the_shipped_tokenizer_is_the_worlds_own():
