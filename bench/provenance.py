@@ -25,21 +25,21 @@ def project_commit() -> str | None:
     return top[1] + ("-dirty" if dirty else "")
 
 
+def cpu_fields() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ("model name", "vendor_id", "cpu family", "flags", ...);
+    empty where there is none."""
+    try:
+        block = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return {}
+    return {k.strip(): v.strip() for k, sep, v in (line.partition(":") for line in block.splitlines()) if sep}
+
+
 def machine() -> str:
     """The CPU a run used and its widest vector instruction set: floating-point results can differ between
     instruction sets (the micro base pretrained on AVX2 and on AVX-512 differs in its last bits)."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-            if name and flags:
-                break
-    except OSError:
-        pass
+    cpu = cpu_fields()
+    name, flags = cpu.get("model name") or platform.processor() or platform.machine(), set(cpu.get("flags", "").split())
     isa = next((f for f in ("avx512f", "avx2", "avx", "neon", "asimd") if f in flags), "")
     return f"{name} ({isa})" if isa else name
 

@@ -1,4 +1,3 @@
-import os
 
 import pytest
 
@@ -60,11 +59,11 @@ def test_the_shipped_base_is_checked_by_its_hash(tmp_path, monkeypatch):
 
 
 def _cpu() -> tuple[str, str]:
-    """The CPU's kind, as /proc/cpuinfo names it ("AuthenticAMD family 25 model 17"), and its flags."""
-    text = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    field = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.split("\n\n")[0].splitlines())}
-    return (f"{field.get('vendor_id')} family {field.get('cpu family')} model {field.get('model')}",
-            f" {field.get('flags', '')} ")
+    """The CPU's kind ("AuthenticAMD family 25 model 17") and its flags."""
+    from bench.provenance import cpu_fields
+    cpu = cpu_fields()
+    return (f"{cpu.get('vendor_id')} family {cpu.get('cpu family')} model {cpu.get('model')}",
+            f" {cpu.get('flags', '')} ")
 
 
 # Pretraining measured on other kinds of CPU with the same torch: bit-reproducible on each, but not the shipped
