@@ -25,7 +25,7 @@ exactly one method), and `smoke` (the `--set` values of the cheapest run that st
 path of the method: what the conformance test and quick checks run; `smoke_target` its target where the default
 cannot: an on-policy method needs a base model that is sometimes right), and `sweep` (the method's default sweep
 grid: its hyperparameters that trade learning for forgetting, each with the values a sweep draws from; the
-shared budget knobs, learning rate and epochs, are added by the sweep itself: bench/sweep.py).
+shared budget knobs, learning rate and epochs, are added by the sweep itself: bench/sweeper/design.py).
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from bench.data import encode_pair, encode_prompt, encode_text, sequence_example, truncate
-from bench.errors import UserError
-from bench.registry import Registry
-from bench.settings import typed_fields
-from bench.task import corpora
+from forgetbench.core.errors import UserError
+from forgetbench.core.registry import Registry
+from forgetbench.core.settings import typed_fields
+from forgetbench.task import corpora
+from forgetbench.toolbox.encoding import encode_pair, encode_prompt, encode_text, sequence_example, truncate
 
 if TYPE_CHECKING:
-    from bench.models import ModelHandle
-    from bench.task import Target
+    from forgetbench.task import Target
+    from forgetbench.toolbox.models import ModelHandle
 
 
 class Context:
@@ -90,7 +90,7 @@ class Context:
         return random.Random(f"{self.seed}:{salt}")
 
     def _sample(self, prompts: list[list[int]], temperature: float, max_new_tokens: int, desc: str):
-        from bench.generation import Sampling, cached_sample
+        from forgetbench.toolbox.generation import Sampling, cached_sample
         return cached_sample(self.base, prompts, Sampling(temperature, max_new_tokens), self.seed, desc=desc,
                              backend_name=self.backend)
 
@@ -114,7 +114,7 @@ class Context:
         unfinished text: trained on as a response, with its EOS, it would teach the model to stop mid-sentence).
         The base model's are drawn once per run seed and cached (`seed` is then unused: every run with that seed
         trains on the same draw); another model's are drawn anew with `seed`."""
-        from bench.generation import Sampling, backend, cut_at_stop
+        from forgetbench.toolbox.generation import Sampling, backend, cut_at_stop
 
         prompts = [encode_prompt(self.tokenizer, p["prompt"], self.target.chat) for p in pairs]
         asked = [p for p in prompts for _ in range(k)]
@@ -166,7 +166,7 @@ class Method:
         return {"target": ctx.target_examples}
 
     def loss(self, model, batch: dict, ctx: Context):
-        from bench.losses import cross_entropy  # torch loads when a method is used, not when it is named
+        from forgetbench.toolbox.losses import cross_entropy  # torch loads when a method is used, not when it is named
         return cross_entropy(model, batch)
 
     def trainable(self, model):
@@ -178,7 +178,7 @@ class Method:
 
     def fit(self, model, ctx: Context, budget, seed: int) -> dict | None:
         """Train `model` in place with the method's own trainer and return the record's training statistics (as
-        bench.training.train does); None, the default: the engine trains on `mixture` with `loss`."""
+        forgetbench.toolbox.training.train does); None, the default: the engine trains on `mixture` with `loss`."""
         return None
 
     def variants(self) -> list[Method]:
@@ -279,12 +279,12 @@ def with_trainable(method: Method, model):
 def trainable_share(method: Method, model) -> float:
     """The fraction of `model`'s parameter count that `method` trains (adapters count as trained); works on a
     meta-device skeleton. ValueError if the method cannot apply to this model."""
-    from bench.models import trainable_copy
+    from forgetbench.toolbox.models import trainable_copy
     tuned = with_trainable(method, trainable_copy(model))
     return trainable_count(tuned) / sum(p.numel() for p in model.parameters())
 
 
-methods: Registry[type[Method]] = Registry("method", "methods", by_module=True)
+methods: Registry[type[Method]] = Registry("method", "forgetbench.methods", by_module=True)
 
 
 def register(name: str, cost: str = "cheap"):
@@ -309,7 +309,7 @@ def reference_method() -> str:
 
 def build_method(name: str, overrides: dict[str, str]) -> Method:
     """The registered method `name` with its `--set` overrides, each checked and typed like its field."""
-    from bench.budget import Budget
+    from forgetbench.core.budget import Budget
     cls = methods.get(name)
     knobs = {f.name for f in dataclasses.fields(cls)}
     budget = [k for k in overrides if k not in knobs and k in {f.name for f in dataclasses.fields(Budget)}]

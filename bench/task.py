@@ -2,7 +2,7 @@
 
 All three are registry entries defined in `tasks/`. An evaluation is either an lm-eval task (YAML under
 an include path; log-likelihood and the micro world's generation tasks) or a generation task run by
-forgetbench's own backends (reasoning problems checked with math-verify, see bench/reasoning.py).
+forgetbench's own backends (reasoning problems checked with math-verify, see bench/runner/reasoning.py).
 
 Real-data tasks come in two forms: lm-eval's own definition (`hub`, needs network access) and a local
 YAML whose data files live under `--data-dir` (the layout of ../shared/data). A local YAML writes its data
@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.budget import Budget
-from bench.errors import UserError
-from bench.registry import Registry
-from bench.store import cache_dir, hash_files, stable_hash
+from forgetbench.core.budget import Budget
+from forgetbench.core.errors import UserError
+from forgetbench.core.registry import Registry
+from forgetbench.core.store import cache_dir, hash_files, stable_hash
 
 DATA_PLACEHOLDER = "@DATA@"
 
@@ -43,7 +43,7 @@ class EvalTask:
     # math-verify; "answer": the same check of answers to the question alone; "exact": sample answers to the
     # question alone, right when equal to the reference (up to whitespace); "likelihood": mean log-probability
     # per token of the reference response (teacher-forced, in the training format). The checks are
-    # bench.verify's; an lm-eval task that checks a completion names its check here too (its YAML's
+    # forgetbench.toolbox.verify's; an lm-eval task that checks a completion names its check here too (its YAML's
     # process_results calls the same verifier).
     scoring: str = "generate"
     same_items_as: str | None = None     # draw its --limit subset like this task (two metrics on the same items)
@@ -93,19 +93,20 @@ class Target:
 
     def verify(self, completion: str, pair: dict) -> bool:
         """Whether a completion answers a training pair's prompt: the verifier of the target's headline evaluation
-        (bench.verify) against the pair's "answer" (its response where it has none), so the evaluation, rewards
+        (toolbox.verify) against the pair's "answer" (its response where it has none), so the evaluation, rewards
         and filters check completions the same way."""
-        from bench.verify import verify
+        from forgetbench.toolbox.verify import verify
         return verify(self.evals[0].scoring, completion, {"answer": pair["response"], **pair})
 
     def check_verifiable(self, pairs: list[dict]) -> None:
         """A UserError unless completions to these pairs can be checked: the headline evaluation checks completions
         (not a likelihood), and where it checks a final answer (maths) every pair names its "answer"."""
-        from bench.verify import CHECKS
+        from forgetbench.toolbox.verify import CHECKS
         scoring = self.evals[0].scoring
         if scoring not in CHECKS:
             raise UserError(f"Target {self.name!r} is evaluated by {scoring!r}, which checks no completion: methods "
-                            "that reward or filter completions need a target with a verifier (bench/verify.py).")
+                            "that reward or filter completions need a target with a verifier "
+                            "(forgetbench.toolbox.verify).")
         if scoring != "exact" and any("answer" not in p for p in pairs):
             raise UserError(f"Target {self.name!r}'s training pairs name no final answer to check a completion "
                             "against (a --train-file's records give only prompt and response); rewards and filters "
@@ -161,11 +162,11 @@ class DataSource:
         return self.url or "hub dataset " + "/".join(x for x in self.hub if x)
 
 
-suites: Registry[Suite] = Registry("suite", "tasks")
-targets: Registry[Target] = Registry("target", "tasks")
-presets: Registry[Preset] = Registry("preset", "tasks")
-corpora: Registry[Corpus] = Registry("corpus", "tasks")
-data_sources: Registry[DataSource] = Registry("data source", "tasks")
+suites: Registry[Suite] = Registry("suite", "forgetbench.tasks")
+targets: Registry[Target] = Registry("target", "forgetbench.tasks")
+presets: Registry[Preset] = Registry("preset", "forgetbench.tasks")
+corpora: Registry[Corpus] = Registry("corpus", "forgetbench.tasks")
+data_sources: Registry[DataSource] = Registry("data source", "forgetbench.tasks")
 
 
 def register_suite(suite: Suite) -> Suite:
@@ -218,7 +219,7 @@ def _render(include: Path, data_dir: Path) -> Path:
     """An include folder copied into the cache with @DATA@ replaced by the data folder's absolute path. lm-eval
     imports the rendered folder's code (`!function`), so a rendered folder is used only when it holds exactly
     what this renders (no file changed, none added); otherwise it is rendered again."""
-    from bench.store import locked, same_tree, scratch_dir, warn
+    from forgetbench.core.store import locked, same_tree, scratch_dir, warn
 
     files = sorted(p for p in include.rglob("*") if p.is_file() and p.suffix in {".yaml", ".py"})
     data = str(data_dir.resolve())

@@ -41,9 +41,9 @@ def timed(fn, repeat: int = 5) -> float:
 
 
 def seal_cost() -> dict:
-    from bench.models import load_folder, model_files
-    from bench.sources import resolve_model
-    from bench.store import cache_dir, hash_files, sealed_digest
+    from forgetbench.core.store import cache_dir, hash_files, sealed_digest
+    from forgetbench.toolbox.model_sources import resolve_model
+    from forgetbench.toolbox.models import load_folder, model_files
 
     resolve_model("smollm2-135m")                    # builds and seals the cached folder if needed
     folder = next(p for p in (cache_dir() / "gguf").iterdir() if p.is_dir() and p.name.lower().startswith("smollm2")
@@ -56,7 +56,7 @@ def seal_cost() -> dict:
 
 def cache_cost(kind: str, n: int) -> dict:
     """The `n` largest entries of one cache kind: an upper bound on what one run reads of it."""
-    from bench.store import JsonCache, cache_dir
+    from forgetbench.core.store import JsonCache, cache_dir
 
     cache = JsonCache(kind)
     entries = [p for p in sorted((cache_dir() / kind).glob("*.json"), key=lambda p: p.stat().st_size, reverse=True)
@@ -68,14 +68,14 @@ def cache_cost(kind: str, n: int) -> dict:
 
 
 def task_cost(data_dir: Path) -> dict:
-    from bench.task import _render, suites
+    from forgetbench.task import _render, suites
     include = suites.get("zeroshot").include_path
     _render(include, data_dir)
     return {"render_and_compare_seconds": timed(lambda: _render(include, data_dir))}
 
 
 def record_cost(runs: Path) -> dict:
-    from bench.schema import load_run_folder
+    from forgetbench.records.schema import load_run_folder
     folder = next(p.parent for p in sorted(runs.glob("*/result.json")))
 
     def plain():
@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--runs", default=str(ROOT / "runs" / "smollm2-135m"))
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     args = ap.parse_args()
-    from bench import threads
+    from forgetbench.core import threads
     threads.configure()
     out = {"seal": seal_cost(), "samples": cache_cost("samples", 3), "evals": cache_cost("evals", 10),
            "tasks": task_cost(Path(args.data_dir)), "record": record_cost(Path(args.runs))}

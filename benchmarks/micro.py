@@ -2,7 +2,7 @@
 
     python benchmarks/micro.py [--out benchmarks/micro.json] [--skip-scratch]
 
-Everything runs as the user runs it (`python -m bench.cli ...` in a subprocess, default threads) with a fresh
+Everything runs as the user runs it (`python -m forgetbench.cli ...` in a subprocess, default threads) with a fresh
 cache: the first run evaluates the base model and draws its samples; later runs reuse them. Each record's
 `stage_seconds` attributes the run's own time; `startup` is the rest of the process's wall time (interpreter,
 imports, argument checks). The contention figure reruns the cached naive_sft run while one competing process
@@ -28,7 +28,7 @@ METHODS = ["naive_sft", "context_free", "contextual_synthetic", "pretrain_replay
 
 def bench(args: list[str], env: dict, expect: int = 0) -> tuple[float, str]:
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "bench.cli", *args], env=env, cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "forgetbench.cli", *args], env=env, cwd=ROOT, capture_output=True,
                          text=True)
     if out.returncode != expect:
         raise RuntimeError(f"bench {' '.join(args)} exited {out.returncode}: {out.stderr[-2000:]}")
@@ -56,11 +56,10 @@ def with_a_busy_core(fn):
 def kl_scoring_ratio(repeats: int = 5) -> dict:
     """score_pair (two models, float32 log-softmax, exact KL) against bare forwards over the same tokens."""
     import torch
-
-    from bench.data import pad
-    from bench.kl import base_samples, score_pair
-    from bench.settings import KLSettings
-    from bench.sources import resolve_model
+    from forgetbench.core.settings import KLSettings
+    from forgetbench.runner.kl import base_samples, score_pair
+    from forgetbench.toolbox.encoding import pad
+    from forgetbench.toolbox.model_sources import resolve_model
 
     h = resolve_model("micro")
     tuned = h.trainable_copy().eval()
@@ -93,8 +92,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "micro.json"))
     ap.add_argument("--skip-scratch", action="store_true", help="skip pretraining the micro base from scratch")
     args = ap.parse_args()
-    from bench.provenance import machine
-    from bench.threads import available_cores
+    from forgetbench.core.environment import machine
+    from forgetbench.core.threads import available_cores
 
     with tempfile.TemporaryDirectory(prefix="forgetbench-bench-") as tmp:
         env = {**os.environ, "FORGETBENCH_CACHE": str(Path(tmp) / "cache")}

@@ -2,7 +2,7 @@
 
     python benchmarks/real.py generation   # batched (length-sorted) vs one-sequence-at-a-time, tokens/s
     python benchmarks/real.py scoring      # KL scoring (two models, float32 log-softmax, exact KL) vs bare forwards
-    python benchmarks/real.py training     # training tokens/s through bench.training.train, and MFU on a GPU
+    python benchmarks/real.py training     # training tokens/s through toolbox.training.train, and MFU on a GPU
     python benchmarks/real.py runs DIR     # wall time of each finished smollm2-cpu run under DIR
 
 Each figure is a ratio against a baseline measured in the same process. The model is SmolLM2-135M-Instruct
@@ -43,7 +43,7 @@ def sync():
 
 def load(random_init: bool):
     """(model, eos, pad) on the default device and dtype: bf16 on a GPU, float32 on CPU."""
-    from bench.device import Placement
+    from forgetbench.toolbox.device import Placement
     device, dtype = Placement().resolved()
     dtype = getattr(torch, dtype)
     if random_init:
@@ -51,7 +51,7 @@ def load(random_init: bool):
         torch.manual_seed(0)
         model = LlamaForCausalLM(LlamaConfig(**SMOLLM2)).to(device=device, dtype=dtype).eval()
         return model, 2, 2
-    from bench.models import resolve_model
+    from forgetbench.toolbox.models import resolve_model
     h = resolve_model("smollm2-135m")
     return h.model, h.tokenizer.eos_token_id, h.tokenizer.pad_token_id
 
@@ -79,7 +79,7 @@ def timed(fn, repeats: int = 1):
 
 
 def bench_generation(model, eos, pad, n: int, new: int, batch: int) -> dict:
-    from bench.generation import HFBackend, Sampling
+    from forgetbench.toolbox.generation import HFBackend, Sampling
     b = HFBackend(model, Ids(eos, pad))
     ps = prompts(n, 16, 128)
     b.generate(ps[:2], Sampling(1.0, 4, 2), seed=0)                       # warm-up
@@ -93,7 +93,7 @@ def bench_generation(model, eos, pad, n: int, new: int, batch: int) -> dict:
 
 
 def bench_scoring(model, eos, pad, n: int, length: int, batch: int) -> dict:
-    from bench.kl import score_pair
+    from forgetbench.runner.kl import score_pair
     tuned = type(model)(model.config).to(device=next(model.parameters()).device, dtype=next(model.parameters()).dtype)
     tuned.load_state_dict(model.state_dict())
     tuned.eval()
@@ -116,9 +116,9 @@ def bench_scoring(model, eos, pad, n: int, length: int, batch: int) -> dict:
 
 
 def bench_training(model, pad, n: int, length: int, batch: int, checkpointing: bool) -> dict:
-    from bench.budget import Budget
-    from bench.losses import cross_entropy
-    from bench.training import train
+    from forgetbench.core.budget import Budget
+    from forgetbench.toolbox.losses import cross_entropy
+    from forgetbench.toolbox.training import train
     m = type(model)(model.config).to(device=next(model.parameters()).device, dtype=next(model.parameters()).dtype)
     m.load_state_dict(model.state_dict())
     rows = [{"input_ids": r, "labels": r} for r in prompts(n, length, length, seed=2)]

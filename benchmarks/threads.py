@@ -23,14 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 WORKLOAD = r"""
 import os, sys, time
-from bench import threads
+from forgetbench.core import threads
 threads.configure(int(os.environ["FB_BENCH_THREADS"]))
 import torch
-from bench.data import Collator
-from bench.losses import cross_entropy
-from bench.task import targets
-from bench.method import Context
-from bench.sources import resolve_model
+from forgetbench.toolbox.encoding import Collator
+from forgetbench.toolbox.losses import cross_entropy
+from forgetbench.task import targets
+from forgetbench.method import Context
+from forgetbench.toolbox.model_sources import resolve_model
 base = resolve_model(sys.argv[2])
 threads.configure(int(os.environ["FB_BENCH_THREADS"]))   # the model's own preference does not apply here
 if sys.argv[2] == "micro":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import UserError
+from forgetbench.core.errors import UserError
 
 
 def add_commands(sub) -> None:
@@ -29,10 +29,10 @@ def add_commands(sub) -> None:
 
 
 def cmd_leaderboard(args) -> None:
-    from bench.method import reference_method
-    from bench.store import atomic_write_text
-    from leaderboard.render import render
-    from leaderboard.table import build_tracks, load_runs
+    from forgetbench.core.store import atomic_write_text
+    from forgetbench.leaderboard.render import render
+    from forgetbench.leaderboard.tracks import build_tracks, load_runs
+    from forgetbench.method import reference_method
 
     if args.note is not None and (not args.note.strip() or not args.note.isprintable()):
         raise UserError("--note is one line of text for the tables' headers (no newline or control character).")
@@ -44,7 +44,7 @@ def cmd_leaderboard(args) -> None:
     for track in tracks:
         track.note = args.note
     if args.action == "publish":
-        from leaderboard.publish import publish
+        from forgetbench.leaderboard.publish import publish
         if args.name is not None and len(tracks) > 1:
             raise UserError(f"--name gives one file name, but {args.runs} holds {len(tracks)} tracks; leave it out "
                             "(each track is named after its model) or publish one track's runs.")

@@ -24,9 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from leaderboard.stats import bootstrap_means
-from leaderboard.table import Row, Track, _item_keys, _suite_weights
+from forgetbench.leaderboard.stats import bootstrap_means
+from forgetbench.leaderboard.tracks import Row, Track, _item_keys, _suite_weights
 
 LEVELS = (0.5, 0.9)
 N_RESAMPLES = 2000

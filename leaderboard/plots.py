@@ -6,8 +6,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-
-from leaderboard.table import Track
+from forgetbench.leaderboard.tracks import Track
 
 
 def _figure():
@@ -51,7 +50,7 @@ def _legend_outside(ax) -> None:
 def frontier(track: Track) -> dict[str, bytes]:
     """Every method's configurations (points, 95% CIs as thin bars) and its frontier (line from the base model
     through the Pareto front); the matched gains as dotted verticals, with each method's interval there."""
-    from leaderboard.frontier import of
+    from forgetbench.leaderboard.frontier import of
     plt = _figure()
     fig, ax = plt.subplots(figsize=(7.2, 5.0))
     frs, info = of(track)
@@ -90,7 +89,7 @@ def frontier(track: Track) -> dict[str, bytes]:
 def predictors(track: Track) -> dict[str, bytes]:
     """One panel per forgetting predictor: each run's forgetting against it, coloured by method, with the linear
     and quadratic least-squares fits; ρ and R² (leaderboard.predictors) in each panel's title."""
-    from leaderboard.predictors import analyse
+    from forgetbench.leaderboard.predictors import analyse
     plt = _figure()
     fits = analyse(track)
     fig, axes = plt.subplots(1, len(fits), figsize=(4.2 * len(fits), 4.0), squeeze=False)

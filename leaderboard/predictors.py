@@ -21,8 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from leaderboard.table import Track
+from forgetbench.leaderboard.tracks import Track
 
 N_RESAMPLES = 2_000
 PREDICTORS = (

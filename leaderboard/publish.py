@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from bench.store import atomic_write_bytes, atomic_write_text
-from leaderboard import plots
-from leaderboard.render import FORMATS, SUFFIX, render
-from leaderboard.table import Track
+from forgetbench.core.store import atomic_write_bytes, atomic_write_text
+from forgetbench.leaderboard import plots
+from forgetbench.leaderboard.render import FORMATS, SUFFIX, render
+from forgetbench.leaderboard.tracks import Track
 
 
 def stems(tracks: list[Track], name: str | None) -> list[str]:

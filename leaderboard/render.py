@@ -9,9 +9,9 @@ import re
 import shlex
 from dataclasses import asdict
 
-from bench.schema import legacy_sections
-from leaderboard import frontier, predictors
-from leaderboard.table import N_RESAMPLES, Row, Track
+from forgetbench.leaderboard import frontier, predictors
+from forgetbench.leaderboard.tracks import N_RESAMPLES, Row, Track
+from forgetbench.records.schema import legacy_sections
 
 FORMATS = ("markdown", "latex", "html", "csv")
 SUFFIX = {"markdown": "md", "latex": "tex", "html": "html", "csv": "csv"}
@@ -232,7 +232,7 @@ def facts(track: Track) -> list[tuple[str, str]]:
 
 def _described(model: str) -> str:
     """A registered base model's description (what its weights are), for the header."""
-    from bench.sources import sources
+    from forgetbench.toolbox.model_sources import sources
     return f": {sources.get(model).description}" if model in sources.names() else ""
 
 
@@ -286,8 +286,8 @@ def _truncation(track: Track) -> str:
 
 def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
     """Shell commands that recreate the track's runs and its published files."""
-    from bench.settings import FLAGS, EvalSettings, KLSettings
-    from bench.task import default_preset, presets, targets
+    from forgetbench.core.settings import FLAGS, EvalSettings, KLSettings
+    from forgetbench.task import default_preset, presets, targets
 
     spec = track.first.spec
     tgt = targets.get(spec["target"]) if spec["target"] in targets.names() else None

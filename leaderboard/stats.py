@@ -11,9 +11,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from forgetbench.records.paired_tests import paired_permutation_test  # noqa: F401  (one implementation, shared with the engine)
 from scipy.stats import false_discovery_control, norm
-
-from bench.paired import paired_permutation_test  # noqa: F401  (one implementation, shared with the engine)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-from bench.method import GeneratedMixing, register
+from forgetbench.method import GeneratedMixing, register
 
 
 @register("context_free", cost="moderate")

@@ -1,8 +1,7 @@
 import hashlib
 
 import torch
-
-from bench.method import WeightGrid, register
+from forgetbench.method import WeightGrid, register
 
 
 @register("dare")

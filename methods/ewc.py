@@ -1,8 +1,7 @@
 import torch
-
-from bench.data import Collator
-from bench.losses import cross_entropy, logits, token_nll
-from bench.method import Method, register
+from forgetbench.method import Method, register
+from forgetbench.toolbox.encoding import Collator
+from forgetbench.toolbox.losses import cross_entropy, logits, token_nll
 
 
 @register("ewc", cost="moderate")

@@ -1,8 +1,7 @@
 import torch
-
-from bench.data import IGNORE, Collator
-from bench.losses import cross_entropy, kl_per_position, logits, masked_mean
-from bench.method import Method, register
+from forgetbench.method import Method, register
+from forgetbench.toolbox.encoding import IGNORE, Collator
+from forgetbench.toolbox.losses import cross_entropy, kl_per_position, logits, masked_mean
 
 
 @register("explicit_kl", cost="moderate")

@@ -1,8 +1,7 @@
 import torch
-
-from bench.data import IGNORE, Collator
-from bench.losses import logits, token_nll
-from bench.method import Method, register
+from forgetbench.method import Method, register
+from forgetbench.toolbox.encoding import IGNORE, Collator
+from forgetbench.toolbox.losses import logits, token_nll
 
 
 @register("flow")

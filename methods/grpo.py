@@ -1,4 +1,4 @@
-from bench.method import Method, register
+from forgetbench.method import Method, register
 
 
 @register("grpo", cost="expensive")
@@ -24,9 +24,8 @@ class GRPO(Method):
     def fit(self, model, ctx, budget, seed):
         import time
 
+        from forgetbench.core.store import scratch_dir
         from trl import GRPOTrainer
-
-        from bench.store import scratch_dir
 
         start = time.perf_counter()
         with scratch_dir("forgetbench-grpo") as out, _quiet():
@@ -47,8 +46,7 @@ class GRPO(Method):
     def prompts(self, ctx):
         """The target's training prompts in its training format: a user turn where it trains as chat."""
         from datasets import Dataset
-
-        from bench.data import uses_chat
+        from forgetbench.toolbox.encoding import uses_chat
 
         chat = uses_chat(ctx.tokenizer, ctx.target.chat)
         return Dataset.from_list([{"prompt": [{"role": "user", "content": p["prompt"]}] if chat else p["prompt"],
@@ -56,7 +54,7 @@ class GRPO(Method):
 
     def reward(self, ctx):
         """1 for a completion the target's verifier accepts (cut where its evaluation cuts one), else 0."""
-        from bench.generation import cut_at_stop
+        from forgetbench.toolbox.generation import cut_at_stop
 
         def verified(prompts, completions, index, **_):
             texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
@@ -68,9 +66,8 @@ class GRPO(Method):
         """The run's budget as TRL's settings. A step takes budget.batch_size prompts (each with `group` completions)
         and an epoch every target prompt once, so GRPO makes as many optimizer steps over the same prompts as SFT
         on the target's pairs; sampling is the model's plain distribution (no top-k, top-p)."""
+        from forgetbench.toolbox.device import world_size
         from trl import GRPOConfig
-
-        from bench.device import world_size
 
         with _quiet():
             return GRPOConfig(

@@ -1,7 +1,7 @@
 import random
 import re
 
-from bench.method import Method, register, train_only
+from forgetbench.method import Method, register, train_only
 
 ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("gate_proj", "up_proj", "down_proj")

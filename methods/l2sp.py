@@ -1,5 +1,5 @@
-from bench.losses import cross_entropy
-from bench.method import Method, register
+from forgetbench.method import Method, register
+from forgetbench.toolbox.losses import cross_entropy
 
 
 @register("l2sp")

@@ -1,8 +1,7 @@
 import re
 
 import torch
-
-from bench.method import WeightGrid, register
+from forgetbench.method import WeightGrid, register
 
 BLOCK = re.compile(r"\.(\d+)\.")          # the first numbered component: model.layers.<i>. (Llama), h.<i>. (GPT-2)
 

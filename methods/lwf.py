@@ -1,8 +1,7 @@
 import torch
-
-from bench.data import IGNORE
-from bench.losses import kl_per_position, logits, masked_mean, shifted_cross_entropy
-from bench.method import Method, register
+from forgetbench.method import Method, register
+from forgetbench.toolbox.encoding import IGNORE
+from forgetbench.toolbox.losses import kl_per_position, logits, masked_mean, shifted_cross_entropy
 
 
 @register("lwf", cost="moderate")

@@ -1,6 +1,6 @@
 import re
 
-from bench.method import Method, register, train_only
+from forgetbench.method import Method, register, train_only
 
 
 @register("mlp_gate_up")

@@ -1,4 +1,4 @@
-from bench.method import Method, register
+from forgetbench.method import Method, register
 
 
 @register("naive_sft")

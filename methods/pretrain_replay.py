@@ -1,4 +1,4 @@
-from bench.method import Mixing, register
+from forgetbench.method import Mixing, register
 
 
 @register("pretrain_replay")

@@ -1,8 +1,8 @@
 import math
 from dataclasses import replace
 
-from bench.data import encode_pair
-from bench.method import Method, register
+from forgetbench.method import Method, register
+from forgetbench.toolbox.encoding import encode_pair
 
 
 @register("self_sft", cost="moderate")
@@ -28,8 +28,8 @@ class SelfSFT(Method):
     def fit(self, model, ctx, budget, seed):
         # each round is its own Trainer: AdamW's moments and the learning-rate schedule (warmup, decay) restart
         # every epoch with the new data, as in rejection-sampling fine-tuning's rounds
-        from bench.settings import MAX_SEED
-        from bench.training import train
+        from forgetbench.core.settings import MAX_SEED
+        from forgetbench.toolbox.training import train
 
         rounds = math.ceil(budget.epochs) if self.sampler == "policy" else 1
         stats, kept = [], []

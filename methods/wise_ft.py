@@ -1,6 +1,5 @@
 import torch
-
-from bench.method import WeightGrid, register
+from forgetbench.method import WeightGrid, register
 
 
 @register("wise_ft")

@@ -9,7 +9,7 @@ for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
 if os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("FORGETBENCH_THREADS"):
     os.environ["FORGETBENCH_THREADS"] = "1"
 
-from bench import threads  # noqa: E402
+from forgetbench.core import threads  # noqa: E402
 
 threads.configure()         # the same thread settings as the CLI, before anything imports torch
 
@@ -31,7 +31,7 @@ def session_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def micro_base(session_cache):
     """The shipped micro base model, loaded once."""
-    from bench.sources import resolve_model
+    from forgetbench.toolbox.model_sources import resolve_model
     return resolve_model("micro")
 
 
@@ -98,9 +98,9 @@ needs_shared_data = pytest.mark.skipif(not (SHARED / "data" / "gsm8k" / "test.js
 @pytest.fixture()
 def micro_batch(micro_base):
     """(a trainable copy of the micro base model, a batch of 4 micro-cipher training examples, a method Context)."""
-    from bench.data import Collator
-    from bench.method import Context
-    from bench.task import targets
+    from forgetbench.method import Context
+    from forgetbench.task import targets
+    from forgetbench.toolbox.encoding import Collator
     ctx = Context(base=micro_base, target=targets.get("micro-cipher"), seed=0)
     batch = Collator(micro_base.tokenizer.pad_token_id)(ctx.target_examples[:4])
     return micro_base.trainable_copy(), batch, ctx
@@ -109,8 +109,8 @@ def micro_batch(micro_base):
 @pytest.fixture(scope="module")
 def ctx(micro_base):
     """A method Context on the micro-cipher target, shared by one test module."""
-    from bench.method import Context
-    from bench.task import targets
+    from forgetbench.method import Context
+    from forgetbench.task import targets
     return Context(base=micro_base, target=targets.get("micro-cipher"), seed=0)
 
 
@@ -160,8 +160,9 @@ def _load(*args, **kwargs):
 
 @pytest.fixture(scope="module")
 def no_work():
-    """bench.runner.prepare raises Accepted, and loading a model fails the test (module-wide, for hypothesis)."""
-    from bench import runner, sources
+    """runner.stages.prepare raises Accepted, and loading a model fails the test (module-wide, for hypothesis)."""
+    from forgetbench.runner import stages as runner
+    from forgetbench.toolbox import model_sources as sources
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runner, "prepare", _accept)
         mp.setattr(runner, "resolve_model", _load)

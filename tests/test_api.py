@@ -9,9 +9,8 @@ import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
-import pytest
-
 import forgetbench
+import pytest
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -35,13 +34,13 @@ def test_the_readme_example_runs_and_its_numbers_are_the_records(tmp_path, monke
     assert lwf.kl == record["kl"]["token_exact"]["mean"] and record["spec"]["params"]["lam"] == 0.5
     line = f"lwf: target {lwf.target_delta:+.3f}, suites {lwf.suite_average:+.3f}, KL {lwf.kl:.2f}"
     assert line in printed.getvalue()
-    table = forgetbench.leaderboard("runs").set_index("method")
+    table = forgetbench.leaderboard.table("runs").set_index("method")
     assert table.loc["lwf", "suite_average"] == pytest.approx(lwf.suite_average, rel=1e-5)
     # the same table the CLI writes as CSV
-    from bench.cli import main
+    from forgetbench.cli import main
     assert main(["leaderboard", "--runs", "runs", "--format", "csv", "--view", "points", "--out", "t.csv"]) == 0
-    from leaderboard.render import _csv
-    assert _csv(forgetbench.leaderboard("runs").to_dict("records")) == Path("t.csv").read_text()
+    from forgetbench.leaderboard.render import _csv
+    assert _csv(forgetbench.leaderboard.table("runs").to_dict("records")) == Path("t.csv").read_text()
 
 
 def test_bad_arguments_raise_before_any_work(tmp_path, no_work):
@@ -52,7 +51,7 @@ def test_bad_arguments_raise_before_any_work(tmp_path, no_work):
     with pytest.raises(forgetbench.UserError, match="--seed must be at least 0"):
         forgetbench.run("lwf", seed=-1, out=str(tmp_path))
     with pytest.raises(forgetbench.UserError, match="view='table'"):
-        forgetbench.leaderboard(tmp_path, view="table")
+        forgetbench.leaderboard.table(tmp_path, view="table")
 
 
 def test_importing_the_api_changes_no_environment_variable():

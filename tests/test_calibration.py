@@ -3,8 +3,7 @@
 import json
 
 import pytest
-
-from bench.cli import main
+from forgetbench.cli import main
 
 
 @pytest.mark.slow

@@ -5,8 +5,7 @@ import io
 import json
 
 import pytest
-
-from bench.cli import main
+from forgetbench.cli import main
 
 SMALL = ["--budget", "epochs=0.5", "--kl-samples", "32"]
 

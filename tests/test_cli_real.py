@@ -10,7 +10,7 @@ from conftest import FIXTURE_DATA, SHARED, needs_shared_data, needs_smollm2
 
 
 def bench(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "forgetbench.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.mark.parametrize("preset,needle", [
@@ -35,8 +35,8 @@ def test_paper_r1_with_local_data_stops_at_the_hub_only_training_data(data_dir, 
 
 
 def test_paper_presets_name_the_papers_models():
-    from bench.sources import sources
-    from bench.task import presets
+    from forgetbench.task import presets
+    from forgetbench.toolbox.model_sources import sources
     assert sources.get(presets.get("paper-olmo").model).hub == "allenai/OLMo-1B-hf"
     assert sources.get(presets.get("paper-r1").model).hub == "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
     assert (presets.get("paper-olmo").target, presets.get("paper-r1").target) == ("metamathqa", "medreason")

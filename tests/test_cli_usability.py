@@ -10,11 +10,11 @@ import sys
 
 import pytest
 from conftest import Accepted
+from forgetbench.cli import Help, Parser, _subparsers, _summary, _with_config, main, parser
+from forgetbench.core.settings import subset_indices
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.cli import Help, Parser, _subparsers, _summary, _with_config, main, parser
-from bench.settings import subset_indices
 from tests.test_inputs import refused
 
 
@@ -55,7 +55,7 @@ def test_version(capsys):
 
 
 def test_method_help_lists_every_method():
-    from bench.method import methods
+    from forgetbench.method import methods
     run = next(p for p in _subparsers(parser()) if p.prog == "bench run")
     text = " ".join(run.format_help().split())
     assert all(name in text for name in methods.names())
@@ -149,7 +149,7 @@ def test_with_config_leaves_other_commands_alone():
 
 
 def test_importing_the_cli_changes_no_environment_variable():
-    code = "import os; before = dict(os.environ); import bench.cli; print(dict(os.environ) == before)"
+    code = "import os; before = dict(os.environ); import forgetbench.cli; print(dict(os.environ) == before)"
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
                                                             "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM")}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -168,7 +168,7 @@ def test_the_summary_lists_suites_in_the_specs_order_however_the_record_was_read
 
 
 def test_the_cache_is_under_xdg_cache_home(tmp_path, monkeypatch):
-    from bench.store import cache_dir
+    from forgetbench.core.store import cache_dir
     monkeypatch.delenv("FORGETBENCH_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_dir() == tmp_path / "xdg" / "forgetbench" and cache_dir().is_dir()

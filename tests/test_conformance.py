@@ -5,11 +5,10 @@ import json
 
 import pytest
 import torch
-
-from bench.cli import main
-from bench.method import Context, build_method, methods, reference_method
-from bench.schema import load_run_folder
-from bench.task import targets
+from forgetbench.cli import main
+from forgetbench.method import Context, build_method, methods, reference_method
+from forgetbench.records.schema import load_run_folder
+from forgetbench.task import targets
 
 TINY = ["--budget", "examples=16", "--budget", "epochs=1", "--budget", "batch_size=8", "--limit", "6",
         "--max-new-tokens", "8", "--kl-samples", "4"]

@@ -50,7 +50,7 @@ DRIVER = r"""
 import os, shutil, signal, sys
 from pathlib import Path
 
-from bench import threads
+from forgetbench.core import threads
 
 threads.configure()                     # as the CLI does, before anything imports torch
 
@@ -64,7 +64,7 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-from tasks.micro import world
+from forgetbench.tasks.micro import world
 
 
 def pretrain(_world, out):
@@ -77,7 +77,7 @@ def pretrain(_world, out):
 world.pretrain = pretrain               # scratch_model's builder looks it up when it runs
 
 if stage == "sampling":
-    from bench.generation import HFBackend
+    from forgetbench.toolbox.generation import HFBackend
 
     generate = HFBackend.generate
 
@@ -87,15 +87,15 @@ if stage == "sampling":
 
     HFBackend.generate = generate_then_die
 elif stage == "training":
-    from bench.training import HookTrainer
+    from forgetbench.toolbox.training import HookTrainer
 
     HookTrainer.compute_loss = lambda *args, **kwargs: die()     # the first step, inside Trainer.train
 elif stage == "kl":
-    import bench.kl
+    import forgetbench.runner.kl
 
-    bench.kl.score_pair = lambda *args, **kwargs: die()          # estimate looks it up when it runs
+    forgetbench.runner.kl.score_pair = lambda *args, **kwargs: die()          # estimate looks it up when it runs
 elif stage in ("cache-write", "evaluation", "record-write"):
-    # bench.store.atomic_write_bytes publishes its finished temporary file with os.replace: killed just before
+    # core.store.atomic_write_bytes publishes its finished temporary file with os.replace: killed just before
     replace, evals = os.replace, []
 
     def doomed(dst):
@@ -115,7 +115,7 @@ elif stage in ("cache-write", "evaluation", "record-write"):
 
     os.replace = replace_unless_doomed
 
-from bench.cli import main
+from forgetbench.cli import main
 
 sys.exit(main(argv))
 """
@@ -138,8 +138,8 @@ def assert_no_warning(stage: str, proc: subprocess.CompletedProcess) -> None:
 
 
 def assert_nothing_published(stage: str, site: Path) -> None:
-    from bench.errors import UserError
-    from leaderboard.table import load_runs
+    from forgetbench.core.errors import UserError
+    from forgetbench.leaderboard.tracks import load_runs
 
     runs = site / "runs"
     folders = [p.name for p in runs.iterdir() if not p.name.startswith(".")]
@@ -151,8 +151,8 @@ def assert_nothing_published(stage: str, site: Path) -> None:
 def assert_cache_verifies(stage: str, cache: Path) -> None:
     """Every cache entry present checks out against its header, and every cached model folder against its seal
     (FORGETBENCH_CACHE is this cache: JsonCache reads it)."""
-    from bench.models import model_files
-    from bench.store import JsonCache, hash_files, sealed_digest
+    from forgetbench.core.store import JsonCache, hash_files, sealed_digest
+    from forgetbench.toolbox.models import model_files
 
     for entry in cache.glob("*/*.json"):       # samples/<key>.json, evals/<key>.json (not .tmp, not .lock)
         assert JsonCache(entry.parent.name).get(entry.stem) is not None, f"{stage}: {entry} does not verify"
@@ -164,7 +164,7 @@ def assert_cache_verifies(stage: str, cache: Path) -> None:
 
 def finished(stage: str, site: Path) -> tuple[dict, Path]:
     """A run to the end: its record (printed and written, the same) and its folder, checked as a reader does."""
-    from bench.schema import load_run_folder
+    from forgetbench.records.schema import load_run_folder
 
     proc = bench("none", site)
     assert proc.returncode == 0, f"{stage}: exit {proc.returncode}\n{proc.stderr[-3000:]}"

@@ -5,11 +5,10 @@ import json
 import shutil
 from pathlib import Path
 
+from forgetbench.cli import main
+from forgetbench.data.check import check, malformed, needs
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bench.cli import main
-from bench.datacheck import check, malformed, needs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8))
@@ -34,7 +33,7 @@ def test_other_kinds_of_damage_are_named():
 
 
 def test_every_registered_need_is_listed_with_who_reads_it():
-    from bench.task import corpora, suites, targets
+    from forgetbench.task import corpora, suites, targets
     listed = {n.path: n.users for n in needs()}
     declared = {p for _, s in suites.items() for t in s.tasks for p in t.needs}
     declared |= {p for _, t in targets.items() for e in t.evals for p in e.needs}

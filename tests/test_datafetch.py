@@ -7,13 +7,13 @@ import json
 import urllib.error
 
 import datasets
+import forgetbench.data.fetch as datafetch
 import pytest
+from forgetbench.cli import main
+from forgetbench.data.check import check, needs
+from forgetbench.task import data_sources
+from forgetbench.tasks.real import loaders
 
-import bench.datafetch as datafetch
-from bench.cli import main
-from bench.datacheck import check, needs
-from bench.task import data_sources
-from tasks.real import loaders
 from tests.conftest import SHARED, needs_shared_data
 
 
@@ -158,7 +158,7 @@ def test_hub_files_while_offline_and_unknown_names_stop_before_any_work(tmp_path
 
 
 def test_the_data_source_declaration_is_one_of_two_kinds():
-    from bench.task import DataSource
+    from forgetbench.task import DataSource
     with pytest.raises(ValueError, match="either url and sha256, or hub and write"):
         DataSource("a.jsonl", url="https://x", hub=("r", None, "test"), write=bytes)
     with pytest.raises(ValueError):

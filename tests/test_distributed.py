@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bench.cli import main
+from forgetbench.cli import main
 
 ARGS = ["run", "--method", "naive_sft", "--budget", "examples=256", "--budget", "epochs=1", "--limit", "8",
         "--kl-samples", "8", "--json"]

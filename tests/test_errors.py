@@ -3,9 +3,8 @@
 import json
 
 import pytest
-
-from bench import runner
-from bench.cli import main
+from forgetbench.cli import main
+from forgetbench.runner import stages as runner
 
 SMALL = ["--budget", "epochs=0.25", "--kl-samples", "8"]
 
@@ -58,7 +57,7 @@ def test_folder_without_safetensors(capsys, tmp_path):
 def test_unreadable_model_folder(capsys, tmp_path):
     import shutil
 
-    from tasks.micro.world import SHIPPED
+    from forgetbench.tasks.micro.world import SHIPPED
     for f in SHIPPED.glob("*.json"):
         shutil.copy(f, tmp_path)
     (tmp_path / "model.safetensors").write_text("garbage")
@@ -94,7 +93,7 @@ def test_interrupted_run_leaves_nothing_and_reruns_cleanly(capsys, tmp_path, mon
     real = runner.write_run
 
     def killed(run_dir, record, items, *rest):
-        from bench import store
+        from forgetbench.core import store
         with store.atomic_dir(run_dir) as tmp:
             (tmp / "items.jsonl").write_text("half")
             raise KeyboardInterrupt

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from bench import aggregate, evaluation
-from bench.evaluation import evaluate
-from bench.settings import EvalSettings
-from bench.task import resolve, suites, targets
-from tasks.micro.world import build_world
+from forgetbench.core.settings import EvalSettings
+from forgetbench.records import aggregate
+from forgetbench.runner import evaluation
+from forgetbench.runner.evaluation import evaluate
+from forgetbench.task import resolve, suites, targets
+from forgetbench.tasks.micro.world import build_world
 
 
 @torch.no_grad()
@@ -64,7 +64,7 @@ def test_base_evaluations_are_cached_per_model(micro_base, monkeypatch, tmp_path
         evaluate(micro_base.model, micro_base.tokenizer, tasks, EvalSettings(task_limits={tasks[0].task.name: 3}),
                  micro_base.fingerprint)
     # a changed verifier is another entry: an outcome is its check's (a fixed check must not reuse the old one's)
-    from bench import verify
+    from forgetbench.toolbox import verify
     changed = tmp_path / "verify.py"
     changed.write_bytes(Path(verify.__file__).read_bytes() + b"\n# changed\n")
     monkeypatch.setattr(verify, "__file__", str(changed))

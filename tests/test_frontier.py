@@ -4,14 +4,13 @@ import math
 
 import numpy as np
 import pytest
+from forgetbench.leaderboard import frontier as fr
+from forgetbench.leaderboard.render import render
+from forgetbench.leaderboard.stats import bootstrap_means
+from forgetbench.leaderboard.tracks import build_tracks, load_runs
 from hypothesis import given
 from hypothesis import strategies as st
 from test_leaderboard import BASE, write_run
-
-from leaderboard import frontier as fr
-from leaderboard.render import render
-from leaderboard.stats import bootstrap_means
-from leaderboard.table import build_tracks, load_runs
 
 CURVE = [(0.4, -0.1), (0.8, -0.3), (0.6, -0.5)]          # the last is dominated by (0.8, -0.3)
 

@@ -8,13 +8,12 @@ from dataclasses import asdict, fields
 
 import pytest
 from conftest import FIXTURE_DATA, Accepted
+from forgetbench.cli import main
+from forgetbench.core.budget import Budget
+from forgetbench.core.settings import FLAGS
+from forgetbench.method import methods
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from bench.budget import Budget
-from bench.cli import main
-from bench.method import methods
-from bench.settings import FLAGS
 
 
 def outcome(capsys, argv) -> tuple[str, str]:
@@ -82,14 +81,13 @@ def test_bad_budget_values_are_refused(capsys, no_work, out, value, needles):
 
 
 def test_accepted_schedulers_run_in_the_trainer():
-    """bench.budget.SCHEDULERS is written out (importing transformers takes seconds): each is transformers' and
-    builds with the arguments bench.training gives the Trainer."""
+    """core.budget.SCHEDULERS is written out (importing transformers takes seconds): each is transformers' and
+    builds with the arguments forgetbench.toolbox.training gives the Trainer."""
     import tempfile
 
     import torch
+    from forgetbench.core.budget import SCHEDULERS
     from transformers import SchedulerType, TrainingArguments, get_scheduler
-
-    from bench.budget import SCHEDULERS
     assert set(SCHEDULERS) <= {s.value for s in SchedulerType}
     for name in SCHEDULERS:
         with tempfile.TemporaryDirectory() as folder:
@@ -166,7 +164,7 @@ def test_a_malformed_training_file_names_its_line(capsys, no_work, out, tmp_path
 @pytest.mark.parametrize("content", [f"\ufeff{GOOD}\n\n{GOOD}\r\n", f" [{GOOD},\n {GOOD}]",
                                      '{"question": "a\u2028b", "answer": "c"}'])
 def test_well_formed_training_files_are_read(content, tmp_path):
-    from tasks.real import _local_train_file
+    from forgetbench.tasks.real import _local_train_file
     f = tmp_path / "train.jsonl"
     f.write_text(content, encoding="utf-8")
     pairs = _local_train_file(f, ("question", "answer"))
@@ -187,7 +185,7 @@ TRL = [
 
 @pytest.mark.parametrize("content", TRL)
 def test_trls_dataset_formats_are_read_as_the_targets_pairs(content, tmp_path):
-    from tasks.real import _local_train_file
+    from forgetbench.tasks.real import _local_train_file
     f = tmp_path / "train.jsonl"
     f.write_text(content)
     assert _local_train_file(f, ("question", "answer")) == WANT
@@ -195,8 +193,7 @@ def test_trls_dataset_formats_are_read_as_the_targets_pairs(content, tmp_path):
 
 def test_csv_tsv_and_parquet_files_are_read_through_datasets(tmp_path):
     import pandas as pd
-
-    from tasks.real import _local_train_file
+    from forgetbench.tasks.real import _local_train_file
     frame = pd.DataFrame({"question": [w["prompt"] for w in WANT], "answer": [w["response"] for w in WANT]})
     frame.to_csv(tmp_path / "t.csv", index=False)
     frame.to_csv(tmp_path / "t.tsv", index=False, sep="\t")
@@ -213,8 +210,8 @@ def test_csv_tsv_and_parquet_files_are_read_through_datasets(tmp_path):
     ('{"prompt": "q", "completion": 3}\n', ["line 1", "'answer' is a number"]),
 ])
 def test_a_malformed_trl_record_names_its_line(content, needles, tmp_path):
-    from bench.errors import UserError
-    from tasks.real import _local_train_file
+    from forgetbench.core.errors import UserError
+    from forgetbench.tasks.real import _local_train_file
     f = tmp_path / "train.jsonl"
     f.write_text(content)
     with pytest.raises(UserError) as e:
@@ -223,8 +220,8 @@ def test_a_malformed_trl_record_names_its_line(content, needles, tmp_path):
 
 
 def test_a_malformed_table_names_its_row_or_the_file(tmp_path):
-    from bench.errors import UserError
-    from tasks.real import _local_train_file
+    from forgetbench.core.errors import UserError
+    from forgetbench.tasks.real import _local_train_file
     (tmp_path / "t.csv").write_text("question,answer\nq,a\nq2,\n")
     with pytest.raises(UserError, match="row 2: 'answer' is"):
         _local_train_file(tmp_path / "t.csv", ("question", "answer"))

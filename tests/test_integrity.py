@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_together
-
-from bench import evaluation
-from bench.generation import Sampling, cached_sample
-from bench.settings import EvalSettings
-from bench.store import JsonCache, atomic_dir, cache_dir, remove_stale, sealed_digest
-from bench.task import _render, resolve, suites, targets
+from forgetbench.core.settings import EvalSettings
+from forgetbench.core.store import JsonCache, atomic_dir, cache_dir, remove_stale, sealed_digest
+from forgetbench.runner import evaluation
+from forgetbench.task import _render, resolve, suites, targets
+from forgetbench.toolbox.generation import Sampling, cached_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "tasks" / "micro" / "base"
@@ -109,8 +108,8 @@ def copy_shipped(out: Path, log: Path | None = None) -> None:
 
 @pytest.mark.parametrize("damage", ["flipped weight byte", "seal removed", "weights removed"])
 def test_a_damaged_cached_model_is_rebuilt(fresh_cache, capsys, damage):
-    from bench.device import Placement
-    from bench.models import load_cached
+    from forgetbench.toolbox.device import Placement
+    from forgetbench.toolbox.models import load_cached
 
     folder = cache_dir() / "models" / "toy"
     first = load_cached(folder, copy_shipped, name="toy", placement=Placement("cpu"))
@@ -133,8 +132,8 @@ def test_a_damaged_cached_model_is_rebuilt(fresh_cache, capsys, damage):
 
 def _load_cached_in_process(cache: str, log: str, start) -> None:
     os.environ["FORGETBENCH_CACHE"] = cache
-    from bench.device import Placement
-    from bench.models import load_cached
+    from forgetbench.toolbox.device import Placement
+    from forgetbench.toolbox.models import load_cached
     start.wait()
     load_cached(Path(cache) / "models" / "toy", lambda out: copy_shipped(out, Path(log)), name="toy",
                 placement=Placement("cpu"))
@@ -246,9 +245,10 @@ def test_published_folders_and_files_get_normal_permissions(tmp_path, fresh_cach
 def test_schema_3_records_are_read_with_evaluations_recomputed_and_kl_marked(tmp_path):
     import hashlib
 
-    from bench.errors import UserError
-    from leaderboard.render import legend
-    from leaderboard.table import build_tracks, load_runs
+    from forgetbench.core.errors import UserError
+    from forgetbench.leaderboard.render import legend
+    from forgetbench.leaderboard.tracks import build_tracks, load_runs
+
     from tests.test_leaderboard import NAIVE, write_run
 
     root = tmp_path / "runs"
@@ -282,7 +282,7 @@ def test_schema_3_records_are_read_with_evaluations_recomputed_and_kl_marked(tmp
 def test_a_finished_run_whose_folder_was_damaged_is_refused_by_name_on_rerun(tmp_path, capsys):
     """`bench run` over a finished run reads it back with every check: a truncated items file or a hand-edited
     KL is an error naming the file, never "already done"."""
-    from bench.cli import main
+    from forgetbench.cli import main
 
     args = ["run", "--method", "naive_sft", "--budget", "examples=16", "--budget", "epochs=1", "--limit", "4",
             "--max-new-tokens", "4", "--kl-samples", "4", "--out", str(tmp_path / "runs")]

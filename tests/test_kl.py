@@ -7,11 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from forgetbench.records.aggregate import kl_rows, kl_summary, ratio_se
+from forgetbench.runner.kl import score_pair
+from forgetbench.toolbox.generation import HFBackend, Sampling
 from transformers import LlamaConfig, LlamaForCausalLM
-
-from bench.aggregate import kl_rows, kl_summary, ratio_se
-from bench.generation import HFBackend, Sampling
-from bench.kl import score_pair
 
 BOS, EOS, PAD = 0, 1, 1   # pad == eos on purpose: masks must come from the first EOS, not the pad id
 TOK = SimpleNamespace(eos_token_id=EOS, pad_token_id=PAD)

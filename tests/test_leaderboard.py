@@ -8,12 +8,11 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-
-from bench import aggregate
-from bench.cli import main
-from bench.schema import SCHEMA_VERSION, items_hash, items_text
-from leaderboard.frontier import pareto
-from leaderboard.table import build_tracks, load_runs
+from forgetbench.cli import main
+from forgetbench.leaderboard.frontier import pareto
+from forgetbench.leaderboard.tracks import build_tracks, load_runs
+from forgetbench.records import aggregate
+from forgetbench.records.schema import SCHEMA_VERSION, items_hash, items_text
 
 TASKS = {"s1": ["a", "b"], "s2": ["c"]}          # suite -> tasks; s1 has two tasks of different sizes
 SIZES = {"tgt": 6, "a": 5, "b": 3, "c": 4}       # 12 preserved items: exact permutation tests
@@ -161,7 +160,7 @@ def test_rows_match_an_independent_computation(runs):
 
 
 def test_minimum_detectable_effect_under_the_table(runs):
-    from leaderboard.stats import minimum_detectable_effect
+    from forgetbench.leaderboard.stats import minimum_detectable_effect
     (track,) = build_tracks(load_runs(runs), "naive_sft")
     idx = slice(8, 12)                                             # suite s2 = task c, the last 4 items
     var = np.mean([np.var(np.mean([preserved(s) for s in seeds], axis=0)[idx] - preserved(BASE)[idx], ddof=1)

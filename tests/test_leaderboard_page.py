@@ -8,14 +8,14 @@ import subprocess
 from html.parser import HTMLParser
 
 import pytest
+from forgetbench.cli import parser
+from forgetbench.core.settings import parse_pairs
+from forgetbench.leaderboard import frontier
+from forgetbench.leaderboard.render import _marked, _sort_value, html_page, latex, ranked_rows, reproduce
+from forgetbench.leaderboard.tracks import build_tracks, load_runs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.cli import parser
-from bench.settings import parse_pairs
-from leaderboard import frontier
-from leaderboard.render import _marked, _sort_value, html_page, latex, ranked_rows, reproduce
-from leaderboard.table import build_tracks, load_runs
 from tests.test_leaderboard import BASE, CF, NAIVE, flip, write_run
 
 
@@ -74,7 +74,7 @@ class Page(HTMLParser):
 
 
 def test_every_table_explains_its_columns_and_carries_its_sort_keys(track):
-    from leaderboard import plots
+    from forgetbench.leaderboard import plots
     page = Page(html_page([track], figures={track.key: plots.figures(track)}))
     assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in page.meta
     assert len(page.tables) == 3
@@ -148,7 +148,7 @@ def test_latex_numbers_use_true_minus_signs(track):
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (Debian texlive-latex-recommended)")
 def test_latex_compiles_into_a_two_column_paper_without_overfull_boxes(track, tmp_path):
-    from leaderboard import plots
+    from forgetbench.leaderboard import plots
     for name, data in plots.figures(track).items():
         (tmp_path / f"{track.name}-{name}.png").write_bytes(data["png"])
     doc = ("\\documentclass[twocolumn]{article}\n\\usepackage[utf8]{inputenc}\\usepackage{booktabs,graphicx}\n"
@@ -192,7 +192,7 @@ def test_reproduce_asks_each_row_for_its_own_budget_once(track):
 
 
 def test_methods_differ_in_hue_until_ten_and_in_colour_or_marker_until_many():
-    from leaderboard.plots import style
+    from forgetbench.leaderboard.plots import style
     looks = [style(i) for i in range(60)]
     assert len({s["color"] for s in looks[:10]}) == 10 and len({s["color"] for s in looks[:20]}) == 20
     assert len({(s["color"], s["marker"]) for s in looks}) == 60

@@ -5,10 +5,9 @@ import copy
 import pytest
 import torch
 from conftest import perturbed
-
-from bench.data import IGNORE, Collator
-from bench.losses import cross_entropy, logits
-from bench.method import build_method
+from forgetbench.method import build_method
+from forgetbench.toolbox.encoding import IGNORE, Collator
+from forgetbench.toolbox.losses import cross_entropy, logits
 
 
 def manual_ce(model, batch):
@@ -110,7 +109,7 @@ def test_lwf_distills_on_response_tokens(micro_batch):
 
 
 def test_flow_weights_and_loss(micro_batch):
-    from bench.method import Context
+    from forgetbench.method import Context
     model, _, full = micro_batch
     # 64 target examples keep the by-hand loop short
     ctx = Context(base=full.base, target=full.target, seed=0, examples=64)
@@ -130,7 +129,7 @@ def test_flow_weights_and_loss(micro_batch):
     for row, loss in zip(rows, losses):
         assert row["weight"] == pytest.approx(float(torch.exp(torch.tensor(-loss / tau))), rel=1e-4)
     assert ctx.notes["flow"]["tau"] == pytest.approx(tau, rel=1e-5)
-    from bench.data import Collator
+    from forgetbench.toolbox.encoding import Collator
     wb = Collator(ctx.tokenizer.pad_token_id)(rows[:4])
     with torch.no_grad():
         logits = model(input_ids=wb["input_ids"], attention_mask=wb["attention_mask"]).logits[:, :-1].float()

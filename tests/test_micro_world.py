@@ -1,7 +1,6 @@
 
 import pytest
-
-from tasks.micro.world import CIPHER_TEST, CIPHER_TRAIN, REASONING_KINDS, build_tokenizer, build_world
+from forgetbench.tasks.micro.world import CIPHER_TEST, CIPHER_TRAIN, REASONING_KINDS, build_tokenizer, build_world
 
 
 def test_world_is_deterministic():
@@ -45,8 +44,8 @@ def test_tokenizer_covers_the_world():
 def test_the_shipped_base_is_checked_by_its_hash(tmp_path, monkeypatch):
     import shutil
 
-    from bench.errors import UserError
-    from tasks.micro import world
+    from forgetbench.core.errors import UserError
+    from forgetbench.tasks.micro import world
     assert world.base_model().fingerprint == world.SHIPPED_SHA256
     damaged = tmp_path / "base"
     shutil.copytree(world.SHIPPED, damaged)
@@ -60,7 +59,7 @@ def test_the_shipped_base_is_checked_by_its_hash(tmp_path, monkeypatch):
 
 def _cpu() -> tuple[str, str]:
     """The CPU's kind ("AuthenticAMD family 25 model 17") and its flags."""
-    from bench.provenance import cpu_fields
+    from forgetbench.core.environment import cpu_fields
     cpu = cpu_fields()
     return (f"{cpu.get('vendor_id')} family {cpu.get('cpu family')} model {cpu.get('model')}",
             f" {cpu.get('flags', '')} ")
@@ -74,8 +73,7 @@ PRETRAINED_ELSEWHERE = {("2.13.0+cpu", "AuthenticAMD family 25 model 17"):      
 
 def _expected_fingerprint() -> str | None:
     import torch
-
-    from tasks.micro.world import SHIPPED_MADE_WITH, SHIPPED_SHA256
+    from forgetbench.tasks.micro.world import SHIPPED_MADE_WITH, SHIPPED_SHA256
     kind, flags = _cpu()
     if (torch.__version__, kind) in PRETRAINED_ELSEWHERE:
         return PRETRAINED_ELSEWHERE[torch.__version__, kind]
@@ -87,10 +85,10 @@ def _expected_fingerprint() -> str | None:
 @pytest.mark.skipif(_expected_fingerprint() is None, reason="another CPU instruction set or torch version: "
                     "pretraining gives a slightly different base here, which is why the weights ship")
 def test_pretraining_from_scratch_gives_the_shipped_weights(fresh_cache):
-    from bench.sources import resolve_model
+    from forgetbench.toolbox.model_sources import resolve_model
     assert resolve_model("micro-scratch").fingerprint == _expected_fingerprint()
 
 
 def test_the_shipped_tokenizer_is_the_worlds_own():
-    from bench.sources import resolve_model
+    from forgetbench.toolbox.model_sources import resolve_model
     assert resolve_model("micro").tokenizer.get_vocab() == build_tokenizer(build_world()).get_vocab()

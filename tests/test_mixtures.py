@@ -1,12 +1,11 @@
 """What methods train on: the data mixtures, context-free sampling, the Context, and building methods from --set."""
 
 import pytest
-
-from bench.data import IGNORE
-from bench.errors import UserError
-from bench.method import build_method, methods
-from bench.settings import parse_pairs
-from tasks.micro.world import build_world
+from forgetbench.core.errors import UserError
+from forgetbench.core.settings import parse_pairs
+from forgetbench.method import build_method, methods
+from forgetbench.tasks.micro.world import build_world
+from forgetbench.toolbox.encoding import IGNORE
 
 CORE = ["naive_sft", "context_free", "contextual_synthetic", "pretrain_replay", "explicit_kl"]
 

@@ -6,11 +6,10 @@ import shutil
 import pytest
 import torch
 from conftest import needs_smollm2, smollm2_gguf
-
-from bench import models
-from bench.device import Placement
-from bench.errors import UserError
-from bench.sources import resolve_model
+from forgetbench.core.errors import UserError
+from forgetbench.toolbox import models
+from forgetbench.toolbox.device import Placement
+from forgetbench.toolbox.model_sources import resolve_model
 
 
 def test_unknown_short_name_suggests_an_alias():
@@ -22,7 +21,7 @@ def test_unknown_short_name_suggests_an_alias():
 def test_hub_ids_with_or_without_an_organisation(name, monkeypatch, tmp_path):
     """Online, any hub id is one (checked when it loads); offline, only one the hub's cache holds, and otherwise
     the message says the hub is off and how to pass a local folder or go online."""
-    from bench.sources import locate
+    from forgetbench.toolbox.model_sources import locate
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserError, match=f"Unknown model '{name}'.*hub is off.*local model folder.*HF_HUB_OFFLINE=0"):
@@ -43,7 +42,7 @@ def test_hub_ids_with_or_without_an_organisation(name, monkeypatch, tmp_path):
     (" low_cpu_mem_usage = true , max_memory_gb=3,", (("low_cpu_mem_usage", True), ("max_memory_gb", 3))),
     ("", ()), (None, ())])
 def test_model_args_are_lm_evals_key_value_list_typed(text, pairs):
-    from bench.device import model_args
+    from forgetbench.toolbox.device import model_args
     assert model_args(text) == pairs
 
 
@@ -51,7 +50,7 @@ def test_model_args_are_lm_evals_key_value_list_typed(text, pairs):
                                          ("dtype=float16", "use --dtype"), ("device=cuda", "use --device"),
                                          ("trust_remote_code=true", "use --trust-remote-code")])
 def test_model_args_refuse_malformed_pairs_and_our_own_flags(text, needle):
-    from bench.device import model_args
+    from forgetbench.toolbox.device import model_args
     with pytest.raises(UserError, match=needle):
         model_args(text)
 
@@ -86,7 +85,7 @@ def test_hub_alias_offline_names_the_model_and_how_to_go_online():
 
 
 def test_an_alias_without_any_local_copy_says_how_to_install_one(monkeypatch):
-    from bench.sources import alias, sources
+    from forgetbench.toolbox.model_sources import alias, sources
     sources.names()
     monkeypatch.setitem(sources._entries, "smollm2-135m", alias(
         "smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2", (lambda: None,),
@@ -114,7 +113,7 @@ def test_start_token_is_bos_unless_the_model_names_its_document_separator(tiny_m
 
 
 def test_wheel_lookup_without_the_wheel_is_none():
-    from bench.sources import wheel_file
+    from forgetbench.toolbox.model_sources import wheel_file
     assert wheel_file("no-such-distribution-xyz", "x/y.gguf")() is None
 
 
@@ -156,10 +155,9 @@ def test_a_bare_gguf_gets_its_special_tokens_and_template_from_the_file(tmp_path
 def test_model_args_parse_any_text_to_pairs_or_one_clear_error():
     """Property: any string is either sorted (key, typed value) pairs or a UserError, never another exception;
     and pairs written back as key=value text parse to themselves."""
+    from forgetbench.toolbox.device import OWN_FLAGS, model_args
     from hypothesis import given
     from hypothesis import strategies as st
-
-    from bench.device import OWN_FLAGS, model_args
 
     @given(st.text())
     def any_text(text):

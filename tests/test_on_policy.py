@@ -2,10 +2,10 @@
 
 from types import SimpleNamespace
 
-from bench.budget import Budget
-from bench.data import encode_pair
-from bench.method import build_method
-from bench.task import targets
+from forgetbench.core.budget import Budget
+from forgetbench.method import build_method
+from forgetbench.task import targets
+from forgetbench.toolbox.encoding import encode_pair
 
 TONE = targets.get("micro-tone")
 
@@ -63,8 +63,7 @@ def test_grpo_takes_as_many_steps_over_the_same_prompts_as_sft(micro_base, tmp_p
 def test_grpo_with_no_reward_anywhere_leaves_the_model_unchanged(micro_base):
     """With beta 0 every advantage is 0 when no completion is ever right (the cipher): no update at all."""
     import torch
-
-    from bench.method import Context
+    from forgetbench.method import Context
     ctx = Context(base=micro_base, target=targets.get("micro-cipher"), seed=0, examples=8)
     policy = micro_base.trainable_copy()
     stats = build_method("grpo", {"group": "2", "max_new_tokens": "3"}).fit(
@@ -77,8 +76,8 @@ def test_grpo_with_no_reward_anywhere_leaves_the_model_unchanged(micro_base):
 def test_a_completion_cut_by_the_token_cap_is_unfinished_and_never_trained_on(micro_base, monkeypatch):
     """Ended by EOS or by a stop string: a completion; cut by max_new_tokens: None, and self_sft drops it (trained
     on with an EOS, an unfinished text would teach the model to stop mid-sentence)."""
-    from bench import generation
-    from bench.method import Context
+    from forgetbench.method import Context
+    from forgetbench.toolbox import generation
     tok = micro_base.tokenizer
     pairs = TONE.train_pairs(None, None)[:1]
     answer = tok(" " + pairs[0]["response"], add_special_tokens=False)["input_ids"]

@@ -3,8 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from leaderboard.predictors import fit, leave_one_method_out, r_squared
+from forgetbench.leaderboard.predictors import fit, leave_one_method_out, r_squared
 
 X = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
 Y = np.array([0.0, -0.01, -0.03, -0.02, -0.05, -0.09, -0.08])

@@ -2,11 +2,10 @@
 
 import pytest
 import torch
+from forgetbench.runner.probe import answer_class_shift, class_token_ids, next_token_mass
+from forgetbench.tasks.real import is_number
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bench.probe import answer_class_shift, class_token_ids, next_token_mass
-from tasks.real import is_number
 
 
 def test_token_classes():
@@ -38,7 +37,7 @@ def test_equal_models_show_no_shift(micro_base):
 
 @given(st.lists(st.integers(1, 300), max_size=60), st.integers(1, 40), st.integers(1, 2000))
 def test_probe_batches_cover_every_prompt_once_within_the_budget(lengths, batch_size, max_tokens):
-    from bench.probe import batches
+    from forgetbench.runner.probe import batches
     out = batches(lengths, batch_size=batch_size, max_tokens=max_tokens)
     assert sorted(i for b in out for i in b) == list(range(len(lengths)))
     for b in out:

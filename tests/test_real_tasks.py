@@ -5,14 +5,13 @@ import json
 
 import pytest
 from conftest import SHARED, needs_shared_data, needs_smollm2
-
-from bench.aggregate import accuracy
-from bench.errors import UserError
-from bench.evaluation import evaluate
-from bench.plan import plan
-from bench.settings import EvalSettings, subset_indices
-from bench.sources import resolve_model
-from bench.task import resolve, suites, targets
+from forgetbench.core.errors import UserError
+from forgetbench.core.settings import EvalSettings, subset_indices
+from forgetbench.records.aggregate import accuracy
+from forgetbench.runner.evaluation import evaluate
+from forgetbench.runner.evaluation_plan import plan
+from forgetbench.task import resolve, suites, targets
+from forgetbench.toolbox.model_sources import resolve_model
 
 
 def ready_tasks(names, data_dir):
@@ -120,7 +119,7 @@ def test_smollm2_arc_easy_and_lambada_subsets_equal_lm_evals_own_result():
 def test_a_task_run_from_the_hub_is_recorded_under_the_hubs_name(monkeypatch, data_dir):
     """The local MedQA (5 options) and lm-eval's medqa_4options are different benchmarks, as are the local BoolQ
     copy (no article titles) and lm-eval's boolq: results go under the name of what ran, so they never mix."""
-    from bench import evaluation
+    from forgetbench.runner import evaluation
 
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")             # the hub path is planned; nothing is downloaded
     hub = plan(None, [suites.get("medqa"), suites.get("zeroshot")], None)
@@ -149,7 +148,7 @@ def test_an_lm_eval_group_is_one_task_made_of_its_subtasks_items(tiny_model, dat
     on, and --limit draws from them all at once. Checked on a local group of two local tasks."""
     import shutil
 
-    from bench.task import EvalTask, Resolved
+    from forgetbench.task import EvalTask, Resolved
 
     include = tmp_path / "tasks"
     shutil.copytree(ready_tasks(["zeroshot"], data_dir)[0][0].include, include)
@@ -170,7 +169,7 @@ def test_an_lm_eval_group_is_one_task_made_of_its_subtasks_items(tiny_model, dat
 
 
 def test_group_items_are_drawn_from_the_concatenation_of_the_leaves():
-    from bench.evaluation import _leaf_samples, _refuse_shared_leaves
+    from forgetbench.runner.evaluation import _leaf_samples, _refuse_shared_leaves
     assert _leaf_samples([0, 5, 6], {"a": 5, "b": 3, "c": 4}) == {"a": [0], "b": [0, 1]}     # c: none drawn
     assert _leaf_samples([4, 8, 11], {"a": 5, "b": 3, "c": 4}) == {"a": [4], "c": [0, 3]}
     assert _leaf_samples(None, {"a": 5, "b": 3}) == {"a": None, "b": None}                   # every item
@@ -179,7 +178,7 @@ def test_group_items_are_drawn_from_the_concatenation_of_the_leaves():
 
 
 def test_two_registered_tasks_that_run_as_one_are_refused(monkeypatch):
-    from bench.task import EvalTask, Suite
+    from forgetbench.task import EvalTask, Suite
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
     twins = Suite("twins", "two names, one lm-eval task", (EvalTask("a", "acc", hub="boolq"),
                                                            EvalTask("b", "acc", hub="boolq")))

@@ -7,16 +7,16 @@ import types
 import pytest
 import torch
 from conftest import SHARED, needs_shared_data
+from forgetbench.core.settings import EvalSettings
+from forgetbench.runner import reasoning
+from forgetbench.task import resolve, suites, targets
+from forgetbench.tasks.real import gsm8k_solution
+from forgetbench.toolbox import verify
+from forgetbench.toolbox.encoding import encode_pair
+from forgetbench.toolbox.generation import HFBackend, Sampling, VLLMBackend, cut_at_stop
+from forgetbench.toolbox.model_sources import resolve_model
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bench import reasoning, verify
-from bench.data import encode_pair
-from bench.generation import HFBackend, Sampling, VLLMBackend, cut_at_stop
-from bench.settings import EvalSettings
-from bench.sources import resolve_model
-from bench.task import resolve, suites, targets
-from tasks.real import gsm8k_solution
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_multiple_choice_letters_are_checked_with_math_verify(completion, ok):
 
 
 def test_medreason_rows_become_reasoning_then_answer():
-    from tasks.real import medreason_pair
+    from forgetbench.tasks.real import medreason_pair
     row = {"question": "Which vitamin prevents scurvy?", "options": "A. C\nB. D", "reasoning": "Collagen needs C.",
            "answer": "A. C"}
     assert medreason_pair(row) == {"prompt": "Which vitamin prevents scurvy?\nA. C\nB. D",
@@ -82,7 +82,7 @@ def test_a_sequence_also_ends_at_a_document_separator(tiny, monkeypatch):
     whose EOS is <|im_end|>); the sample cache key is unchanged for models without one."""
     from dataclasses import replace
 
-    from bench import generation
+    from forgetbench.toolbox import generation
     tok = tiny.tokenizer
     prompt = tok("Tom has")["input_ids"]
     free = HFBackend(tiny.model, tok).generate([prompt], Sampling(1.0, 12), seed=0)[0]
@@ -207,7 +207,7 @@ def test_vllm_backend_maps_onto_vllms_offline_api(tiny, monkeypatch):
 
 
 def test_vllm_backend_without_vllm_is_a_clear_error(tiny, monkeypatch):
-    from bench.errors import UserError
+    from forgetbench.core.errors import UserError
     monkeypatch.setitem(sys.modules, "vllm", None)
     with pytest.raises(UserError, match="pip install 'forgetbench\\[vllm\\]'"):
         VLLMBackend(tiny.model, tiny.tokenizer)
@@ -226,8 +226,8 @@ def test_chat_pairs_take_loss_on_the_assistant_reply_only(tiny):
 
 
 def test_targets_train_with_the_instruction_evaluation_uses():
-    import tasks.real
-    assert tasks.real.INSTRUCTION == reasoning.INSTRUCTION
+    import forgetbench.tasks.real as real
+    assert real.INSTRUCTION == reasoning.INSTRUCTION
 
 
 @pytest.mark.slow
@@ -235,7 +235,7 @@ def test_targets_train_with_the_instruction_evaluation_uses():
 def test_every_gold_answer_scores_itself_and_no_other():
     """Each reasoning task's reference answers, written as a model would (boxed), are correct against themselves;
     another problem's different answer is not (issue 13: MATH-500's escaped dollar signs could never score)."""
-    import tasks.real as real
+    import forgetbench.tasks.real as real
     for task in real.REASONING:
         if not task.needs:
             continue                                   # hub only (GPQA)
@@ -265,7 +265,7 @@ def test_exact_match_refuses_near_misses(near):
 
 def test_exact_scoring_prompts_with_the_question_alone(tiny, monkeypatch):
     """scoring "exact": no step-by-step instruction in the prompt; right only when the text is the reference."""
-    from bench.task import EvalTask, Resolved
+    from forgetbench.task import EvalTask, Resolved
 
     problems = [{"question": "Write these words in reverse order: a b c", "answer": "c b a", "response": "c b a"}]
     task = EvalTask("rev", "exact_match", problems=lambda d: problems, scoring="exact")
@@ -280,7 +280,7 @@ def test_exact_scoring_prompts_with_the_question_alone(tiny, monkeypatch):
 def test_answer_scoring_prompts_with_the_question_alone_and_checks_the_final_answer(tiny, monkeypatch):
     """scoring "answer": no step-by-step instruction; right when math-verify reads the reference as the final
     answer, in whatever words."""
-    from bench.task import EvalTask, Resolved
+    from forgetbench.task import EvalTask, Resolved
 
     problems = [{"question": "What is 9 + 8? Answer with the number only.", "answer": "17", "response": "17"}]
     task = EvalTask("sum", "pass@1", problems=lambda d: problems, scoring="answer")
@@ -296,7 +296,7 @@ def test_answer_scoring_prompts_with_the_question_alone_and_checks_the_final_ans
 def test_arithmetic_items_are_every_fact_once_split_by_unordered_pair():
     import re
 
-    import tasks.real as real
+    import forgetbench.tasks.real as real
     train, test = (real.arithmetic_problems(s)(None) for s in ("train", "test"))
     assert test == real.arithmetic_problems("test")(None) and len(train) == len(test) == 144
     facts = {}
@@ -318,7 +318,7 @@ def test_arithmetic_items_are_every_fact_once_split_by_unordered_pair():
 def test_reverse_words_items_are_fixed_reversed_balanced_and_unseen_in_training():
     import collections
 
-    import tasks.real as real
+    import forgetbench.tasks.real as real
     test = real.reversal_problems("test")(SHARED / "data")
     train = real.reversal_pairs(SHARED / "data", None)
     assert test == real.reversal_problems("test")(SHARED / "data")

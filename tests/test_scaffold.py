@@ -2,11 +2,10 @@
 
 import importlib.util
 
+import forgetbench.methods as package
 import pytest
-
-import methods as package
-from bench.cli import main
-from bench.method import build_method, methods
+from forgetbench.cli import main
+from forgetbench.method import build_method, methods
 
 
 def bench(capsys, *argv):

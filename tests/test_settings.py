@@ -1,14 +1,13 @@
-"""The one parser of key=value strings and command-line numbers (bench.settings), and the flag table."""
+"""The one parser of key=value strings and command-line numbers (forgetbench.core.settings), and the flag table."""
 
 import math
 
 import pytest
+from forgetbench.core.budget import Budget
+from forgetbench.core.errors import UserError
+from forgetbench.core.settings import FLAGS, EvalSettings, KLSettings, coerce, parse_pairs, typed_fields
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bench.budget import Budget
-from bench.errors import UserError
-from bench.settings import FLAGS, EvalSettings, KLSettings, coerce, parse_pairs, typed_fields
 
 TYPES = [int, float, bool, str, "int | str", "float", "int | None"]
 
@@ -96,7 +95,7 @@ def test_settings_refuse_bad_values():
 
 @given(st.text(max_size=8), st.integers(1, 400), st.integers(1, 400), st.integers(1, 400))
 def test_limited_subsets_are_fixed_and_nested(key, n, a, b):
-    from bench.settings import subset_indices
+    from forgetbench.core.settings import subset_indices
     small, large = subset_indices(key, n, min(a, b)), subset_indices(key, n, max(a, b))
     small, large = small or list(range(n)), large or list(range(n))
     assert small == sorted(set(small)) and len(small) == min(a, b, n) and set(small) <= set(large)
@@ -104,15 +103,15 @@ def test_limited_subsets_are_fixed_and_nested(key, n, a, b):
 
 
 def test_gsm8k_scores_both_target_metrics_on_the_same_items():
-    import tasks.real  # noqa: F401  registers the real targets
-    from bench.task import targets
+    import forgetbench.tasks.real  # noqa: F401  registers the real targets
+    from forgetbench.task import targets
     pass1, loglik = targets.get("gsm8k").evals
     assert pass1.subset_key == loglik.subset_key == "gsm8k"
 
 
 def test_a_limited_tasks_cache_key_names_its_draw():
-    from bench.settings import SUBSET_DRAW, EvalSettings
-    from bench.task import EvalTask
+    from forgetbench.core.settings import SUBSET_DRAW, EvalSettings
+    from forgetbench.task import EvalTask
     loglik = EvalTask("gsm8k_loglik", "mean_logprob", problems=lambda d: [], scoring="likelihood",
                       same_items_as="gsm8k")
     assert EvalSettings(limit=40).for_task(loglik)["subset"] == [SUBSET_DRAW, "gsm8k"]

@@ -3,15 +3,14 @@ from math import comb
 
 import numpy as np
 import pytest
-
-from bench.paired import discordant, mcnemar_exact
-from leaderboard.stats import (
+from forgetbench.leaderboard.stats import (
     benjamini_hochberg,
     holm,
     minimum_detectable_effect,
     paired_bootstrap_ci,
     paired_permutation_test,
 )
+from forgetbench.records.paired_tests import discordant, mcnemar_exact
 
 
 def two_sided_binomial(b, c):

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _compute_once(cache_root: str, log: str, out: str, start) -> None:
     import os
     os.environ["FORGETBENCH_CACHE"] = cache_root
-    from bench.store import JsonCache
+    from forgetbench.core.store import JsonCache
 
     def compute():
         with open(log, "a") as f:       # one line per computation
@@ -40,7 +40,7 @@ def test_two_runs_racing_on_a_fresh_cache_agree(tmp_path):
     model's evaluations and samples are computed once (one entry each, no stray temporary files)."""
     env = {"FORGETBENCH_CACHE": str(tmp_path / "cache"), "FORGETBENCH_THREADS": "1", "PATH": "/usr/bin:/bin",
            "HOME": str(tmp_path)}
-    cmd = [sys.executable, "-m", "bench.cli", "run", "--method", "context_free", "--budget", "examples=32",
+    cmd = [sys.executable, "-m", "forgetbench.cli", "run", "--method", "context_free", "--budget", "examples=32",
            "--budget", "epochs=1", "--limit", "8", "--max-new-tokens", "8", "--kl-samples", "8", "--json"]
     procs = [subprocess.Popen([*cmd, "--out", str(tmp_path / f"runs{i}")], env=env, cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]

@@ -7,13 +7,12 @@ import random
 from pathlib import Path
 
 import pytest
+from forgetbench.cli import main
+from forgetbench.core.errors import UserError
+from forgetbench.runner.stages import RunRequest, plan_run
+from forgetbench.sweeper.design import SweepConfig, configurations, expand, latin_hypercube
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from bench.cli import main
-from bench.errors import UserError
-from bench.runner import RunRequest, plan_run
-from bench.sweep import SweepConfig, configurations, expand, latin_hypercube
 
 knob_values = st.lists(st.integers(0, 50), min_size=1, max_size=5, unique=True)
 grids = st.dictionaries(st.sampled_from(["a", "b", "c"]), knob_values, max_size=3)
@@ -223,7 +222,7 @@ def test_ray_on_two_nodes_retries_a_dead_worker(capsys, tmp_path, monkeypatch):
 
 
 def test_worker_shares_of_cores_and_gpus():
-    from bench.executors import shares
+    from forgetbench.sweeper.executors import shares
     assert shares(2, [0, 1], []) == [([0], None), ([1], None)]
     assert shares(2, [0, 1, 2], ["0", "1"]) == [([0, 1], "0"), ([2], "1")]
     assert shares(1, [4, 5], ["3"]) == [([4, 5], "3")]
@@ -232,7 +231,7 @@ def test_worker_shares_of_cores_and_gpus():
 
 @given(st.text(max_size=20))
 def test_seed_lists_parse_or_fail_cleanly(text):
-    from bench.cli import _seed_list
+    from forgetbench.cli import _seed_list
     try:
         seeds = _seed_list(text, "--seeds")
     except UserError as e:
@@ -252,7 +251,7 @@ def test_repeated_methods_or_seeds_are_refused():
 def test_a_workers_files_are_checked_against_their_digests():
     import hashlib
 
-    from bench.sweep import _damaged
+    from forgetbench.sweeper.design import _damaged
 
     def sha(t):
         return hashlib.sha256(t.encode()).hexdigest()

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bench import tracking
-from bench.cli import main
-from bench.errors import UserError
+from forgetbench.cli import main
+from forgetbench.core.errors import UserError
+from forgetbench.runner import tracking
 
 
 def events(folder: Path) -> list[tuple[str, int, float]]:
@@ -69,7 +68,7 @@ def test_tensorboard_gets_every_steps_loss_and_the_final_numbers(tmp_path, capsy
 def test_what_libraries_print_on_stdout_goes_to_stderr():
     """transformers prints "[INFO] Running in WANDB offline mode" on stdout when its integrations are imported:
     under results_only it reaches stderr, so `--json` output stays JSON."""
-    code = ("from bench.cli import results_only\nwith results_only():\n"
+    code = ("from forgetbench.cli import results_only\nwith results_only():\n"
             "    import transformers.integrations.integration_utils\n")
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "WANDB_MODE": "offline"},
                           capture_output=True, text=True, check=True)
@@ -79,7 +78,8 @@ def test_what_libraries_print_on_stdout_goes_to_stderr():
 def run_reporting(tracker: str, tmp_path: Path, **env) -> dict:
     """The record of a short micro run reporting to `tracker`, run as a user would (its own process, the
     tracker's settings in its environment); its stdout must be the record alone."""
-    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--method", "naive_sft", "--budget", "epochs=0.25",
+    done = subprocess.run([sys.executable, "-m", "forgetbench.cli", "run", "--method", "naive_sft",
+                           "--budget", "epochs=0.25",
                            "--kl-samples", "8", "--out", str(tmp_path / "runs"), "--report-to", tracker, "--json"],
                           env={**os.environ, "FORGETBENCH_THREADS": "1", **env}, capture_output=True, text=True,
                           timeout=900)

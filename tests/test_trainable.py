@@ -6,10 +6,9 @@ import re
 import pytest
 import torch
 from conftest import perturbed
-
-from bench.errors import UserError
-from bench.method import build_method, methods
-from bench.training import trainable_names
+from forgetbench.core.errors import UserError
+from forgetbench.method import build_method, methods
+from forgetbench.toolbox.training import trainable_names
 
 
 def trained(method, model):
@@ -119,7 +118,7 @@ def test_lora_adapters_and_merge(micro_batch):
 
 
 def test_a_knob_may_not_hide_a_method_attribute():
-    from bench.method import Method, register
+    from forgetbench.method import Method, register
     with pytest.raises(TypeError, match="source"):
         @register("clashing_knob")
         class Clash(Method):

@@ -3,11 +3,11 @@ default preset (what `bench run` uses with no --model, --target or --preset). Th
 
 from pathlib import Path
 
-from bench.budget import Budget
-from bench.errors import UserError
-from bench.sources import ModelSource, register_source
-from bench.task import EvalTask, Preset, Suite, Target, register_preset, register_suite, register_target
-from tasks.micro import world
+from forgetbench.core.budget import Budget
+from forgetbench.core.errors import UserError
+from forgetbench.task import EvalTask, Preset, Suite, Target, register_preset, register_suite, register_target
+from forgetbench.tasks.micro import world
+from forgetbench.toolbox.model_sources import ModelSource, register_source
 
 HERE = Path(__file__).parent
 # One thread: a micro run takes 1.16x as long as on two spinning threads on an idle machine, and no longer when

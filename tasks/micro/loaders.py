@@ -1,8 +1,7 @@
 """lm-eval `custom_dataset` loaders for the micro world (resolved relative to this folder)."""
 
 import datasets
-
-from tasks.micro.world import build_world
+from forgetbench.tasks.micro.world import build_world
 
 
 def _split(rows):
@@ -26,7 +25,7 @@ def tone(world_seed=0, **_):
 
 
 def exact(doc, results):
-    """process_results: the target's verifier (bench.verify, "exact") on the completion, as rewards and filters
+    """process_results: the target's verifier (toolbox.verify, "exact") on the completion, as rewards and filters
     check it."""
-    from bench.verify import verify
+    from forgetbench.toolbox.verify import verify
     return {"exact_match": float(verify("exact", results[0], {"answer": doc["response"]}))}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from bench.errors import UserError
+from forgetbench.core.errors import UserError
 
 WORLD_VERSION = 1
 WORLD_SEED = 0
@@ -231,11 +231,10 @@ def build_tokenizer(world: World):
 def pretrain(world: World, out) -> None:
     """Pretrain the micro base model on the world's documents, deterministically; save it to `out`."""
     import torch
+    from forgetbench.core.budget import Budget
+    from forgetbench.toolbox.losses import cross_entropy
+    from forgetbench.toolbox.training import train
     from transformers import LlamaConfig, LlamaForCausalLM
-
-    from bench.budget import Budget
-    from bench.losses import cross_entropy
-    from bench.training import train
 
     cfg = PRETRAIN
     tok = build_tokenizer(world)
@@ -264,7 +263,7 @@ def pretrain(world: World, out) -> None:
 
 
 SHIPPED = Path(__file__).parent / "base"
-# The content hash (bench.store.hash_files over weights, config and tokenizer files) of the shipped base model:
+# The content hash (core.store.hash_files over weights, config and tokenizer files) of the shipped base model:
 # the published micro leaderboard starts from exactly these weights on every machine.
 SHIPPED_SHA256 = "4aaab16cdabb512c7735cd3aa4d90fad74dece4c10d0be71336a476054960a16"
 # Where pretraining reproduces those bytes: the arithmetic of the machine and libraries that made them.
@@ -273,8 +272,8 @@ SHIPPED_MADE_WITH = {"torch": "2.13.0+cpu", "cpu_flag": "avx512f"}
 
 def base_model(placement=None):
     """The shipped micro base model (tasks/micro/base), checked against its published hash."""
-    from bench.device import Placement
-    from bench.models import load_folder
+    from forgetbench.toolbox.device import Placement
+    from forgetbench.toolbox.models import load_folder
 
     handle = load_folder(SHIPPED, name="micro", placement=placement or Placement())
     if handle.fingerprint != SHIPPED_SHA256:
@@ -288,9 +287,9 @@ def scratch_model(placement=None, seed: int = WORLD_SEED):
     """The micro base model pretrained from scratch on this machine (cached by world version and seed). Its
     weights equal the shipped ones only where the floating-point arithmetic matches the machine that made those
     (same CPU instruction set and library versions); `matches_shipped` says which."""
-    from bench.device import Placement
-    from bench.models import load_cached
-    from bench.store import cache_dir
+    from forgetbench.core.store import cache_dir
+    from forgetbench.toolbox.device import Placement
+    from forgetbench.toolbox.models import load_cached
 
     folder = cache_dir() / "micro" / f"v{WORLD_VERSION}-seed{seed}"
     handle = load_cached(folder, lambda tmp: pretrain(build_world(seed), tmp), name="micro-scratch",

@@ -14,10 +14,9 @@ import random
 import re
 from pathlib import Path
 
-from bench.budget import Budget
-from bench.errors import UserError
-from bench.sources import alias, register_source, shared_file, wheel_file
-from bench.task import (
+from forgetbench.core.budget import Budget
+from forgetbench.core.errors import UserError
+from forgetbench.task import (
     Corpus,
     DataSource,
     EvalTask,
@@ -31,9 +30,10 @@ from bench.task import (
     register_suite,
     register_target,
 )
+from forgetbench.toolbox.model_sources import alias, register_source, shared_file, wheel_file
 
 HERE = Path(__file__).parent
-# The reasoning prompt's instruction (bench.reasoning.INSTRUCTION): the targets train in the format they are
+# The reasoning prompt's instruction (runner.reasoning.INSTRUCTION): the targets train in the format they are
 # evaluated in. Repeated here so that registering tasks does not import torch; a test checks they are equal.
 INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 

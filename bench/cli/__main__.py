@@ -1,0 +1,5 @@
+import sys
+
+from forgetbench.cli import main
+
+sys.exit(main())

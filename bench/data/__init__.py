@@ -1,0 +1,1 @@
+"""The local data files registered tasks read: checking a data folder, fetching one."""

@@ -1,0 +1,1 @@
+"""Many runs: a sweep's design (methods x configurations x seeds) and the executors that run it."""
