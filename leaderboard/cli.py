@@ -11,7 +11,7 @@ from forgetbench.core.errors import UserError
 def add_commands(sub) -> None:
     lb = sub.add_parser("leaderboard", help="compare runs, one table per track (publish: write files and plots)")
     lb.add_argument("action", nargs="?", choices=["publish"],
-                    help="publish: write DEST/<track>.{md,tex,html,csv} and the plots (PNG, SVG)")
+                    help="publish: write DEST/NAME/NAME.{md,tex,html,csv} and the plots (PNG, SVG)")
     lb.add_argument("--runs", default="runs", help="the folder `bench run --out` wrote")
     lb.add_argument("--format", choices=["markdown", "latex", "html", "csv"], default="markdown",
                     help="the table's format when printed or written with --out")
@@ -21,8 +21,8 @@ def add_commands(sub) -> None:
     lb.add_argument("--baseline", default=None, help="the method p-values compare against (default: the "
                     "registry's reference method, naive_sft)")
     lb.add_argument("--out", default=None, help="write the table to this file instead of printing it")
-    lb.add_argument("--dest", default="leaderboard", help="publish: the folder to write to")
-    lb.add_argument("--name", default=None, help="publish: file name stem (default: the model's name)")
+    lb.add_argument("--dest", default="results", help="publish: the folder that holds one folder per track")
+    lb.add_argument("--name", default=None, help="publish: the track's folder and file name stem (default: the model's name)")
     lb.add_argument("--note", default=None, help="a line for the header of every table, for what the records "
                     "cannot say (e.g. that wall times were taken on a shared machine) (default: none)")
     lb.set_defaults(fn=cmd_leaderboard)

@@ -1,5 +1,5 @@
 """`bench leaderboard publish`: every track's tables in four formats (CSV: points, and per method the frontier) plus
-its plots, written atomically."""
+its plots, written atomically into the track's own folder, DEST/NAME/ (beside its sweep file and runs archive)."""
 
 from __future__ import annotations
 
@@ -24,25 +24,25 @@ def stems(tracks: list[Track], name: str | None) -> list[str]:
 
 
 def publish(tracks: list[Track], dest: Path, runs_dir: str, name: str | None = None) -> list[Path]:
-    dest = Path(dest)
     written = []
     for track, stem in zip(tracks, stems(tracks, name)):
         track.name = stem
+        folder = dest / stem
         figs = plots.figures(track)
         for fig, data in figs.items():
             for fmt, blob in data.items():
-                path = dest / f"{stem}-{fig}.{fmt}"
+                path = folder / f"{stem}-{fig}.{fmt}"
                 atomic_write_bytes(path, blob)
                 written.append(path)
         for fmt in FORMATS:
-            path = dest / f"{stem}.{SUFFIX[fmt]}"
+            path = folder / f"{stem}.{SUFFIX[fmt]}"
             atomic_write_text(path, render([track], fmt, runs_dir, {track.key: figs},
                                            view="points" if fmt == "csv" else "frontier"))
             written.append(path)
-        path = dest / f"{stem}-frontier.csv"        # one row per method: matched learning, cost (and its ratios)
+        path = folder / f"{stem}-frontier.csv"        # one row per method: matched learning, cost (and its ratios)
         atomic_write_text(path, render([track], "csv", runs_dir, view="frontier"))
         written.append(path)
-        path = dest / f"{stem}-predictors.csv"      # one row per predictor of forgetting
+        path = folder / f"{stem}-predictors.csv"      # one row per predictor of forgetting
         atomic_write_text(path, render([track], "csv", runs_dir, view="predictors"))
         written.append(path)
     return written

@@ -226,9 +226,10 @@ def test_latex_html_csv(capsys, runs, tmp_path):
 
 
 def test_publish_writes_every_format_and_is_byte_reproducible(capsys, runs, tmp_path):
-    dest = tmp_path / "pub"
-    code, out, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", dest)
+    code, out, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", tmp_path / "pub")
     assert code == 0, err
+    dest = tmp_path / "pub" / "toy"                 # the track's own folder
+    assert list((tmp_path / "pub").iterdir()) == [dest]
     names = sorted(p.name for p in dest.iterdir())
     assert names == sorted(["toy.md", "toy.tex", "toy.html", "toy.csv", "toy-frontier.csv", "toy-predictors.csv"] +
                            [f"toy-{f}.{x}" for f in ("frontier", "predictors") for x in ("png", "svg")])
@@ -240,7 +241,7 @@ def test_publish_writes_every_format_and_is_byte_reproducible(capsys, runs, tmp_
     assert first["toy.html"].count(b"<svg ") == 2                                # both plots, inline
     for fmt in ("md", "tex", "html"):                                            # the predictors' section too
         assert b"What predicts forgetting" in first[f"toy.{fmt}"] or b"what predicts forgetting" in first[f"toy.{fmt}"]
-    bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", dest)
+    bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", tmp_path / "pub")
     assert {p.name: p.read_bytes() for p in dest.iterdir()} == first
     # the predictors' plot and CSV carry the rank correlation over runs, computed independently here
     import pandas as pd
@@ -280,7 +281,8 @@ def test_a_different_target_is_a_separate_track(capsys, runs):
     assert len(build_tracks(load_runs(runs), "naive_sft")) == 2
     code, out, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", runs.parent / "pub")
     assert code == 0, err
-    assert (runs.parent / "pub" / "toy-toy-target.md").exists() and (runs.parent / "pub" / "toy-toy-other.md").exists()
+    pub = runs.parent / "pub"
+    assert (pub / "toy-toy-target" / "toy-toy-target.md").exists() and (pub / "toy-toy-other" / "toy-toy-other.md").exists()
     code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--name", "x", "--dest", runs.parent / "p")
     assert code == 2 and "2 tracks" in err
 
@@ -350,10 +352,10 @@ def test_a_publishers_note_heads_every_table_and_must_be_one_line(capsys, runs, 
     note = "wall times taken while other work shared the 2 cores"
     code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", tmp_path, "--note", note)
     assert code == 0, err
-    assert f"- **note**: {note}" in (tmp_path / "toy.md").read_text()
-    assert f"% note: {note}" in (tmp_path / "toy.tex").read_text()
-    assert f"<li><b>note</b>: {note}</li>" in (tmp_path / "toy.html").read_text()
-    assert f"--name toy --note '{note}'" in (tmp_path / "toy.md").read_text()      # Reproduce gives it again
+    assert f"- **note**: {note}" in (tmp_path / "toy" / "toy.md").read_text()
+    assert f"% note: {note}" in (tmp_path / "toy" / "toy.tex").read_text()
+    assert f"<li><b>note</b>: {note}</li>" in (tmp_path / "toy" / "toy.html").read_text()
+    assert f"--name toy --note '{note}'" in (tmp_path / "toy" / "toy.md").read_text()      # Reproduce gives it again
     for bad in ("two\nlines", "  "):
         code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", tmp_path / "x", "--note", bad)
         assert code == 2 and "--note is one line" in err and not (tmp_path / "x").exists()
