@@ -5,9 +5,9 @@ an include path; log-likelihood and the micro world's generation tasks) or a gen
 forgetbench's own backends (reasoning problems checked with math-verify, see bench/runner/reasoning.py).
 
 Real-data tasks come in two forms: lm-eval's own definition (`hub`, needs network access) and a local
-YAML whose data files live under `--data-dir` (the layout of ../shared/data). A local YAML writes its data
-folder as `@DATA@`; `resolve` renders it into the cache with the real path. A task whose data is not
-available is reported as missing, and a suite's average says which tasks it covers.
+YAML whose data files live under `--data-dir` (one folder per dataset, as `bench data fetch` writes it). A
+local YAML writes its data folder as `@DATA@`; `resolve` renders it into the cache with the real path. A task
+whose data is not available is reported as missing, and a suite's average says which tasks it covers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from forgetbench.core.budget import Budget
-from forgetbench.core.errors import UserError
+from forgetbench.core.errors import FieldError, UserError
 from forgetbench.core.registry import Registry
 from forgetbench.core.store import cache_dir, hash_files, stable_hash
 
@@ -298,7 +298,7 @@ def data_dir_from(arg: str | None) -> Path | None:
         return None
     path = Path(value).expanduser()
     if not path.is_dir():
-        raise UserError(f"--data-dir {value}: no such folder. It should hold one folder per dataset, as "
-                        f"../shared/data does (gsm8k/, arc/, piqa/, ...): `bench data fetch --to {value}` builds "
-                        "one (needs network access).")
+        raise FieldError("data_dir", f"no such folder. It should hold one folder per dataset (gsm8k/, arc/, "
+                         f"piqa/, ...): `bench data fetch --to {value}` builds one (needs network access).",
+                         value=value)
     return path

@@ -22,7 +22,8 @@ def add_commands(sub) -> None:
                     "registry's reference method, naive_sft)")
     lb.add_argument("--out", default=None, help="write the table to this file instead of printing it")
     lb.add_argument("--dest", default="results", help="publish: the folder that holds one folder per track")
-    lb.add_argument("--name", default=None, help="publish: the track's folder and file name stem (default: the model's name)")
+    lb.add_argument("--name", default=None, help="publish: the track's folder and file name stem (default: the "
+                    "model's name)")
     lb.add_argument("--note", default=None, help="a line for the header of every table, for what the records "
                     "cannot say (e.g. that wall times were taken on a shared machine) (default: none)")
     lb.set_defaults(fn=cmd_leaderboard)

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from forgetbench.leaderboard.tracks import Track
+from forgetbench.records.outcome import Outcome
 
 N_RESAMPLES = 2_000
-PREDICTORS = (
-    ("kl", "context-free KL (nats)", lambda rec: rec["kl"]["token_exact"]["mean"]),
-    ("kl_target", "KL on target prompts (nats)", lambda rec: rec["kl_target"]["token_exact"]["mean"]),
-    ("weight_change", "‖θ − θ_base‖₂", lambda rec: rec["weight_change"]["l2"]),
+PREDICTORS = (      # (the record section, its label, its value in a run's outcome)
+    ("kl", "context-free KL (nats)", lambda outcome: outcome.kl),
+    ("kl_target", "KL on target prompts (nats)", lambda outcome: outcome.kl_target),
+    ("weight_change", "‖θ − θ_base‖₂", lambda outcome: outcome.weight_change),
 )
 
 
@@ -108,20 +109,15 @@ def fit(key: str, label: str, x, y, methods: list[str], n_resamples: int = N_RES
     return out
 
 
-def forgetting(record: dict) -> float:
-    """A run's suite-average Δ: the mean of its suites' deltas."""
-    suites = record["suites"]
-    return sum(s["delta"] for s in suites.values()) / len(suites)
-
-
 def analyse(track: Track, n_resamples: int = N_RESAMPLES) -> list[Fit]:
     """One fit per predictor over the track's runs that record it (computed once per track)."""
     if track.predictors is not None:
         return track.predictors
     fits = []
     for key, label, read in PREDICTORS:
-        runs = [r for r in track.runs if key in r.record]
-        fits.append(fit(key, label, [read(r.record) for r in runs], [forgetting(r.record) for r in runs],
+        outcomes = [(r, Outcome.of(r.record)) for r in track.runs if key in r.record]
+        runs = [r for r, _ in outcomes]
+        fits.append(fit(key, label, [read(o) for _, o in outcomes], [o.suite_average for _, o in outcomes],
                         [r.spec["method"] for r in runs], n_resamples))
     track.predictors = fits
     return fits

@@ -48,8 +48,16 @@ def test_bad_arguments_raise_before_any_work(tmp_path, no_work):
         forgetbench.run("lfw", out=str(tmp_path))
     with pytest.raises(forgetbench.UserError, match="'seeed' is not a field of `bench run`; did you mean 'seed'"):
         forgetbench.run("lwf", seeed=1, out=str(tmp_path))
-    with pytest.raises(forgetbench.UserError, match="--seed must be at least 0"):
+    # worded for a Python caller: the keyword, not the flag
+    with pytest.raises(forgetbench.UserError, match=r"^forgetbench\.run\(\): seed: must be at least 0, got -1\.$"):
         forgetbench.run("lwf", seed=-1, out=str(tmp_path))
+    with pytest.raises(forgetbench.UserError, match=r"^forgetbench\.run\(\): budget=\{'lr': 'x'\}: The training "
+                       r"budget's lr must be a number, not 'x'\.$"):
+        forgetbench.run("lwf", budget={"lr": "x"}, out=str(tmp_path))
+    with pytest.raises(forgetbench.UserError, match=r"^forgetbench\.run\(\): seed: must be an integer, not 0\.5\.$"):
+        forgetbench.run("lwf", seed=0.5, out=str(tmp_path))
+    with pytest.raises(forgetbench.UserError, match=r"^forgetbench\.run\(\): suite: must be a list"):
+        forgetbench.run("lwf", suite={"a": 1}, out=str(tmp_path))
     with pytest.raises(forgetbench.UserError, match="view='table'"):
         forgetbench.leaderboard.table(tmp_path, view="table")
 

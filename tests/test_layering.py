@@ -21,7 +21,7 @@ ALLOWED = {
     "runner": {"core", "toolbox", "contract", "records"},
     "sweeper": {"core", "toolbox", "contract", "records", "runner"},
     "cli": {"core", "toolbox", "contract", "records", "runner", "sweeper", "data"},
-    "api": {"core", "toolbox", "contract", "records", "runner", "sweeper", "cli"},
+    "api": {"core", "toolbox", "contract", "records", "runner", "sweeper"},      # never the CLI: the CLI is over it
     "methods": {"core", "toolbox", "contract"},
     "tasks": {"core", "toolbox", "contract"},
     "leaderboard": {"core", "toolbox", "contract", "records"},

@@ -282,7 +282,7 @@ def test_a_different_target_is_a_separate_track(capsys, runs):
     code, out, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", runs.parent / "pub")
     assert code == 0, err
     pub = runs.parent / "pub"
-    assert (pub / "toy-toy-target" / "toy-toy-target.md").exists() and (pub / "toy-toy-other" / "toy-toy-other.md").exists()
+    assert all((pub / track / f"{track}.md").exists() for track in ("toy-toy-target", "toy-toy-other"))
     code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--name", "x", "--dest", runs.parent / "p")
     assert code == 2 and "2 tracks" in err
 

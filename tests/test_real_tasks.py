@@ -9,7 +9,7 @@ from forgetbench.core.errors import UserError
 from forgetbench.core.settings import EvalSettings, subset_indices
 from forgetbench.records.aggregate import accuracy
 from forgetbench.runner.evaluation import evaluate
-from forgetbench.runner.evaluation_plan import plan
+from forgetbench.runner.evaluation_plan import plan_evaluations
 from forgetbench.task import resolve, suites, targets
 from forgetbench.toolbox.model_sources import resolve_model
 
@@ -31,16 +31,16 @@ def test_missing_data_is_reported_and_the_average_says_what_it_covers(tmp_path, 
     import shutil
     shutil.copytree(data_dir, tmp_path / "d")
     shutil.rmtree(tmp_path / "d" / "sciq")
-    p = plan(targets.get("gsm8k"), [suites.get("zeroshot")], tmp_path / "d")
+    p = plan_evaluations(targets.get("gsm8k"), [suites.get("zeroshot")], tmp_path / "d")
     assert set(p.missing) == {"fb_sciq"} and "sciq/test.json" in p.missing["fb_sciq"]
 
 
 def test_a_suite_with_nothing_to_run_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="Suite zeroshot: none of its tasks can run"):
-        plan(None, [suites.get("zeroshot")], tmp_path / "empty")
+        plan_evaluations(None, [suites.get("zeroshot")], tmp_path / "empty")
     with pytest.raises(UserError, match="Target gsm8k's evaluation cannot run"):
-        plan(targets.get("gsm8k"), [], tmp_path / "empty")
+        plan_evaluations(targets.get("gsm8k"), [], tmp_path / "empty")
 
 
 def test_without_data_dir_offline_every_real_task_needs_the_hub():
@@ -122,8 +122,8 @@ def test_a_task_run_from_the_hub_is_recorded_under_the_hubs_name(monkeypatch, da
     from forgetbench.runner import evaluation
 
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")             # the hub path is planned; nothing is downloaded
-    hub = plan(None, [suites.get("medqa"), suites.get("zeroshot")], None)
-    local = plan(None, [suites.get("medqa"), suites.get("zeroshot")], data_dir)
+    hub = plan_evaluations(None, [suites.get("medqa"), suites.get("zeroshot")], None)
+    local = plan_evaluations(None, [suites.get("medqa"), suites.get("zeroshot")], data_dir)
     assert {r.task.name: r.name for r in hub.ready}["fb_medqa"] == "medqa_4options"
     assert {r.task.name: r.name for r in hub.ready}["fb_boolq"] == "boolq"
     assert {r.name for r in local.ready} >= {"fb_medqa", "fb_boolq"}
@@ -183,4 +183,4 @@ def test_two_registered_tasks_that_run_as_one_are_refused(monkeypatch):
     twins = Suite("twins", "two names, one lm-eval task", (EvalTask("a", "acc", hub="boolq"),
                                                            EvalTask("b", "acc", hub="boolq")))
     with pytest.raises(UserError, match="More than one registered task runs as boolq: a -> boolq; b -> boolq"):
-        plan(None, [twins], None)
+        plan_evaluations(None, [twins], None)

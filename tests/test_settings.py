@@ -4,7 +4,7 @@ import math
 
 import pytest
 from forgetbench.core.budget import Budget
-from forgetbench.core.errors import UserError
+from forgetbench.core.errors import FieldError, UserError
 from forgetbench.core.settings import FLAGS, EvalSettings, KLSettings, coerce, parse_pairs, typed_fields
 from hypothesis import given
 from hypothesis import strategies as st
@@ -85,8 +85,10 @@ def test_every_flag_sets_an_existing_field():
 
 
 def test_settings_refuse_bad_values():
-    with pytest.raises(UserError, match="finite temperature"):
+    with pytest.raises(FieldError, match="--temperature must be a finite number >= 0, got nan") as e:
         EvalSettings(temperature=float("nan"))
+    assert e.value.field == "temperature"
+    assert e.value.for_keywords() == "temperature: must be a finite number >= 0, got nan."
     with pytest.raises(UserError, match="--eval-batch-size 0"):
         EvalSettings(batch_size=0)
     with pytest.raises(UserError, match="--kl-samples"):

@@ -231,9 +231,10 @@ def test_worker_shares_of_cores_and_gpus():
 
 @given(st.text(max_size=20))
 def test_seed_lists_parse_or_fail_cleanly(text):
-    from forgetbench.cli import _seed_list
+    from forgetbench.sweeper.request import SWEEP, seed_list
+    (option,) = [o for o in SWEEP if o.name == "seeds"]
     try:
-        seeds = _seed_list(text, "--seeds")
+        seeds = seed_list(option.check(text))
     except UserError as e:
         assert "--seeds" in str(e)
     else:

@@ -68,7 +68,7 @@ def test_tensorboard_gets_every_steps_loss_and_the_final_numbers(tmp_path, capsy
 def test_what_libraries_print_on_stdout_goes_to_stderr():
     """transformers prints "[INFO] Running in WANDB offline mode" on stdout when its integrations are imported:
     under results_only it reaches stderr, so `--json` output stays JSON."""
-    code = ("from forgetbench.cli import results_only\nwith results_only():\n"
+    code = ("from forgetbench.core.console import results_only\nwith results_only():\n"
             "    import transformers.integrations.integration_utils\n")
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "WANDB_MODE": "offline"},
                           capture_output=True, text=True, check=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from forgetbench.core.errors import UserError, did_you_mean
+from forgetbench.core.errors import FieldError, did_you_mean
 from forgetbench.core.settings import typed_fields
 
 # transformers' SchedulerType values that its Trainer runs with the settings a budget has. Written out rather than
@@ -41,12 +41,12 @@ class Budget:
     def check(self) -> None:
         if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.examples < 0 or self.weight_decay < 0 \
                 or self.max_grad_norm <= 0:
-            raise UserError("--budget needs epochs > 0, lr > 0, batch_size >= 1, examples >= 0, weight_decay >= 0 "
-                            "and max_grad_norm > 0.")
+            raise FieldError("budget", "needs epochs > 0, lr > 0, batch_size >= 1, examples >= 0, weight_decay >= 0 "
+                             "and max_grad_norm > 0.")
         # Not 1: the Trainer takes the ratio as its warmup_steps, which it reads as a step count from 1 up.
         if not 0 <= self.warmup_ratio < 1:
-            raise UserError(f"--budget warmup_ratio={self.warmup_ratio}: the share of the steps that warm up must be "
-                            "at least 0 and below 1.")
+            raise FieldError("budget", "the share of the steps that warm up must be at least 0 and below 1.",
+                             key="warmup_ratio", value=self.warmup_ratio)
         if self.scheduler not in SCHEDULERS:
-            raise UserError(f"--budget scheduler={self.scheduler}: unknown learning-rate schedule."
-                            f"{did_you_mean(self.scheduler, SCHEDULERS)} Accepted: {', '.join(SCHEDULERS)}.")
+            raise FieldError("budget", f"unknown learning-rate schedule.{did_you_mean(self.scheduler, SCHEDULERS)} "
+                             f"Accepted: {', '.join(SCHEDULERS)}.", key="scheduler", value=self.scheduler)

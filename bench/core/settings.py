@@ -12,7 +12,7 @@ import random
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
-from forgetbench.core.errors import UserError, did_you_mean
+from forgetbench.core.errors import FieldError, UserError, did_you_mean
 
 EVAL_BATCH_SIZE = 64
 LIMIT_SEED = "forgetbench-limit-v1"   # --limit subsets depend on the task only: same items for every run
@@ -35,21 +35,24 @@ class EvalSettings:
 
     def __post_init__(self):
         if self.num_fewshot < 0:
-            raise UserError(f"--num-fewshot must be at least 0, got {self.num_fewshot}.")
+            raise FieldError("num_fewshot", f"must be at least 0, got {self.num_fewshot}.")
         for n in [self.limit, *self.task_limits.values()]:
             if n is not None and not (isinstance(n, int) and n >= 1 or isinstance(n, float) and 0 < n < 1):
-                raise UserError(f"--limit {n}: give a number of items (a whole number, at least 1) or, as lm-eval "
-                                "takes it, a fraction of each task's items between 0 and 1.")
-        if not math.isfinite(self.temperature) or self.temperature < 0 or self.samples_per_problem < 1 \
-                or self.max_new_tokens < 1:
-            raise UserError("Evaluation needs a finite temperature >= 0, samples >= 1 and max new tokens >= 1.")
+                raise FieldError("limit", "give a number of items (a whole number, at least 1) or, as lm-eval takes "
+                                 "it, a fraction of each task's items between 0 and 1.", value=n)
+        if not math.isfinite(self.temperature) or self.temperature < 0:
+            raise FieldError("temperature", f"must be a finite number >= 0, got {self.temperature}.")
+        for name, value in (("samples_per_problem", self.samples_per_problem),
+                            ("max_new_tokens", self.max_new_tokens)):
+            if value < 1:
+                raise FieldError(name, f"must be at least 1, got {value}.")
         if self.temperature == 0 and self.samples_per_problem > 1:
             raise UserError("Several samples per problem need a temperature above 0 (greedy decoding "
                             "gives the same answer every time).")
         if self.backend not in {"hf", "vllm"}:
-            raise UserError(f"Unknown generation backend {self.backend!r}: choose hf or vllm.")
+            raise FieldError("backend", "unknown generation backend: choose hf or vllm.", value=self.backend)
         if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
-            raise UserError(f"--eval-batch-size {self.batch_size}: give an integer >= 1 or 'auto'.")
+            raise FieldError("eval_batch_size", "give an integer >= 1 or 'auto'.", value=self.batch_size)
 
     def to_dict(self) -> dict:
         from importlib.metadata import version
@@ -77,9 +80,11 @@ class KLSettings:
     target_prompts: int = 128          # on the target's prompts: held-out prompts, one response sampled for each
 
     def __post_init__(self):
-        if self.samples < 2 or self.target_prompts < 2 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise UserError("--kl-samples and --kl-target-prompts must be at least 2 and --kl-max-new-tokens at "
-                            "least 1.")
+        for name, value, least in (("kl_samples", self.samples, 2), ("kl_target_prompts", self.target_prompts, 2),
+                                   ("kl_max_new_tokens", self.max_new_tokens, 1),
+                                   ("kl_batch_size", self.batch_size, 1)):
+            if value < least:
+                raise FieldError(name, f"must be at least {least}, got {value}.")
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"The KL seed {self.seed} is out of range: seeds are whole numbers from 0 to {MAX_SEED}.")
 
@@ -147,16 +152,24 @@ KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "text
 def coerce(text: str, typ, what: str):
     """`text` as a value of `typ` (bool, int, float, str, or `int | str` style unions tried in order), or a
     UserError naming `what` (e.g. "--set lam=x: explicit_kl's lam"). Numbers must be finite."""
+    try:
+        return parse_as(text, typ)
+    except ValueError as e:
+        raise UserError(f"{what} {e}") from None
+
+
+def parse_as(text: str, typ):
+    """`text` as a value of `typ`, or a ValueError saying what it must be ("must be a number, not 'x'.")."""
     for option in _options(typ):
         try:
             value = _one(text.strip(), option)
         except ValueError:
             continue
         if isinstance(value, float) and not math.isfinite(value):
-            raise UserError(f"{what} must be a finite number, not {text!r}.")
+            raise ValueError(f"must be a finite number, not {text!r}.")
         return value
     names = " or ".join(KINDS.get(t, getattr(t, "__name__", str(t))) for t in _options(typ))
-    raise UserError(f"{what} must be {names}, not {text!r}.")
+    raise ValueError(f"must be {names}, not {text!r}.")
 
 
 def _options(typ) -> list:
@@ -179,6 +192,20 @@ def _one(text: str, typ):
     return typ(text)
 
 
+def typed(value, typ):
+    """A value given as text (the command line, key=value) parsed as `typ`; one given as a Python value (the API, a
+    YAML file) kept when it is one (an int where a float is wanted becomes that float), else parsed from its text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, not {value!r}.")
+    if not isinstance(value, str):
+        for option in _options(typ):
+            if isinstance(value, option) and not (isinstance(value, bool) and option is not bool):
+                return value
+            if option is float and isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
+    return parse_as(str(value), typ)
+
+
 def parse_pairs(items: list[str] | None, flag: str) -> dict[str, str]:
     """`key=value` strings into a dict (the last of repeated keys wins); malformed ones are a UserError."""
     out = {}
@@ -191,14 +218,19 @@ def parse_pairs(items: list[str] | None, flag: str) -> dict[str, str]:
 
 
 def typed_fields(cls, overrides: dict, flag: str, owner: str, noun: str = "setting") -> dict:
-    """Overrides of a dataclass's fields, each coerced to its field's type; unknown keys are a UserError with a
-    "did you mean". Values that are not strings (presets) are coerced through their text."""
+    """Overrides of a dataclass's fields, each coerced to its field's type; an unknown key or a bad value is a
+    FieldError of the request's field `flag` names ("--set": set, "--budget": budget) with a "did you mean". Values
+    that are not strings (presets, the API) are coerced through their text."""
     known = {f.name: f.type for f in fields(cls)}
+    field_name = flag.removeprefix("--")
     out = {}
     for key, value in overrides.items():
         if key not in known:
             accepted = ", ".join(sorted(known)) or "none"
-            raise UserError(f"{owner} has no {noun} {key!r} ({flag} {key}=...).{did_you_mean(key, known)} "
-                            f"Accepted: {accepted}.")
-        out[key] = coerce(str(value), known[key], f"{flag} {key}={value}: {owner}'s {key}")
+            raise FieldError(field_name, f"{owner} has no {noun} {key!r}.{did_you_mean(key, known)} Accepted: "
+                             f"{accepted}.", key=key, value=value)
+        try:
+            out[key] = typed(value, known[key])
+        except ValueError as e:
+            raise FieldError(field_name, f"{owner}'s {key} {e}", key=key, value=value) from None
     return out

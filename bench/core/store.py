@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from forgetbench.core.errors import UserError
+from forgetbench.core.errors import FieldError, UserError
 
 
 def warn(message: str) -> None:
@@ -265,3 +265,48 @@ class JsonCache:
                 hit = compute()
                 self.put(key, hit)
         return hit
+
+
+def read_yaml_mapping(path: Path) -> dict:
+    """A config or sweep file (YAML): a mapping of field: value, or a UserError naming the file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"--config {path}: no such file.") from None
+    except (OSError, UnicodeDecodeError) as e:              # a folder, unreadable, not text
+        raise UserError(f"--config {path}: cannot read it as a YAML file ({e}).") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"--config {path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"--config {path} must be a mapping of field: value (see README, Commands and Sweeps).")
+    return data
+
+
+def writable_folder(text: str | Path, field: str = "out", *, probe: bool = True) -> Path:
+    """The folder results go to, checked before any work: a folder, or one that can be made, and writable (`probe`:
+    a file written there and deleted). A result computed for an hour and then not written is lost."""
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise FieldError(field, "is a file; give a folder for the run folders.", value=str(text))
+    if probe:
+        _probe(path, field, str(text))
+    return path
+
+
+def _probe(folder: Path, field: str, text: str) -> None:
+    """Write and delete a file in `folder`, making it for the probe and removing what the probe made: a run
+    stopped by a later check leaves nothing behind (writing a result makes the folder again)."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]        # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".forgetbench-probe-"):
+            pass
+    except OSError as e:
+        raise FieldError(field, f"cannot write there ({e.strerror or e}); give a folder you may write in, for the "
+                         "run folders.", value=text) from None
+    finally:
+        for p in made:
+            with contextlib.suppress(OSError):      # not made, or another process has written there since
+                p.rmdir()

@@ -25,7 +25,7 @@ from forgetbench.task import Resolved
 from forgetbench.toolbox import verify
 
 if TYPE_CHECKING:
-    from forgetbench.runner.evaluation_plan import Plan
+    from forgetbench.runner.evaluation_plan import EvalPlan
 
 def _quiet() -> None:
     for name in ("lm_eval", "lm-eval", "datasets", "transformers"):
@@ -198,7 +198,7 @@ def _evaluate(model, tokenizer, tasks: list[Resolved], settings: EvalSettings, *
     return out, outputs
 
 
-def assess(base, tuned_model, tokenizer, plan: Plan,
+def assess(base, tuned_model, tokenizer, plan: EvalPlan,
            settings: EvalSettings) -> tuple[dict, list[dict], dict, dict[str, dict]]:
     """Evaluate the tuned model (and the base model, cached by its fingerprint, when given) on the plan's target
     and suites. Returns the record's `target` and `suites` sections, the per-item outcomes of both models, the

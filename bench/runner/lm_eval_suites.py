@@ -15,7 +15,7 @@ import difflib
 from functools import cache
 from pathlib import Path
 
-from forgetbench.core.errors import UserError
+from forgetbench.core.errors import FieldError, UserError
 from forgetbench.task import EvalTask, Suite
 
 PREFIX = "lm_eval:"
@@ -30,7 +30,7 @@ def suite(name: str, include_path: Path | None) -> Suite:
     """The suite `lm_eval:TASK[,TASK...]` stands for, every task checked against lm-eval's index."""
     wanted = [t.strip() for t in name[len(PREFIX):].split(",") if t.strip()]
     if not wanted:
-        raise UserError(f"--suite {name}: name lm-eval tasks after '{PREFIX}', e.g. {PREFIX}arc_easy,hellaswag.")
+        raise FieldError("suite", f"name lm-eval tasks after '{PREFIX}', e.g. {PREFIX}arc_easy,hellaswag.", value=name)
     index = _index(str(include_path) if include_path else None)
     tasks = tuple(_task(t, index, include_path) for t in wanted)
     where = f" and {include_path}" if include_path else ""

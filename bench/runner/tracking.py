@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from forgetbench.core.errors import UserError
+from forgetbench.core.errors import FieldError
 
 # tracker -> (the packages any of which it needs, how to install one)
 TRACKERS = {"tensorboard": (("tensorboardX", "tensorboard"), "pip install tensorboardX"),
@@ -30,10 +30,10 @@ def parse(text: str | None) -> tuple[str, ...]:
         return ()
     for name in names:
         if name not in TRACKERS:
-            raise UserError(f"--report-to {name}: choose none or any of {', '.join(TRACKERS)} (comma-separated).")
+            raise FieldError("report_to", f"choose none or any of {', '.join(TRACKERS)} (comma-separated).", value=name)
         packages, hint = TRACKERS[name]
         if not any(importlib.util.find_spec(p) for p in packages):
-            raise UserError(f"--report-to {name} needs {' or '.join(packages)}: {hint}.")
+            raise FieldError("report_to", f"needs {' or '.join(packages)}: {hint}.", value=name)
     return tuple(dict.fromkeys(names))
 
 
@@ -42,13 +42,13 @@ def hub_repo(text: str | None) -> str | None:
     if text is None:
         return None
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", text):
-        raise UserError(f"--hub-push {text!r}: give a dataset repository id, ORG/NAME.")
+        raise FieldError("hub_push", "give a dataset repository id, ORG/NAME.", value=repr(text))
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        raise UserError(f"--hub-push {text}: the hub is switched off (HF_HUB_OFFLINE=1, the CLI's default); set "
-                        "HF_HUB_OFFLINE=0 to push.")
+        raise FieldError("hub_push", "the hub is switched off (HF_HUB_OFFLINE=1, the CLI's default); set "
+                         "HF_HUB_OFFLINE=0 to push.", value=text)
     from huggingface_hub import get_token
     if not get_token():
-        raise UserError(f"--hub-push {text}: no Hugging Face token; set HF_TOKEN or run `hf auth login`.")
+        raise FieldError("hub_push", "no Hugging Face token; set HF_TOKEN or run `hf auth login`.", value=text)
     return text
 
 
@@ -132,15 +132,6 @@ def _writer(folder: Path):
 
 
 def headline(record: dict) -> dict[str, float]:
-    """target_delta, <suite>_delta, suite_average_delta, kl, kl_target: what a tracker's chart of runs compares."""
-    out = {}
-    if "target" in record:
-        out["target_delta"] = record["target"]["delta"]
-    suites = {name: s["delta"] for name, s in record.get("suites", {}).items()}
-    out |= {f"{name}_delta": d for name, d in sorted(suites.items())}
-    if suites:
-        out["suite_average_delta"] = sum(suites.values()) / len(suites)
-    for key in ("kl", "kl_target"):
-        if key in record:
-            out[key] = record[key]["token_exact"]["mean"]
-    return out
+    """What a tracker's chart of runs compares (records.outcome.Outcome.headline)."""
+    from forgetbench.records.outcome import Outcome
+    return Outcome.of(record).headline()

@@ -28,11 +28,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from forgetbench.core.budget import Budget
-from forgetbench.core.errors import UserError, did_you_mean
+from forgetbench.core.errors import FieldError, UserError, did_you_mean
 from forgetbench.core.store import read_json, stable_hash
 from forgetbench.method import methods
+from forgetbench.records.outcome import Outcome
 from forgetbench.records.schema import file_digests
-from forgetbench.runner.stages import RunPlan, RunRequest, plan_run
+from forgetbench.runner.request import RunRequest
+from forgetbench.runner.stages import RunPlan, plan_run
 
 # The shared training budget every method sweeps, as multiples of the target's own learning rate and epochs.
 BUDGET_SCALES = {"lr": (0.25, 0.5, 1.0, 2.0), "epochs": (1 / 3, 2 / 3, 1.0)}
@@ -55,7 +57,7 @@ class SweepConfig:
 
     def __post_init__(self):
         if self.configs < 1:
-            raise UserError(f"--configs must be at least 1, got {self.configs}.")
+            raise FieldError("configs", f"must be at least 1, got {self.configs}.")
         if not self.methods or not self.seeds:
             raise UserError("A sweep needs at least one method and one seed.")
         for what, values in (("methods", self.methods), ("seeds", self.seeds)):
@@ -244,23 +246,6 @@ def dry_run_rows(runs: list[SweepRun]) -> list[dict]:
             for r in runs]
 
 
-def load_sweep_file(path: Path) -> dict:
-    """A sweep file (YAML): the same fields as the flags, plus grids, set, budget_grid, grid_seed and name."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"--config {path}: no such file.") from None
-    except (OSError, UnicodeDecodeError) as e:              # a folder, unreadable, not text
-        raise UserError(f"--config {path}: cannot read it as a YAML file ({e}).") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"--config {path} is not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"--config {path} must be a mapping of field: value (see README, Commands and Sweeps).")
-    return data
-
-
 @dataclass
 class Tally:
     done: int = 0            # finished before this invocation (or by another process meanwhile)
@@ -325,11 +310,11 @@ def drive(runs: list[SweepRun], executor, *, out: Path, progress: bool = True) -
             for run_id, record, files in outcome.results:
                 write_run(Path(out) / run_id, record, files)
             tally.finished += 1
-            rec = outcome.results[-1][1]
-            avg = sum(s["delta"] for s in rec["suites"].values()) / len(rec["suites"])
-            bar.write(f"done {outcome.key} ({what}; {r.config.label()}): target {rec['target']['delta']:+.3f}, "
-                      f"preserved {avg:+.3f}, {outcome.seconds:.0f} s", file=sys.stderr)
+            last = Outcome.of(outcome.results[-1][1])
+            bar.write(f"done {outcome.key} ({what}; {r.config.label()}): target {last.target_delta:+.3f}, "
+                      f"preserved {last.suite_average:+.3f}, {outcome.seconds:.0f} s", file=sys.stderr)
         status()
         bar.update(1)
     bar.close()
     return tally
+

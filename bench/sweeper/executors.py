@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from forgetbench.core.errors import UserError
-from forgetbench.runner.stages import RunRequest, run
+from forgetbench.runner.request import RunRequest
+from forgetbench.runner.stages import run
 
 # Test hook: the first worker that manages to create this file dies (os._exit) after computing its run and before
 # handing the results back, as a crashed machine would (used by the executors' retry tests).
@@ -261,3 +262,12 @@ class RayTasks:
             except ray.exceptions.RayError as e:
                 yield Outcome(job.key, error=f"Ray could not run it (a worker that dies is retried up to "
                               f"{self.retries} times): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+
+
+def make_executor(choice):
+    """The executor a sweep's ExecutorChoice names (forgetbench.sweeper.request)."""
+    if choice.kind == "ray":
+        return RayTasks(choice.ray_address, retries=choice.retries if choice.retries is not None else 2)
+    if choice.jobs == 1:
+        return Serial()
+    return Pool(choice.jobs, retries=choice.retries if choice.retries is not None else 1)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from forgetbench.core.errors import UserError
+from forgetbench.core.errors import FieldError
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -45,10 +45,10 @@ class Placement:
         """(device, dtype name), checked."""
         device = self.device or ("cuda" if cuda_available() else "cpu")
         if device.startswith("cuda") and not cuda_available():
-            raise UserError(f"--device {device}: no CUDA device is available on this machine.")
+            raise FieldError("device", "no CUDA device is available on this machine.", value=device)
         name = self.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
         if name not in DTYPES:
-            raise UserError(f"--dtype {name}: choose one of {', '.join(DTYPES)}.")
+            raise FieldError("dtype", f"choose one of {', '.join(DTYPES)}.", value=name)
         return device, name
 
 
@@ -77,9 +77,9 @@ def model_args(text: str | None) -> tuple[tuple[str, object], ...]:
             continue
         key, sep, value = (x.strip() for x in item.partition("="))
         if not sep or not key:
-            raise UserError(f"--model-args {text!r}: {item.strip()!r} is not key=value (e.g. revision=main,"
-                            "attn_implementation=sdpa).")
+            raise FieldError("model_args", f"{item.strip()!r} is not key=value (e.g. revision=main,"
+                             "attn_implementation=sdpa).", value=repr(text))
         if key in OWN_FLAGS:
-            raise UserError(f"--model-args {key}=...: use {OWN_FLAGS[key]}.")
+            raise FieldError("model_args", f"use {OWN_FLAGS[key]}.", value=f"{key}=...")
         pairs[key] = coerce(value, "bool | int | str", f"--model-args {key}")
     return tuple(sorted(pairs.items()))
