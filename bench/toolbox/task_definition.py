@@ -72,16 +72,18 @@ def imported_names(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            module = "." * node.level + (node.module or "")
-            out |= {module.rstrip(".") + "." + a.name if node.module else module + a.name for a in node.names}
-            out |= {module} if node.module else set()
+            dots, module = "." * node.level, node.module
+            out |= {f"{dots}{module}.{a.name}" if module else dots + a.name for a in node.names}
+            out |= {dots + module} if module else set()
     return out
 
 
 def _module_file(name: str, importer: Path, root: Path) -> Path | None:
     """The file under `root` a dotted name stands for, if any. An absolute name counts where it runs through the
     root folder's own name (forgetbench.tasks.micro.world is micro/world.py for any folder micro/): named by the
-    folder, not by where it is installed, so that a copied folder hashes its own files."""
+    folder, not by where it is installed, so that a copied folder hashes its own files. (A copy's loaders.py
+    still imports the installed forgetbench.tasks.micro.world when lm-eval runs it; for the folder forgetbench
+    registers, the two are the same file.)"""
     if name.startswith("."):
         level = len(name) - len(name.lstrip("."))
         base, parts = importer.parents[level - 1], name.lstrip(".").split(".")
@@ -95,7 +97,8 @@ def _module_file(name: str, importer: Path, root: Path) -> Path | None:
 
 def code_files(fn) -> dict[str, Path]:
     """The module that defines a function and the modules of its folder it imports, transitively; by path
-    relative to that folder. Empty for a callable whose source is not a file."""
+    relative to that folder. Empty for a callable whose source is not a file, and for one defined in a package's
+    __init__.py (registration code)."""
     try:
         source = Path(inspect.getsourcefile(fn))
     except (TypeError, OSError):
