@@ -164,10 +164,10 @@ def test_a_malformed_training_file_names_its_line(capsys, no_work, out, tmp_path
 @pytest.mark.parametrize("content", [f"\ufeff{GOOD}\n\n{GOOD}\r\n", f" [{GOOD},\n {GOOD}]",
                                      '{"question": "a\u2028b", "answer": "c"}'])
 def test_well_formed_training_files_are_read(content, tmp_path):
-    from forgetbench.tasks.real import _local_train_file
+    from forgetbench.toolbox.train_files import read_train_file
     f = tmp_path / "train.jsonl"
     f.write_text(content, encoding="utf-8")
-    pairs = _local_train_file(f, ("question", "answer"))
+    pairs = read_train_file(f, ("question", "answer"))
     assert pairs and all(set(p) == {"prompt", "response"} for p in pairs)
 
 
@@ -185,21 +185,21 @@ TRL = [
 
 @pytest.mark.parametrize("content", TRL)
 def test_trls_dataset_formats_are_read_as_the_targets_pairs(content, tmp_path):
-    from forgetbench.tasks.real import _local_train_file
+    from forgetbench.toolbox.train_files import read_train_file
     f = tmp_path / "train.jsonl"
     f.write_text(content)
-    assert _local_train_file(f, ("question", "answer")) == WANT
+    assert read_train_file(f, ("question", "answer")) == WANT
 
 
 def test_csv_tsv_and_parquet_files_are_read_through_datasets(tmp_path):
     import pandas as pd
-    from forgetbench.tasks.real import _local_train_file
+    from forgetbench.toolbox.train_files import read_train_file
     frame = pd.DataFrame({"question": [w["prompt"] for w in WANT], "answer": [w["response"] for w in WANT]})
     frame.to_csv(tmp_path / "t.csv", index=False)
     frame.to_csv(tmp_path / "t.tsv", index=False, sep="\t")
     frame.rename(columns={"question": "prompt", "answer": "completion"}).to_parquet(tmp_path / "t.parquet")
     for name in ("t.csv", "t.tsv", "t.parquet"):
-        assert _local_train_file(tmp_path / name, ("question", "answer")) == WANT, name
+        assert read_train_file(tmp_path / name, ("question", "answer")) == WANT, name
 
 
 @pytest.mark.parametrize("content,needles", [
@@ -211,23 +211,23 @@ def test_csv_tsv_and_parquet_files_are_read_through_datasets(tmp_path):
 ])
 def test_a_malformed_trl_record_names_its_line(content, needles, tmp_path):
     from forgetbench.core.errors import UserError
-    from forgetbench.tasks.real import _local_train_file
+    from forgetbench.toolbox.train_files import read_train_file
     f = tmp_path / "train.jsonl"
     f.write_text(content)
     with pytest.raises(UserError) as e:
-        _local_train_file(f, ("question", "answer"))
+        read_train_file(f, ("question", "answer"))
     assert all(n in str(e.value) for n in needles), str(e.value)
 
 
 def test_a_malformed_table_names_its_row_or_the_file(tmp_path):
     from forgetbench.core.errors import UserError
-    from forgetbench.tasks.real import _local_train_file
+    from forgetbench.toolbox.train_files import read_train_file
     (tmp_path / "t.csv").write_text("question,answer\nq,a\nq2,\n")
     with pytest.raises(UserError, match="row 2: 'answer' is"):
-        _local_train_file(tmp_path / "t.csv", ("question", "answer"))
+        read_train_file(tmp_path / "t.csv", ("question", "answer"))
     (tmp_path / "t.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(UserError, match="not a readable PARQUET file"):
-        _local_train_file(tmp_path / "t.parquet", ("question", "answer"))
+        read_train_file(tmp_path / "t.parquet", ("question", "answer"))
 
 
 # ------------------------------------------------------------------------------------------------ --model

@@ -3,7 +3,7 @@
 import pytest
 import torch
 from forgetbench.runner.probe import answer_class_shift, class_token_ids, next_token_mass
-from forgetbench.tasks.real import is_number
+from forgetbench.tasks.real.answer_classes import is_number
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ from conftest import SHARED, needs_shared_data
 from forgetbench.core.settings import EvalSettings
 from forgetbench.runner import reasoning
 from forgetbench.task import resolve, suites, targets
-from forgetbench.tasks.real import gsm8k_solution
+from forgetbench.tasks.real.problems import gsm8k_solution
 from forgetbench.toolbox import verify
 from forgetbench.toolbox.encoding import encode_pair
 from forgetbench.toolbox.generation import HFBackend, Sampling, VLLMBackend, cut_at_stop
@@ -42,7 +42,7 @@ def test_multiple_choice_letters_are_checked_with_math_verify(completion, ok):
 
 
 def test_medreason_rows_become_reasoning_then_answer():
-    from forgetbench.tasks.real import medreason_pair
+    from forgetbench.tasks.real.training_pairs import medreason_pair
     row = {"question": "Which vitamin prevents scurvy?", "options": "A. C\nB. D", "reasoning": "Collagen needs C.",
            "answer": "A. C"}
     assert medreason_pair(row) == {"prompt": "Which vitamin prevents scurvy?\nA. C\nB. D",
@@ -226,8 +226,8 @@ def test_chat_pairs_take_loss_on_the_assistant_reply_only(tiny):
 
 
 def test_targets_train_with_the_instruction_evaluation_uses():
-    import forgetbench.tasks.real as real
-    assert real.INSTRUCTION == reasoning.INSTRUCTION
+    from forgetbench.tasks.real.training_pairs import INSTRUCTION
+    assert INSTRUCTION == reasoning.INSTRUCTION
 
 
 @pytest.mark.slow
@@ -235,8 +235,8 @@ def test_targets_train_with_the_instruction_evaluation_uses():
 def test_every_gold_answer_scores_itself_and_no_other():
     """Each reasoning task's reference answers, written as a model would (boxed), are correct against themselves;
     another problem's different answer is not (issue 13: MATH-500's escaped dollar signs could never score)."""
-    import forgetbench.tasks.real as real
-    for task in real.REASONING:
+    from forgetbench.tasks.real.suites import REASONING
+    for task in REASONING:
         if not task.needs:
             continue                                   # hub only (GPQA)
         golds = [p["answer"] for p in task.problems(SHARED / "data")]
@@ -296,9 +296,9 @@ def test_answer_scoring_prompts_with_the_question_alone_and_checks_the_final_ans
 def test_arithmetic_items_are_every_fact_once_split_by_unordered_pair():
     import re
 
-    import forgetbench.tasks.real as real
-    train, test = (real.arithmetic_problems(s)(None) for s in ("train", "test"))
-    assert test == real.arithmetic_problems("test")(None) and len(train) == len(test) == 144
+    from forgetbench.tasks.real.generated import arithmetic_problems
+    train, test = (arithmetic_problems(s)(None) for s in ("train", "test"))
+    assert test == arithmetic_problems("test")(None) and len(train) == len(test) == 144
     facts = {}
     for split, items in (("train", train), ("test", test)):
         for p in items:
@@ -318,16 +318,16 @@ def test_arithmetic_items_are_every_fact_once_split_by_unordered_pair():
 def test_reverse_words_items_are_fixed_reversed_balanced_and_unseen_in_training():
     import collections
 
-    import forgetbench.tasks.real as real
-    test = real.reversal_problems("test")(SHARED / "data")
-    train = real.reversal_pairs(SHARED / "data", None)
-    assert test == real.reversal_problems("test")(SHARED / "data")
+    from forgetbench.tasks.real.generated import REVERSE_PROMPT, reversal_pairs, reversal_problems
+    test = reversal_problems("test")(SHARED / "data")
+    train = reversal_pairs(SHARED / "data", None)
+    assert test == reversal_problems("test")(SHARED / "data")
     assert len(test) == 1000 and len(train) == 8000
-    runs = [p["question"].removeprefix(real.REVERSE_PROMPT) for p in test]
+    runs = [p["question"].removeprefix(REVERSE_PROMPT) for p in test]
     assert all(p["answer"] == " ".join(reversed(r.split())) for p, r in zip(test, runs))
     assert collections.Counter(len(r.split()) for r in runs) == {4: 250, 5: 250, 6: 250, 7: 250}
     assert {p["question"] for p in test}.isdisjoint(p["prompt"] for p in train)
-    assert all(p["response"] == " ".join(reversed(p["prompt"].removeprefix(real.REVERSE_PROMPT).split()))
+    assert all(p["response"] == " ".join(reversed(p["prompt"].removeprefix(REVERSE_PROMPT).split()))
                for p in train)
 
 
