@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from forgetbench.leaderboard.tracks import Track
-from forgetbench.records.outcome import Outcome
 
 N_RESAMPLES = 2_000
 PREDICTORS = (      # (the record section, its label, its value in a run's outcome)
@@ -115,9 +114,8 @@ def analyse(track: Track, n_resamples: int = N_RESAMPLES) -> list[Fit]:
         return track.predictors
     fits = []
     for key, label, read in PREDICTORS:
-        outcomes = [(r, Outcome.of(r.record)) for r in track.runs if key in r.record]
-        runs = [r for r, _ in outcomes]
-        fits.append(fit(key, label, [read(o) for _, o in outcomes], [o.suite_average for _, o in outcomes],
+        runs = [r for r in track.runs if key in r.record]
+        fits.append(fit(key, label, [read(r.outcome) for r in runs], [r.outcome.suite_average for r in runs],
                         [r.spec["method"] for r in runs], n_resamples))
     track.predictors = fits
     return fits

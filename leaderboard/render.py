@@ -306,8 +306,10 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
             common.append(f"--target {spec['target']}")
         if tgt is None or tuple(spec["suites"]) != tuple(tgt.default_suites):
             common += [f"--suite {s}" for s in spec["suites"]]
-        if spec.get("include_path"):
-            common.append(f"--include-path {spec['include_path']}")
+        # where the task YAMLs were: the record's provenance (before that, its spec)
+        include = track.first.record["provenance"].get("include_path") or spec.get("include_path")
+        if include:
+            common.append(f"--include-path {include}")
         given_budget = tgt.budget.to_dict() if tgt else {}
         defaults = {"eval": EvalSettings().to_dict(), "kl": asdict(KLSettings())}
         # a setting a record predates (e.g. --kl-target-prompts in schema 3) was not in play: today's default

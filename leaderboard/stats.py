@@ -1,4 +1,4 @@
-"""Paired statistics for comparing methods on the same items (../shared/reference/evaluation.md, part C).
+"""Paired statistics for comparing methods on the same items.
 
 Scores are per item, in the same item order for both sides. A side run with several training seeds is
 given as a (seeds, items) array: its per-item score is the mean over seeds, and the bootstrap resamples

@@ -14,6 +14,7 @@ import math
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from forgetbench.leaderboard.stats import (
     paired_bootstrap_ci,
     paired_permutation_test,
 )
+from forgetbench.records.outcome import Outcome
 from forgetbench.records.schema import load_run_folder
 from tqdm import tqdm
 
@@ -41,6 +43,11 @@ class Run:
     @property
     def spec(self) -> dict:
         return self.record["spec"]
+
+    @cached_property
+    def outcome(self) -> Outcome:
+        """The typed view of the record's outcome (records.outcome)."""
+        return Outcome.of(self.record, self.path)
 
     @property
     def external(self) -> bool:
@@ -246,10 +253,9 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
         row.average = paired_bootstrap_ci(tuned_p, base["preserved"], strata=ptasks, stratum_weights=weights, **boot)
         per_seed = [_weighted_delta(tp - base["preserved"], ptasks, weights) for tp in tuned_p]
         row.seed_sd = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
-        kls = [r.record["kl"]["token_exact"] for r in members]
-        row.kl = float(np.mean([k["mean"] for k in kls]))
-        row.kl_se = (float(np.std([k["mean"] for k in kls], ddof=1) / math.sqrt(len(kls))) if len(kls) > 1
-                     else float(kls[0]["se"]))
+        kls = [r.outcome.kl for r in members]
+        row.kl = float(np.mean(kls))
+        row.kl_se = float(np.std(kls, ddof=1) / math.sqrt(len(kls))) if len(kls) > 1 else members[0].outcome.kl_se
         probes = [r.record["answer_class_shift"] for r in members]
         if all("delta" in x for x in probes):
             row.shift = float(np.mean([x["delta"] for x in probes]))

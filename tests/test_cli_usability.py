@@ -88,6 +88,9 @@ def test_methods_name_shows_each_setting_with_type_default_and_sweep(capsys):
     (["rn", "--method", "naive_sft"], "did you mean 'run'?"),
     (["run", "--method", "naive_sft", "--temperature", "-1", "--limt", "3"], "--limt: did you mean --limit?"),
     (["run", "--method", "naive_sft", "--limit", "0.1x"], "--limit must be an integer or a number, not '0.1x'"),
+    # no prefix matching: --method is not taken for sweep's --methods (it was, and started a 12-run sweep)
+    (["sweep", "--method", "naive_sft"], "--method: did you mean --methods?"),
+    (["run", "--meth", "naive_sft"], "--meth: did you mean --method?"),
 ])
 def test_argument_errors_are_one_line_with_what_was_meant(capsys, argv, needle):
     assert needle in one_line_error(capsys, argv)
@@ -216,12 +219,15 @@ def test_model_args_are_recorded_in_the_spec_only_when_given(capsys, no_work, ou
 MICRO_TASKS = "tasks/micro"
 
 
-def test_a_run_records_its_include_path_and_earlier_run_ids_stay(capsys, no_work, tmp_path):
+def test_a_runs_include_path_reaches_its_request_but_not_its_id(capsys, no_work, tmp_path):
     base = ["run", "--method", "naive_sft", "--out", str(tmp_path)]
     plain = plan_of(capsys, base)
-    assert "include_path" not in plain.specs[0].to_dict()           # an earlier run's spec, and so its id
     named = plan_of(capsys, [*base, "--suite", "lm_eval:fb_micro_zeroshot", "--include-path", MICRO_TASKS])
-    assert named.specs[0].include_path == MICRO_TASKS and named.specs[0].run_id != plain.specs[0].run_id
+    assert str(named.request.include_path) == MICRO_TASKS and "include_path" not in named.specs[0].to_dict()
+    import shutil  # the same YAMLs in another folder: the same run
+    shutil.copytree(MICRO_TASKS, tmp_path / "elsewhere")
+    moved = plan_of(capsys, [*base, "--suite", "lm_eval:fb_micro_zeroshot", "--include-path", tmp_path / "elsewhere"])
+    assert moved.specs[0].run_id == named.specs[0].run_id != plain.specs[0].run_id
     (suite,) = named.eval_plan.suites
     assert [(t.name, t.metric, t.filter, t.hub) for t in suite.tasks] == [("fb_micro_zeroshot", "acc", "none", None)]
 

@@ -115,7 +115,8 @@ def test_a_bad_thread_count_in_the_environment(capsys, monkeypatch):
     (["eval", "--model", "micro", "--base", "micro", "--out", "OUT"], "needs --name NAME"),
     (["eval", "--model", "micro", "--name", "mine", "--out", "OUT"], "and --base MODEL"),
     (["eval", "--model", "micro", "--base", "micro", "--name", "naive_sft", "--out", "OUT"],
-     "--name naive_sft is a registered method"),
+     "--name naive_sft is a registered method; an outside checkpoint's row needs a name of its own (e.g. "
+     "naive_sft_trl)"),
     (["eval", "--model", "micro", "--base", "micro", "--name", "a/b", "--out", "OUT"], "it names the run folder"),
     (["eval", "--model", "micro", "--name", "mine"], "add --out"),
     (["eval", "--model", "micro", "--base", "micro", "--name", "mine", "--suite", "micro-zeroshot", "--out", "OUT"],

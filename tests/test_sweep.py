@@ -3,13 +3,15 @@ resume, failures, worker processes and a Ray cluster of two nodes with a worker 
 
 import itertools
 import json
+import os
 import random
 from pathlib import Path
 
 import pytest
 from forgetbench.cli import main
 from forgetbench.core.errors import UserError
-from forgetbench.runner.stages import RunRequest, plan_run
+from forgetbench.runner.request import RunRequest
+from forgetbench.runner.stages import plan_run
 from forgetbench.sweeper.design import SweepConfig, configurations, expand, latin_hypercube
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -70,8 +72,8 @@ def test_expand_plans_ordinary_runs_with_their_sweep_tag():
     first = next(r for r in runs if r.method == "lora" and r.config.index == 0 and r.seed == 1)
     assert first.run_ids == [s.run_id for s in plain.specs]           # configuration 0 is the plain `bench run`
     lora = [r for r in runs if r.method == "lora" and r.seed == 0]
-    assert [r.request.sweep["config"] for r in lora] == [0, 1, 2]
-    assert {r.request.sweep["name"] for r in runs} == {runs[0].request.sweep["name"]}
+    assert [r.request.sweep_tag["config"] for r in lora] == [0, 1, 2]
+    assert {r.request.sweep_tag["name"] for r in runs} == {runs[0].request.sweep_tag["name"]}
     for r in lora[1:]:   # a drawn configuration varies the method's rank and/or the shared lr / epochs
         assert set(r.config.overrides) <= {"rank"} and set(r.config.budget) <= {"lr", "epochs"}
         assert r.plan.budget.lr in (0.00025, 0.0005, 0.001, 0.002) and r.plan.budget.epochs in (2, 4, 6)
@@ -183,8 +185,7 @@ def test_local_sweep_resumes_reports_failures_and_workers_agree(capsys, tmp_path
                                      ("freeze_bottom", 0): "to do", ("freeze_bottom", 1): "done"}
     code, _, err = bench(capsys, "sweep", "--methods", "naive_sft", *TINY, "--out", serial)
     assert code == 0 and "2 already done, 0 finished now" in err and folders(serial) == done    # nothing recomputed
-    marker = tmp_path / "crashed"            # one worker dies after computing its run: the pool is rebuilt
-    monkeypatch.setenv("FORGETBENCH_CRASH_ONCE", str(marker))
+    marker = crash_once(monkeypatch, tmp_path)   # one worker dies after computing its run: the pool is rebuilt
     code, _, err = bench(capsys, "sweep", "--methods", "naive_sft", *TINY, "--out", pool, "--jobs", "2")
     assert code == 0 and marker.exists() and "2 finished now, 0 failed" in err, err
     for name in folders(pool):
@@ -195,13 +196,22 @@ def test_local_sweep_resumes_reports_failures_and_workers_agree(capsys, tmp_path
         assert b["sweep"]["config"] in (0, 1) and b["provenance"]["threads"] == 1
 
 
+def crash_once(monkeypatch, tmp_path) -> Path:
+    """The first sweep worker process to start after this dies once after computing its run (the fixture's
+    sitecustomize.py, on the workers' PYTHONPATH; production code has no such hook). Returns the marker it leaves."""
+    marker = tmp_path / "crashed"
+    hook = Path(__file__).parent / "fixtures" / "crash_once"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("FORGETBENCH_CRASH_ONCE", str(marker))
+    return marker
+
+
 @pytest.mark.slow
 def test_ray_on_two_nodes_retries_a_dead_worker(capsys, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    marker = tmp_path / "crashed"
-    monkeypatch.setenv("FORGETBENCH_CRASH_ONCE", str(marker))
+    marker = crash_once(monkeypatch, tmp_path)   # before the cluster starts: its workers inherit the environment
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     try:

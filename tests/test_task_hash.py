@@ -1,5 +1,6 @@
 """A task's content hash (part of every run id) covers what defines its items, prompts and scoring: its YAML, the
-code that YAML calls and what that code imports from its folder, the code of a generative task's problems, the
+code that YAML calls and the task code it imports (from its folder, or by name from forgetbench.tasks, found
+where Python finds it: what lm-eval's run imports), the code of a generative task's problems, the
 verifier where the scoring is its check, and the data files' digests; never where the files are, nor the code
 that registers tasks. Each test works on a copy of a task folder in tmp_path."""
 
@@ -52,7 +53,8 @@ def test_editing_the_registration_module_changes_no_hash(micro):
 @pytest.mark.parametrize("edited,changed", [
     ("fb_micro_cipher.yaml", {"fb_micro_cipher"}),           # one task's YAML: that task only
     ("loaders.py", {t.name for t in MICRO_TASKS}),           # the code every micro YAML calls
-    ("world.py", {t.name for t in MICRO_TASKS}),             # what that code imports: it builds the items
+    # a copy's world.py is not what runs: its loaders.py imports forgetbench.tasks.micro.world, the installed one
+    ("world.py", set()),
 ])
 def test_editing_what_defines_the_items_changes_their_hashes(micro, edited, changed):
     before = _micro_hashes(micro)
@@ -68,11 +70,15 @@ def test_the_verifier_counts_where_the_scoring_is_its_check():
     by_name = {t.name: t for t in MICRO_TASKS} | {t.name: t for t in targets.get("gsm8k").evals}
     files = {name: sorted(definition_files(t, MICRO if name.startswith("fb_") else None))
              for name, t in by_name.items()}
+    world = definition_files(MICRO_TASKS[0], MICRO)["forgetbench.tasks.micro.world"]
+    assert world.samefile(MICRO / "world.py")          # the file lm-eval's run imports, by its module name
     assert files == {
-        "fb_micro_zeroshot": ["fb_micro_zeroshot.yaml", "loaders.py", "world.py"],
-        "fb_micro_reasoning": ["fb_micro_reasoning.yaml", "loaders.py", "world.py"],
-        "fb_micro_cipher": ["fb_micro_cipher.yaml", "forgetbench.toolbox.verify", "loaders.py", "world.py"],
-        "fb_micro_tone": ["fb_micro_tone.yaml", "forgetbench.toolbox.verify", "loaders.py", "world.py"],
+        "fb_micro_zeroshot": ["fb_micro_zeroshot.yaml", "forgetbench.tasks.micro.world", "loaders.py"],
+        "fb_micro_reasoning": ["fb_micro_reasoning.yaml", "forgetbench.tasks.micro.world", "loaders.py"],
+        "fb_micro_cipher": ["fb_micro_cipher.yaml", "forgetbench.tasks.micro.world", "forgetbench.toolbox.verify",
+                            "loaders.py"],
+        "fb_micro_tone": ["fb_micro_tone.yaml", "forgetbench.tasks.micro.world", "forgetbench.toolbox.verify",
+                          "loaders.py"],
         "gsm8k": ["forgetbench.toolbox.verify", "problems.py"],
         "gsm8k_loglik": ["problems.py"],
     }
@@ -120,5 +126,10 @@ def test_a_generative_tasks_hash_covers_its_problems_code_and_what_it_imports(tm
     for registering in ("__init__.py", "targets.py", "suites.py", "presets.py"):
         _append(real / registering, "\n# a comment\n")
     assert definition_hash(reverse, None) == before
-    _append(real / "wikitext.py", "\n# edited\n")               # generated.py reads its articles with it
+    _append(real / "wikitext.py", "\n# edited\n")   # not what runs: generated.py imports the installed one by name
+    assert definition_hash(reverse, None) == before
+    assert "forgetbench.tasks.real.wikitext" in definition_files(reverse, None)
+    _append(real / "generated.py", "\n# edited\n")              # the problems' own code
+    edited = _load_copy(real / "generated.py", "copied_edited")
+    reverse = EvalTask("reverse_words", "exact_match", problems=edited.reversal_problems("test"), scoring="exact")
     assert definition_hash(reverse, None) != before

@@ -20,6 +20,7 @@ class Outcome:
     suites: dict[str, float]                    # suite -> delta (the mean of its tasks' deltas)
     suite_average: float | None                 # the mean of the suite deltas (the leaderboard's forgetting number)
     kl: float | None                            # KL(base || tuned), nats per sequence (token-exact estimator)
+    kl_se: float | None                         # its standard error over the samples
     kl_target: float | None                     # the same on the target's held-out prompts
     weight_change: float | None                 # ||theta - theta_base||_2 over every parameter
     wall_seconds: float | None
@@ -33,7 +34,7 @@ class Outcome:
         return cls(run_id=record.get("run_id"), method=spec.get("method"), seed=spec.get("seed"),
                    folder=folder, target_delta=record.get("target", {}).get("delta"), suites=suites,
                    suite_average=sum(suites.values()) / len(suites) if suites else None,
-                   kl=_kl(record, "kl"), kl_target=_kl(record, "kl_target"),
+                   kl=_kl(record, "kl"), kl_se=_kl(record, "kl", "se"), kl_target=_kl(record, "kl_target"),
                    weight_change=record.get("weight_change", {}).get("l2"), wall_seconds=record.get("wall_seconds"),
                    train_tokens=record.get("training", {}).get("tokens"), record=record)
 
@@ -46,5 +47,5 @@ class Outcome:
         return out | {k: v for k, v in (("kl", self.kl), ("kl_target", self.kl_target)) if v is not None}
 
 
-def _kl(record: dict, section: str) -> float | None:
-    return record.get(section, {}).get("token_exact", {}).get("mean")
+def _kl(record: dict, section: str, statistic: str = "mean") -> float | None:
+    return record.get(section, {}).get("token_exact", {}).get(statistic)

@@ -45,7 +45,7 @@ def evaluate(request: EvalRequest) -> tuple[dict, Path | None]:
     measured = measure(base, tuned.model, tuned.tokenizer, eval_plan=eval_plan, settings=request.eval,
                        kl=request.kl if base else None, data_dir=request.data_dir)
     prov = provenance(code=code, base=base, eval_plan=eval_plan, items=measured.items, eval_settings=request.eval,
-                      data_dir=request.data_dir)
+                      data_dir=request.data_dir, include_path=request.include_path)
     prov |= {"model_fingerprint": tuned.fingerprint, "base_fingerprint": base.fingerprint if base else None}
     if where is None:
         spec = {"model": request.model, "base": request.base, "target": tgt.name if tgt else None, "suites": suites,
@@ -71,8 +71,6 @@ def external_spec(request: EvalRequest, *, target: str, suites: list[str]) -> di
             "placement": {"device": device.split(":")[0], "dtype": dtype}}
     if request.placement.model_args:       # they describe the checkpoint (an adapter, a revision), not its base
         spec["checkpoint_args"] = dict(request.placement.model_args)
-    if request.include_path:
-        spec["include_path"] = str(request.include_path)
     return spec
 
 

@@ -2,7 +2,7 @@
 (e.g. numbers for a math target) after preserved-suite prompts, base vs tuned.
 
 Math fine-tuning can raise number-token mass on unrelated prompts, and that shift tracks held-out loss
-(Zhu et al., arXiv 2510.08564, §4 of ../shared/reference/methods.md). The probe scores the next token
+(Zhu et al., arXiv 2510.08564, §4). The probe scores the next token
 right after each prompt, one forward pass per prompt, for both models on the same prompts.
 """
 

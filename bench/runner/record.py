@@ -41,7 +41,7 @@ def weight_change(base, tuned) -> dict:
 
 
 def provenance(*, code: dict, base: ModelHandle | None, eval_plan: EvalPlan, items: list[dict],
-               eval_settings: EvalSettings, data_dir: Path | None) -> dict:
+               eval_settings: EvalSettings, data_dir: Path | None, include_path: Path | None = None) -> dict:
     """Where the numbers came from: code, base model, device, generation backend, and each task's data."""
     import torch
 
@@ -54,6 +54,8 @@ def provenance(*, code: dict, base: ModelHandle | None, eval_plan: EvalPlan, ite
            "tasks": {r.name: {"registered_as": r.task.name, "content_hash": r.content_hash,
                               "items_hash": items_hash([i for i in tuned if i["task"] == r.name])}
                      for r in eval_plan.ready}}
+    if include_path is not None:        # where --include-path's task YAMLs were (their content: the tasks' hashes)
+        out["include_path"] = str(include_path)
     if base is not None:
         out |= {"base_fingerprint": base.fingerprint, "dtype": base.dtype,
                 "device": "cpu" if base.device == "cpu" else torch.cuda.get_device_name(),

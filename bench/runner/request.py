@@ -34,13 +34,11 @@ class RunSpec:
     kl: dict
     data: str                       # hash of the training data and every evaluated task's files
     placement: dict                 # device and dtype
-    include_path: str | None = None     # lm-eval task YAMLs of one's own (--include-path)
+    # Not here: where an --include-path folder lives (its tasks' content is in `data`; the folder is in the record's
+    # provenance), so that moving one's task YAMLs changes no run id.
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        if d["include_path"] is None:     # recorded only when given, so that every earlier run keeps its id
-            del d["include_path"]
-        return d
+        return asdict(self)
 
     @property
     def run_id(self) -> str:
@@ -66,8 +64,9 @@ class RunRequest:
     placement: Placement = Placement()
     out: Path = Path("runs")
     save_model: bool = False
-    sweep: dict | None = None                          # the sweep and configuration this run belongs to (not in
-                                                       # the run id: a run is the same whichever sweep asks)
+    sweep_tag: dict | None = None                      # the sweep and configuration this run belongs to (the
+                                                       # record's "sweep"; not in the run id: a run is the same
+                                                       # whichever sweep asks)
     report_to: tuple[str, ...] = ()                    # experiment trackers (runner.tracking; not in the run id)
     hub_push: str | None = None                        # a dataset repository for the finished run (neither)
 

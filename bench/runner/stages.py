@@ -97,8 +97,7 @@ def plan_run(request: RunRequest) -> RunPlan:
                      placement={"device": device.split(":")[0], "dtype": dtype,
                                 # only when given, so that every earlier run keeps its id
                                 **({"model_args": dict(request.placement.model_args)}
-                                   if request.placement.model_args else {})},
-                     include_path=str(request.include_path) if request.include_path else None)
+                                   if request.placement.model_args else {})})
              for v in variants]
     return RunPlan(request=request, method=method, variants=variants, target=tgt, eval_plan=evals, budget=budget,
                    pairs=pairs, specs=specs, dirs=[Path(request.out) / s.run_id for s in specs], code=versions())
@@ -281,8 +280,9 @@ def run(request: RunRequest, *, write=None) -> list[tuple[dict, Path]]:
             kind="run", run_id=spec.run_id, spec=spec.to_dict(), measured=measured, eval_settings=request.eval,
             training=training, wall_seconds=time.perf_counter() - start, stage_seconds=watch.seconds,
             provenance=provenance(code=run_plan.code, base=prepared.base, eval_plan=run_plan.eval_plan,
-                                  items=measured.items, eval_settings=request.eval, data_dir=request.data_dir),
-            sweep=request.sweep)
+                                  items=measured.items, eval_settings=request.eval, data_dir=request.data_dir,
+                                  include_path=request.include_path),
+            sweep=request.sweep_tag)
         write(run_dir, record, files, *((final, prepared.base.tokenizer) if request.save_model else ()))
         if (report := _report(request, spec.run_id)) is not None:
             report.final(record, run_dir)

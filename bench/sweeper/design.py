@@ -204,7 +204,7 @@ def expand(template: RunRequest, sweep: SweepConfig) -> list[SweepRun]:
                 tag = {"name": name, "config": config.index, "configs": len(configs), "of": sweep.configs,
                        "grid_seed": sweep.grid_seed, "varied": config.label()}
                 request = replace(template, method=method, seed=seed, overrides=config.overrides,
-                                  budget={**template.budget, **config.budget}, sweep=tag)
+                                  budget={**template.budget, **config.budget}, sweep_tag=tag)
                 try:
                     run_plan = plan_run(request)
                 except UserError as e:

@@ -24,10 +24,6 @@ from forgetbench.core.errors import UserError
 from forgetbench.runner.request import RunRequest
 from forgetbench.runner.stages import run
 
-# Test hook: the first worker that manages to create this file dies (os._exit) after computing its run and before
-# handing the results back, as a crashed machine would (used by the executors' retry tests).
-CRASH_ONCE = "FORGETBENCH_CRASH_ONCE"
-
 
 @dataclass
 class Job:
@@ -79,20 +75,7 @@ def execute(job: Job) -> Outcome:
             "".join(traceback.format_exception_only(type(e), e)).strip() + "\n" + \
             "".join(traceback.format_tb(e.__traceback__)[-3:]).rstrip()
         return Outcome(job.key, error=detail, seconds=time.perf_counter() - start)
-    _maybe_crash()
     return Outcome(job.key, results, seconds=time.perf_counter() - start)
-
-
-def _maybe_crash() -> None:
-    marker = os.environ.get(CRASH_ONCE)
-    if not marker:
-        return
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.close(fd)
-    os._exit(86)
 
 
 class Serial:

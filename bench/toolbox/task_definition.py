@@ -1,16 +1,21 @@
 """Which files define a task's items, prompts and scoring, found by reading them (YAML lines, `import` statements),
 never by importing them: what a task's content hash covers (forgetbench.task.definition_hash).
 
-Files are named relative to their folder, so that a folder copied or moved elsewhere defines the same task. A
-package's `__init__.py` is never one of them: it registers tasks, it does not define their items.
+Files of the task's folder are named relative to it, and task modules it imports by absolute name
+(forgetbench.tasks.micro.world) by that name and found where Python finds them, as lm-eval's run will: so a folder
+copied or moved elsewhere defines the same task. A package's `__init__.py` is never one of them: it registers tasks,
+it does not define their items.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import re
 from pathlib import Path
+
+TASK_PACKAGE = "forgetbench.tasks"          # absolute imports of task code count; libraries' do not
 
 TASK_LINE = re.compile(r"^task:\s*[\"']?([^\"'\s#]+)[\"']?\s*(?:#.*)?$", re.MULTILINE)
 INCLUDE_LINE = re.compile(r"^include:\s*[\"']?([^\"'\s#]+)[\"']?\s*(?:#.*)?$", re.MULTILINE)
@@ -22,7 +27,7 @@ def lm_eval_files(include: Path, task: str) -> dict[str, Path]:
     """An lm-eval task's YAML (with those it includes), the modules its `!function` tags name and the modules of
     the same folder those import, transitively; by path relative to `include`."""
     yamls = task_yamls(include, task)
-    return _named({*yamls, *imported_files(called_modules(yamls), include)}, include)
+    return _named(yamls, include) | imported_files(called_modules(yamls), include)
 
 
 def task_yamls(include: Path, task: str) -> set[Path]:
@@ -44,7 +49,7 @@ def scorer_imports(include: Path, task: str) -> set[str]:
     """Every dotted name that the code of the task's `process_results` imports, with what it imports from the
     folder (the verifier, where lm-eval's scoring of the task calls it)."""
     scorers = imported_files(called_modules(task_yamls(include, task), {"process_results"}), include)
-    return set().union(*map(imported_names, scorers))
+    return set().union(*map(imported_names, scorers.values()))
 
 
 def called_modules(yamls: set[Path], keys: set[str] | None = None) -> set[Path]:
@@ -53,14 +58,16 @@ def called_modules(yamls: set[Path], keys: set[str] | None = None) -> set[Path]:
             if (keys is None or key in keys) and (y.parent / f"{module}.py").is_file()}
 
 
-def imported_files(files: set[Path], root: Path) -> set[Path]:
-    """The files and, transitively, the modules under `root` they import."""
-    found, todo = set(), list(files)
+def imported_files(files: set[Path], root: Path) -> dict[str, Path]:
+    """The files (under `root`) and, transitively, the modules they import: those under `root` by a relative
+    import, by path relative to it; task modules imported by absolute name, by that name."""
+    found: dict[str, Path] = {}
+    todo = [(f.relative_to(root).as_posix(), f) for f in files]
     while todo:
-        f = todo.pop()
-        if f not in found:
-            found.add(f)
-            todo += [m for m in (_module_file(name, f, root) for name in imported_names(f)) if m]
+        name, f = todo.pop()
+        if name not in found and f.name != "__init__.py":
+            found[name] = f
+            todo += [m for m in (_module_file(n, f, root) for n in imported_names(f)) if m]
     return found
 
 
@@ -78,21 +85,23 @@ def imported_names(path: Path) -> set[str]:
     return out
 
 
-def _module_file(name: str, importer: Path, root: Path) -> Path | None:
-    """The file under `root` a dotted name stands for, if any. An absolute name counts where it runs through the
-    root folder's own name (forgetbench.tasks.micro.world is micro/world.py for any folder micro/): named by the
-    folder, not by where it is installed, so that a copied folder hashes its own files. (A copy's loaders.py
-    still imports the installed forgetbench.tasks.micro.world when lm-eval runs it; for the folder forgetbench
-    registers, the two are the same file.)"""
+def _module_file(name: str, importer: Path, root: Path) -> tuple[str, Path] | None:
+    """(its name, its file) for a module a dotted name imports: a relative import under `root`, by its path
+    relative to `root`; a task module imported by absolute name, by that name, where Python finds it (a copied
+    folder's loaders.py imports the installed forgetbench.tasks.micro.world, not the copy's world.py)."""
     if name.startswith("."):
         level = len(name) - len(name.lstrip("."))
-        base, parts = importer.parents[level - 1], name.lstrip(".").split(".")
-    elif root.name in name.split("."):
-        base, parts = root, name.split(".")[name.split(".").index(root.name) + 1:]
-    else:
+        path = importer.parents[level - 1].joinpath(*name.lstrip(".").split(".")).with_suffix(".py")
+        inside = path.is_file() and path.is_relative_to(root)
+        return (path.relative_to(root).as_posix(), path) if inside else None
+    if not name.startswith(TASK_PACKAGE + "."):
         return None
-    path = base.joinpath(*parts).with_suffix(".py") if parts else None
-    return path if path and path.is_file() and path.is_relative_to(root) else None
+    try:
+        spec = importlib.util.find_spec(name)      # imports the parent packages (registration), not the module
+    except (ImportError, ValueError):
+        return None
+    origin = Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
+    return (name, origin) if origin else None
 
 
 def code_files(fn) -> dict[str, Path]:
@@ -103,7 +112,7 @@ def code_files(fn) -> dict[str, Path]:
         source = Path(inspect.getsourcefile(fn))
     except (TypeError, OSError):
         return {}
-    return _named(imported_files({source}, source.parent), source.parent)
+    return imported_files({source}, source.parent)
 
 
 def _named(files: set[Path], root: Path) -> dict[str, Path]:

@@ -26,7 +26,7 @@ def _reversal_sentences(data_dir: Path, split: str) -> list[list[str]]:
     path = data_dir / REVERSE_FILE
     if not path.is_file():
         raise UserError(f"Target reverse_words is generated from {REVERSE_FILE}: pass --data-dir DIR holding it "
-                        "(as ../shared/data does).")
+                        "(`bench data fetch reverse_words --to DIR` builds one).")
     articles = wikitext_articles(path)
     cut = int(0.8 * len(articles))
     text = " ".join(articles[:cut] if split == "train" else articles[cut:])

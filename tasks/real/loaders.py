@@ -1,4 +1,4 @@
-"""lm-eval `custom_dataset` loaders for local files in the layout of ../shared/data."""
+"""lm-eval `custom_dataset` loaders for local files in the layout `bench data fetch` writes."""
 
 import csv
 import json

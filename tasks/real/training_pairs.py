@@ -20,7 +20,7 @@ def gsm8k_pairs(data_dir: Path | None, train_file: Path | None) -> list[dict]:
         return read_train_file(train_file, ("question", "answer"))
     if data_dir is None and not hub_available():
         raise UserError("Target gsm8k trains on GSM8K's train split: pass --data-dir DIR with gsm8k/train.jsonl "
-                        "(as in ../shared/data), or go online (HF_DATASETS_OFFLINE=0).")
+                        "(`bench data fetch gsm8k --to DIR` builds one), or go online (HF_DATASETS_OFFLINE=0).")
     if data_dir is not None and not (data_dir / "gsm8k" / "train.jsonl").is_file():
         raise UserError(f"Target gsm8k needs {data_dir / 'gsm8k' / 'train.jsonl'} (GSM8K's train split).")
     return [{"prompt": p["question"] + INSTRUCTION, "response": p["response"], "answer": p["answer"]}

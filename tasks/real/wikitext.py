@@ -19,7 +19,8 @@ def wikitext2(data_dir: Path | None, n: int, rng: random.Random) -> tuple[list[s
     corpus = data_dir / "corpora" / "wikitext2" / "valid.txt" if data_dir else None
     if corpus is None or not corpus.is_file():
         raise UserError("Replay needs general text for a model without a known pretraining corpus: pass "
-                        "--data-dir DIR holding corpora/wikitext2/valid.txt (as ../shared/data does).")
+                        "--data-dir DIR holding corpora/wikitext2/valid.txt (`bench data fetch wikitext2 --to DIR` "
+                        "builds one).")
     articles = [a.strip() for a in wikitext_articles(corpus) if len(a.split()) >= 50]
     docs = [articles[i] for i in rng.sample(range(len(articles)), min(n, len(articles)))]
     docs += [docs[i % len(docs)] for i in range(n - len(docs))]
