@@ -8,7 +8,7 @@
     loss(model, batch, ctx) -> scalar                     cross-entropy on labelled tokens by default
     trainable(model)        -> None | model               which parameters train (all by default); may
                                                           return a replacement (a model with adapters)
-    fit(model, ctx, budget, seed) -> stats | None         the method's own trainer (on-policy methods: sampling
+    fit(model, ctx, budget, seed) -> TrainingStats | None the method's own trainer (on-policy methods: sampling
                                                           between updates, TRL's GRPOTrainer); None by default:
                                                           the engine's Trainer on mixture and loss
     finalize(tuned, base)   -> model                      weights after training (identity by default)
@@ -47,6 +47,7 @@ from forgetbench.toolbox.encoding import encode_pair, encode_prompt, encode_text
 if TYPE_CHECKING:
     from forgetbench.task import Target
     from forgetbench.toolbox.models import ModelHandle
+    from forgetbench.toolbox.training import TrainingStats
 
 
 class Context:
@@ -176,9 +177,10 @@ class Method:
     def finalize(self, tuned, base):
         return tuned
 
-    def fit(self, model, ctx: Context, budget, seed: int) -> dict | None:
-        """Train `model` in place with the method's own trainer and return the record's training statistics (as
-        forgetbench.toolbox.training.train does); None, the default: the engine trains on `mixture` with `loss`."""
+    def fit(self, model, ctx: Context, budget, seed: int) -> TrainingStats | None:
+        """Train `model` in place with the method's own trainer and return its statistics for the record
+        (forgetbench.toolbox.training.TrainingStats, as toolbox.training.train returns; the engine adds what it
+        measures around any trainer); None, the default: the engine trains on `mixture` with `loss`."""
         return None
 
     def variants(self) -> list[Method]:

@@ -184,7 +184,7 @@ def prepare(run_plan: RunPlan) -> Prepared:
 def train_stage(prepared: Prepared) -> Trained:
     """Fine-tune a copy of the base model with the method's trainable selection and loss."""
     from forgetbench.method import trainable_count, with_trainable
-    from forgetbench.toolbox.training import count_passes, over_processes, train, trainable_names
+    from forgetbench.toolbox.training import TrainingStats, count_passes, over_processes, train, trainable_names
     from transformers import set_seed
 
     run_plan, base, ctx = prepared.run_plan, prepared.base, prepared.ctx
@@ -207,6 +207,10 @@ def train_stage(prepared: Prepared) -> Trained:
         if stats is None:
             stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), run_plan.budget, seed,
                           base.tokenizer.pad_token_id, report=_report(run_plan.request, run_plan.specs[0].run_id))
+    if not isinstance(stats, TrainingStats):
+        raise TypeError(f"Method {name!r}: fit returned {type(stats).__name__}, not "
+                        "forgetbench.toolbox.training.TrainingStats (or None, for the engine's Trainer)")
+    stats = stats.record()                  # the record's training section: the trainer's part, then the engine's
     summed = over_processes(list(passes.values()), mean=False)      # every process's share of each batch
     stats |= {"passes": dict(zip(passes, map(int, summed))),
               "trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,
