@@ -1,11 +1,12 @@
 from forgetbench.method import Method, register
 
 
-@register("grpo", cost="expensive")
+@register("grpo")
 class GRPO(Method):
     """Group Relative Policy Optimization (TRL's GRPOTrainer), rewarded 1 when the target's verifier accepts.
     Source: Shao et al., DeepSeekMath (GRPO), arXiv 2402.03300; Shenfeld et al., RL's Razor, arXiv 2509.04259."""
 
+    cost = "expensive"
     sweep = {"group": [4, 8, 16]}
     smoke = {"group": 2, "max_new_tokens": 4}
     smoke_target = "micro-tone"     # the base model never gets the cipher right: every reward would be 0

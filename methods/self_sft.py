@@ -5,11 +5,12 @@ from forgetbench.method import Method, register
 from forgetbench.toolbox.encoding import encode_pair
 
 
-@register("self_sft", cost="moderate")
+@register("self_sft")
 class SelfSFT(Method):
     """SFT on the model's own completions to the target's prompts that the target's verifier accepts.
     Source: self-SFT in Retaining by Doing, arXiv 2510.18874; rejection-sampling fine-tuning, arXiv 2308.01825."""
 
+    cost = "moderate"
     sweep = {"k": [2, 4, 8]}
     smoke = {"k": 2, "max_new_tokens": 4}
     smoke_target = "micro-tone"         # the base model never gets the cipher right: nothing would be accepted
