@@ -27,8 +27,10 @@ WeightGrid's `grid` and `grid_range`. A subclass overrides one by assigning it w
 one as a field is a TypeError when the class is created, as is a field that would hide a base's attribute. The
 docstring's first line is the summary `bench methods` prints; the second names the source.
 
-A method registers under the name of its file (`methods/lwf.py` registers "lwf"), so that the registry
-can list and check names without importing every method.
+Where methods come from (forgetbench.core.registry): a file of forgetbench's own registers under its file's name
+(`methods/lwf.py` registers "lwf"), so that the registry lists and checks names without importing every method;
+another package's method is an entry point of the group `forgetbench.methods`, or is named by module path
+(`--method pkg.module:Class`). `methods.canonical(name)` is the name its runs carry (methods/README.md).
 """
 
 from __future__ import annotations
@@ -343,13 +345,31 @@ def _unknown_settings(cls: type[Method]) -> str | None:
     return None
 
 
-methods: Registry[type[Method]] = Registry("method", "forgetbench.methods", by_module=True)
+def _admissible(obj) -> str | None:
+    """Why `obj`, from another package (an entry point, a module path), cannot be a method; None when it can."""
+    if not (isinstance(obj, type) and issubclass(obj, Method)):
+        kind = ("a class" if isinstance(obj, type) else "a module" if inspect.ismodule(obj)
+                else "a function" if inspect.isroutine(obj) else f"a {type(obj).__name__}")
+        return f"is {kind}, not a subclass of forgetbench.method.Method"
+    if obj.__module__ == __name__:
+        return "is a base class of forgetbench.method, not a method"
+    fresh = [n for n, a in _own_annotations(obj).items() if not _is_classvar(a)]
+    if fresh and "__dataclass_fields__" not in vars(obj):
+        return (f"declares hyperparameters ({', '.join(fresh)}) but is not a dataclass: decorate it with "
+                "@register(NAME) or @dataclass")
+    if obj.reference:
+        return "sets reference = True, but the reference arm is forgetbench's naive_sft: set reference = False"
+    return _unknown_settings(obj)
+
+
+methods: Registry[type[Method]] = Registry("method", "forgetbench.methods", by_module=True,
+                                           plugins="forgetbench.methods", admit=_admissible)
 
 
 def register(name: str):
     """Class decorator: `@register("my_method")` makes a Method subclass a dataclass and the registry's entry
-    `name` (the name of its file). The rest of the registry contract, `cost` included, is declared in the class
-    body."""
+    `name` (a file of forgetbench's own: its file's name; another package's: its entry point's name). The rest of
+    the registry contract, `cost` included, is declared in the class body."""
     def deco(cls: type[Method]) -> type[Method]:
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"{cls!r} is not a Method subclass")

@@ -26,7 +26,7 @@ from forgetbench.core.environment import versions
 from forgetbench.core.errors import UserError
 from forgetbench.core.settings import EvalSettings, KLSettings
 from forgetbench.core.store import atomic_dir, atomic_write_json, stable_hash
-from forgetbench.method import Method, build_method
+from forgetbench.method import Method, build_method, methods
 from forgetbench.records.schema import SCHEMA_VERSION, items_hash, items_text, load_run_folder
 from forgetbench.runner.evaluation_plan import Plan, plan, target_and_suites
 from forgetbench.task import Target
@@ -148,7 +148,7 @@ def plan_run(request: RunRequest) -> RunPlan:
     pairs = tgt.train_pairs(request.data_dir, request.train_file)   # fails early, with a clear message, when absent
     device, dtype = request.placement.resolved()
     variants = method.variants()
-    specs = [RunSpec(method=request.method, model=request.model, target=tgt.name,
+    specs = [RunSpec(method=methods.canonical(request.method), model=request.model, target=tgt.name,
                      suites=tuple(s.name for s in suite_list), seed=request.seed, params=v.params(),
                      budget=budget.to_dict(), eval=request.eval.to_dict(), kl=asdict(request.kl),
                      data=stable_hash([evals.content_hash, pairs], 16),
