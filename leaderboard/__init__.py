@@ -14,7 +14,6 @@ def table(runs: str | Path = "runs", *, baseline: str | None = None, view: str =
     """The leaderboard as a pandas DataFrame with the published CSV's columns: view "points" one row per
     method/setting (every track's rows), "frontier" one row per method, "predictors" one per predictor."""
     import pandas as pd
-
     from forgetbench.leaderboard.render import csv_rows, frontier_csv_rows, predictor_csv_rows
     from forgetbench.leaderboard.tracks import build_tracks, load_runs
     from forgetbench.method import reference_method

@@ -4,11 +4,11 @@ a working folder holding the most common names in research code (`tasks.py`, an 
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 from test_layering import FOLDERS, ROOT, module_name
 
 BIN = Path(sys.executable).parent
