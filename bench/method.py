@@ -8,31 +8,39 @@
     loss(model, batch, ctx) -> scalar                     cross-entropy on labelled tokens by default
     trainable(model)        -> None | model               which parameters train (all by default); may
                                                           return a replacement (a model with adapters)
-    fit(model, ctx, budget, seed) -> stats | None         the method's own trainer (on-policy methods: sampling
+    fit(model, ctx, budget, seed) -> TrainingStats | None the method's own trainer (on-policy methods: sampling
                                                           between updates, TRL's GRPOTrainer); None by default:
                                                           the engine's Trainer on mixture and loss
     finalize(tuned, base)   -> model                      weights after training (identity by default)
     variants()              -> [Method]                   settings evaluated from one training run
                                                           (each its own result record; just self by default)
 
-Hyperparameters are dataclass fields with defaults, settable with `--set key=value` and recorded in the
-result. The docstring's first line is the summary `bench methods` prints; the second names the source.
+Hyperparameters are the dataclass fields (annotated, with defaults), settable with `--set key=value` and recorded
+in the result. The registry contract is class variables (ClassVar), declared in the class body: `name` (set by
+`register`), `cost` (cheap | moderate | expensive: COSTS), `reference` (the arm every comparison is made against:
+exactly one method, forgetbench's naive_sft), `smoke` (the `--set` values of the cheapest run that still exercises
+every code path of the method: what the conformance test and quick checks run; `smoke_target` its target where the
+default cannot: an on-policy method needs a base model that is sometimes right), `sweep` (the method's default
+sweep grid: its hyperparameters that trade learning for forgetting, each with the values a sweep draws from; the
+shared budget knobs, learning rate and epochs, are added by the sweep itself: bench/sweeper/design.py), and
+WeightGrid's `grid` and `grid_range`. A subclass overrides one by assigning it without an annotation; annotating
+one as a field is a TypeError when the class is created, as is a field that would hide a base's attribute. The
+docstring's first line is the summary `bench methods` prints; the second names the source.
 
-A method registers under the name of its file (`methods/lwf.py` registers "lwf"), so that the registry
-can list and check names without importing every method. Class attributes that are part of the registry
-contract: `cost` (cheap | moderate | expensive), `reference` (the arm every comparison is made against:
-exactly one method), and `smoke` (the `--set` values of the cheapest run that still exercises every code
-path of the method: what the conformance test and quick checks run; `smoke_target` its target where the default
-cannot: an on-policy method needs a base model that is sometimes right), and `sweep` (the method's default sweep
-grid: its hyperparameters that trade learning for forgetting, each with the values a sweep draws from; the
-shared budget knobs, learning rate and epochs, are added by the sweep itself: bench/sweeper/design.py).
+Where methods come from (forgetbench.core.registry): a file of forgetbench's own registers under its file's name
+(`methods/lwf.py` registers "lwf"), so that the registry lists and checks names without importing every method;
+another package's method is an entry point of the group `forgetbench.methods`, or is named by module path
+(`--method pkg.module:Class`). `methods.canonical(name)` is the name its runs carry (methods/README.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import random
+import re
+import typing
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
@@ -47,6 +55,9 @@ from forgetbench.toolbox.encoding import encode_pair, encode_prompt, encode_text
 if TYPE_CHECKING:
     from forgetbench.task import Target
     from forgetbench.toolbox.models import ModelHandle
+    from forgetbench.toolbox.training import TrainingStats
+
+COSTS = ("cheap", "moderate", "expensive")     # training compute against naive SFT's (methods/README.md)
 
 
 class Context:
@@ -147,17 +158,57 @@ class Context:
         return [truncate(encode_text(self.tokenizer, d), max_tokens) for d in docs]
 
 
+def _check_class_body(cls: type) -> None:
+    """At class creation: the registry contract is class variables, never hyperparameter fields; a field hides no
+    attribute of the bases (other than a base's field, which it redefines); the cost is one of COSTS."""
+    bases = cls.__mro__[1:]
+    contract = {n for base in bases for n, a in _own_annotations(base).items() if _is_classvar(a)}
+    inherited = {f.name for base in bases if dataclasses.is_dataclass(base) for f in fields(base)}
+    for n, annotation in _own_annotations(cls).items():
+        if _is_classvar(annotation):
+            continue
+        if n in contract:
+            raise TypeError(f"{cls.__qualname__}.{n} is part of the method contract (a ClassVar), not a "
+                            f"hyperparameter: assign it without an annotation ({n} = ...) or annotate it ClassVar[...]")
+        if n not in inherited and any(hasattr(base, n) for base in bases):
+            raise TypeError(f"{cls.__qualname__}: hyperparameter {n!r} would hide the method attribute {n!r}; "
+                            "rename it")
+    if cls.cost not in COSTS:
+        raise TypeError(f"{cls.__qualname__}.cost must be one of {', '.join(COSTS)}, not {cls.cost!r}")
+
+
+def _own_annotations(cls: type) -> dict:
+    """The class's own annotations, unevaluated where they can be (text under `from __future__ import annotations`)."""
+    try:
+        import annotationlib  # Python 3.14: annotations are evaluated when asked for
+    except ImportError:
+        return inspect.get_annotations(cls)
+    return annotationlib.get_annotations(cls, format=annotationlib.Format.FORWARDREF)
+
+
+def _is_classvar(annotation) -> bool:
+    """ClassVar, ClassVar[...], or their text: what dataclasses leaves out of the fields."""
+    if isinstance(annotation, str):
+        return re.match(r"(typing\.)?ClassVar\b", annotation.strip()) is not None
+    return annotation is ClassVar or typing.get_origin(annotation) is ClassVar
+
+
 @dataclass
 class Method:
-    """Fine-tune on the target only; cross-entropy on response tokens.
-    Source: the standard supervised fine-tuning baseline."""
+    """The base of every method: each hook's default is plain fine-tuning (the target's examples, cross-entropy,
+    every parameter trains, the engine's Trainer). A subclass is a dataclass whose fields are its hyperparameters;
+    the class variables below are the registry contract (the module's docstring)."""
 
-    name: ClassVar[str] = ""
-    cost: ClassVar[str] = "cheap"
+    name: ClassVar[str] = ""            # the registry name (set by `register`)
+    cost: ClassVar[str] = "cheap"       # one of COSTS
     reference: ClassVar[bool] = False   # the arm every comparison is made against (exactly one method)
     smoke: ClassVar[dict] = {}          # --set values of the cheapest run that exercises every code path
     smoke_target: ClassVar[str | None] = None   # its target, where the default one cannot exercise the method
     sweep: ClassVar[dict] = {}          # hyperparameter -> values a sweep draws from (learning vs forgetting)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _check_class_body(cls)
 
     def prepare(self, ctx: Context) -> None:
         """One-off work before training; keep what `mixture` and `loss` need on self."""
@@ -176,9 +227,10 @@ class Method:
     def finalize(self, tuned, base):
         return tuned
 
-    def fit(self, model, ctx: Context, budget, seed: int) -> dict | None:
-        """Train `model` in place with the method's own trainer and return the record's training statistics (as
-        forgetbench.toolbox.training.train does); None, the default: the engine trains on `mixture` with `loss`."""
+    def fit(self, model, ctx: Context, budget, seed: int) -> TrainingStats | None:
+        """Train `model` in place with the method's own trainer and return its statistics for the record
+        (forgetbench.toolbox.training.TrainingStats, as toolbox.training.train returns; the engine adds what it
+        measures around any trainer); None, the default: the engine trains on `mixture` with `loss`."""
         return None
 
     def variants(self) -> list[Method]:
@@ -284,19 +336,47 @@ def trainable_share(method: Method, model) -> float:
     return trainable_count(tuned) / sum(p.numel() for p in model.parameters())
 
 
-methods: Registry[type[Method]] = Registry("method", "forgetbench.methods", by_module=True)
+def _unknown_settings(cls: type[Method]) -> str | None:
+    """What is wrong with the contract's settings of a dataclass method: `smoke` and `sweep` name its fields."""
+    knobs = {f.name for f in fields(cls)}
+    for what in ("smoke", "sweep"):
+        if odd := sorted(set(getattr(cls, what)) - knobs):
+            return f"its {what} names {', '.join(odd)}, which {'is' if len(odd) == 1 else 'are'} not its hyperparameter"
+    return None
 
 
-def register(name: str, cost: str = "cheap"):
-    """Class decorator: `@register("my_method")` makes a Method subclass a registry entry."""
+def _admissible(obj) -> str | None:
+    """Why `obj`, from another package (an entry point, a module path), cannot be a method; None when it can."""
+    if not (isinstance(obj, type) and issubclass(obj, Method)):
+        kind = ("a class" if isinstance(obj, type) else "a module" if inspect.ismodule(obj)
+                else "a function" if inspect.isroutine(obj) else f"a {type(obj).__name__}")
+        return f"is {kind}, not a subclass of forgetbench.method.Method"
+    if obj.__module__ == __name__:
+        return "is a base class of forgetbench.method, not a method"
+    fresh = [n for n, a in _own_annotations(obj).items() if not _is_classvar(a)]
+    if fresh and "__dataclass_fields__" not in vars(obj):
+        return (f"declares hyperparameters ({', '.join(fresh)}) but is not a dataclass: decorate it with "
+                "@register(NAME) or @dataclass")
+    if obj.reference:
+        return "sets reference = True, but the reference arm is forgetbench's naive_sft: set reference = False"
+    return _unknown_settings(obj)
+
+
+methods: Registry[type[Method]] = Registry("method", "forgetbench.methods", by_module=True,
+                                           plugins="forgetbench.methods", admit=_admissible)
+
+
+def register(name: str):
+    """Class decorator: `@register("my_method")` makes a Method subclass a dataclass and the registry's entry
+    `name` (a file of forgetbench's own: its file's name; another package's: its entry point's name). The rest of
+    the registry contract, `cost` included, is declared in the class body."""
     def deco(cls: type[Method]) -> type[Method]:
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"{cls!r} is not a Method subclass")
-        cls.name, cls.cost = name, cost
+        cls.name = name
         cls = dataclass(cls)
-        clash = [f.name for f in fields(cls) if hasattr(Method, f.name)]
-        if clash:
-            raise TypeError(f"method {name!r}: hyperparameter(s) {clash} would hide Method attributes; rename them")
+        if why := _unknown_settings(cls):
+            raise TypeError(f"method {name!r}: {why}")
         methods.add(name, cls, module=cls.__module__)
         return cls
     return deco

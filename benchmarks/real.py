@@ -129,12 +129,12 @@ def bench_training(model, pad, n: int, length: int, batch: int, checkpointing: b
     params = sum(p.numel() for p in m.parameters())
     cfg = m.config
     flops_token = 6 * params + 12 * cfg.num_hidden_layers * cfg.hidden_size * length   # PaLM appendix B
-    tps = tokens / stats["seconds"]
+    tps = tokens / stats.seconds
     out = {"sequences": n, "seq_len": length, "batch_size": batch, "gradient_checkpointing": checkpointing,
-           "precision": stats["precision"], "seconds": stats["seconds"], "tokens_per_s": round(tps, 1),
+           "precision": stats.precision, "seconds": stats.seconds, "tokens_per_s": round(tps, 1),
            "model_flops_per_token": flops_token}
     peak = next((v for k, v in BF16_PEAK.items() if k in device_name()), None)
-    if peak and stats["precision"] == "bf16":
+    if peak and stats.precision == "bf16":
         out["mfu_vs_bf16_peak"] = round(tps * flops_token / peak, 4)
         out["bf16_peak_flops"] = peak
     return out

@@ -91,7 +91,7 @@ def load_runs(root: Path) -> list[Run]:
 
 def _defaults(method: str) -> dict:
     from forgetbench.method import methods
-    return methods.get(method)().params() if method in methods.names() else {}
+    return methods.get(method)().params() if method in methods else {}     # a plugin's module.Class too
 
 
 def _diff(values: dict, reference: dict) -> str:

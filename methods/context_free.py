@@ -1,10 +1,12 @@
 from forgetbench.method import GeneratedMixing, register
 
 
-@register("context_free", cost="moderate")
+@register("context_free")
 class ContextFree(GeneratedMixing):
     """Mix in base-model samples drawn from the start token alone (a Monte Carlo KL(base||tuned) term).
     Source: Bansal & Sanghavi, Context-Free Synthetic Data Mitigates Forgetting, arXiv 2505.13811."""
+
+    cost = "moderate"
 
     def mixture(self, ctx):
         n = self.n_extra(ctx)

@@ -1,10 +1,12 @@
 from forgetbench.method import GeneratedMixing, register
 
 
-@register("contextual_synthetic", cost="moderate")
+@register("contextual_synthetic")
 class ContextualSynthetic(GeneratedMixing):
     """Mix in base-model continuations generated with context: the target's own prompts.
     Source: baseline in Bansal & Sanghavi, arXiv 2505.13811; cf. SDFT, arXiv 2402.13669."""
+
+    cost = "moderate"
 
     def mixture(self, ctx):
         rng = ctx.rng("contextual_synthetic")

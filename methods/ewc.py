@@ -4,11 +4,12 @@ from forgetbench.toolbox.encoding import Collator
 from forgetbench.toolbox.losses import cross_entropy, logits, token_nll
 
 
-@register("ewc", cost="moderate")
+@register("ewc")
 class EWC(Method):
     """Cross-entropy plus lam/2 * sum F (theta - theta_base)^2, F the base model's diagonal Fisher on its own samples.
     Source: Kirkpatrick et al., Overcoming catastrophic forgetting in neural networks, PNAS 2017."""
 
+    cost = "moderate"
     smoke = {"fisher_samples": "8"}
     sweep = {"lam": [0.1, 1.0, 10.0, 100.0, 1000.0]}
     lam: float = 1.0

@@ -4,11 +4,12 @@ from forgetbench.toolbox.encoding import IGNORE, Collator
 from forgetbench.toolbox.losses import cross_entropy, kl_per_position, logits, masked_mean
 
 
-@register("explicit_kl", cost="moderate")
+@register("explicit_kl")
 class ExplicitKL(Method):
     """Cross-entropy on the target plus lambda * exact KL to the frozen base on context-free samples.
     Source: KL retain loss as in open-unlearning (locuslab); forward direction as in arXiv 2505.13811."""
 
+    cost = "moderate"
     smoke = {"samples": "32"}
     sweep = {"lam": [0.1, 0.3, 1.0, 3.0, 10.0]}
     lam: float = 1.0

@@ -1,11 +1,12 @@
 from forgetbench.method import Method, register
 
 
-@register("grpo", cost="expensive")
+@register("grpo")
 class GRPO(Method):
     """Group Relative Policy Optimization (TRL's GRPOTrainer), rewarded 1 when the target's verifier accepts.
     Source: Shao et al., DeepSeekMath (GRPO), arXiv 2402.03300; Shenfeld et al., RL's Razor, arXiv 2509.04259."""
 
+    cost = "expensive"
     sweep = {"group": [4, 8, 16]}
     smoke = {"group": 2, "max_new_tokens": 4}
     smoke_target = "micro-tone"     # the base model never gets the cipher right: every reward would be 0
@@ -25,6 +26,7 @@ class GRPO(Method):
         import time
 
         from forgetbench.core.store import scratch_dir
+        from forgetbench.toolbox.training import TrainingStats
         from trl import GRPOTrainer
 
         start = time.perf_counter()
@@ -35,13 +37,13 @@ class GRPO(Method):
             trainer.train()
         model.eval()
         logged = [h for h in trainer.state.log_history if "reward" in h]
-        return {"steps": trainer.state.global_step, "examples": len(ctx.target_pairs), "group": self.group,
-                "reward_first": logged[0]["reward"] if logged else None,
-                "reward_last": logged[-1]["reward"] if logged else None,
-                # every step (logging_steps=1): the policy loss and the mean reward of its groups
-                "loss_curve": [round(h["loss"], 6) for h in logged if "loss" in h],
-                "reward_curve": [round(h["reward"], 6) for h in logged],
-                "seconds": round(time.perf_counter() - start, 2)}
+        return TrainingStats(
+            steps=trainer.state.global_step, examples=len(ctx.target_pairs),
+            loss_curve=tuple(round(h["loss"], 6) for h in logged if "loss" in h),   # every step's (logging_steps=1)
+            seconds=round(time.perf_counter() - start, 2),
+            extra={"group": self.group, "reward_first": logged[0]["reward"] if logged else None,
+                   "reward_last": logged[-1]["reward"] if logged else None,
+                   "reward_curve": [round(h["reward"], 6) for h in logged]})       # each step's groups' mean reward
 
     def prompts(self, ctx):
         """The target's training prompts in its training format: a user turn where it trains as chat."""

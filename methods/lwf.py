@@ -4,11 +4,12 @@ from forgetbench.toolbox.encoding import IGNORE
 from forgetbench.toolbox.losses import kl_per_position, logits, masked_mean, shifted_cross_entropy
 
 
-@register("lwf", cost="moderate")
+@register("lwf")
 class LwF(Method):
     """Cross-entropy plus lam * T^2 * KL(base^T || tuned^T) on the target's own response tokens (distillation).
     Source: Li & Hoiem, Learning without Forgetting, ECCV 2016; LLM form as in jessemelpolio/LMM_CL."""
 
+    cost = "moderate"
     sweep = {"lam": [0.1, 0.3, 1.0, 3.0, 10.0]}
     lam: float = 1.0
     temperature: float = 2.0

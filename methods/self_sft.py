@@ -5,11 +5,12 @@ from forgetbench.method import Method, register
 from forgetbench.toolbox.encoding import encode_pair
 
 
-@register("self_sft", cost="moderate")
+@register("self_sft")
 class SelfSFT(Method):
     """SFT on the model's own completions to the target's prompts that the target's verifier accepts.
     Source: self-SFT in Retaining by Doing, arXiv 2510.18874; rejection-sampling fine-tuning, arXiv 2308.01825."""
 
+    cost = "moderate"
     sweep = {"k": [2, 4, 8]}
     smoke = {"k": 2, "max_new_tokens": 4}
     smoke_target = "micro-tone"         # the base model never gets the cipher right: nothing would be accepted
@@ -29,7 +30,7 @@ class SelfSFT(Method):
         # each round is its own Trainer: AdamW's moments and the learning-rate schedule (warmup, decay) restart
         # every epoch with the new data, as in rejection-sampling fine-tuning's rounds
         from forgetbench.core.settings import MAX_SEED
-        from forgetbench.toolbox.training import train
+        from forgetbench.toolbox.training import TrainingStats, train
 
         rounds = math.ceil(budget.epochs) if self.sampler == "policy" else 1
         stats, kept = [], []
@@ -42,11 +43,12 @@ class SelfSFT(Method):
                 stats.append(train(model, rows, lambda m, b: self.loss(m, b, ctx), replace(budget, epochs=epochs),
                                    (seed + r) % (MAX_SEED + 1), ctx.tokenizer.pad_token_id))
         ctx.notes["self_sft"] = {"accepted_per_round": kept, "sampled_per_round": self.k * len(ctx.target_pairs)}
-        return {"steps": sum(s["steps"] for s in stats), "examples": sum(kept),
-                "tokens": sum(s["tokens"] for s in stats), "rounds": rounds,
-                "loss_first": stats[0]["loss_first"] if stats else None,
-                "loss_last_10pct": stats[-1]["loss_last_10pct"] if stats else None,
-                "seconds": round(sum(s["seconds"] for s in stats), 2)}
+        # the rounds' loss curves, processes and precision are left unmeasured: self-SFT's records never had them
+        return TrainingStats(steps=sum(s.steps for s in stats), examples=sum(kept),
+                             tokens=sum(s.tokens for s in stats),
+                             loss_first=stats[0].loss_first if stats else None,
+                             loss_last_10pct=stats[-1].loss_last_10pct if stats else None,
+                             seconds=round(sum(s.seconds for s in stats), 2), extra={"rounds": rounds})
 
     def accepted(self, ctx, model, *, seed: int) -> list[dict]:
         """The training examples: each finished completion the verifier accepts, in the target's training format

@@ -37,7 +37,7 @@ def test_policy_sampling_draws_from_the_model_in_training_every_epoch(micro_base
     ctx, pairs, calls = fake_ctx(micro_base, lambda model, seed: [[p["response"]] for p in pairs])
     stats = build_method("self_sft", {"k": "1"}).fit(policy, ctx, Budget(epochs=3, lr=1e-3, batch_size=2), seed=5)
     assert [m is policy for m, _ in calls] == [True] * 3 and [s for _, s in calls] == [5000, 5001, 5002]
-    assert stats["rounds"] == 3 and stats["examples"] == 9 and ctx.notes["self_sft"]["accepted_per_round"] == [3] * 3
+    assert stats.extra["rounds"] == 3 and stats.examples == 9 and ctx.notes["self_sft"]["accepted_per_round"] == [3] * 3
     base_ctx, _, base_calls = fake_ctx(micro_base, lambda model, seed: [[p["response"]] for p in pairs])
     build_method("self_sft", {"k": "1", "sampler": "base"}).fit(policy, base_ctx, Budget(epochs=3, lr=1e-3,
                                                                                        batch_size=2), seed=5)
@@ -68,8 +68,8 @@ def test_grpo_with_no_reward_anywhere_leaves_the_model_unchanged(micro_base):
     policy = micro_base.trainable_copy()
     stats = build_method("grpo", {"group": "2", "max_new_tokens": "3"}).fit(
         policy, ctx, Budget(epochs=1, lr=1e-2, batch_size=4), seed=0)
-    assert stats["steps"] == 2 and stats["reward_last"] == 0.0
-    assert stats["reward_curve"] == [0.0, 0.0] and len(stats["loss_curve"]) == 2      # every step's
+    assert stats.steps == 2 and stats.extra["reward_last"] == 0.0
+    assert stats.extra["reward_curve"] == [0.0, 0.0] and len(stats.loss_curve) == 2      # every step's
     assert all(torch.equal(a, b) for a, b in zip(policy.parameters(), micro_base.model.parameters()))
 
 

@@ -248,7 +248,7 @@ def _check_external(request: EvalRequest, *, seed_given: bool) -> None:
     if request.name is None or request.base is None:
         raise FieldError("out", "keeps the checkpoint as a leaderboard row: it needs --name NAME (the row's method "
                          "name) and --base MODEL (the model it was tuned from: deltas, flips and KL).")
-    if request.name in methods.names():
+    if request.name in methods:         # a built-in, an entry point, or a class named by module path
         raise FieldError("name", f"is a registered method; an outside checkpoint's row needs a name of its own (e.g. "
                          f"{request.name}_trl), so it is never mixed with runs trained here.", value=request.name)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", request.name):

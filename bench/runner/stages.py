@@ -24,7 +24,7 @@ from forgetbench.core.environment import versions
 from forgetbench.core.errors import FieldError, UserError
 from forgetbench.core.settings import EvalSettings, KLSettings
 from forgetbench.core.store import stable_hash
-from forgetbench.method import Method, build_method
+from forgetbench.method import Method, build_method, methods
 from forgetbench.runner.evaluation_plan import EvalPlan, plan_evaluations, target_and_suites
 from forgetbench.runner.record import Measured, build_record, load_record, provenance, weight_change, write_run
 from forgetbench.runner.request import RunRequest, RunSpec
@@ -90,7 +90,7 @@ def plan_run(request: RunRequest) -> RunPlan:
     pairs = tgt.train_pairs(request.data_dir, request.train_file)   # fails early, with a clear message, when absent
     device, dtype = request.placement.resolved()
     variants = method.variants()
-    specs = [RunSpec(method=request.method, model=request.model, target=tgt.name,
+    specs = [RunSpec(method=methods.canonical(request.method), model=request.model, target=tgt.name,
                      suites=tuple(s.name for s in suite_list), seed=request.seed, params=v.params(),
                      budget=budget.to_dict(), eval=request.eval.to_dict(), kl=asdict(request.kl),
                      data=stable_hash([evals.content_hash, pairs], 16),
@@ -125,7 +125,7 @@ def prepare(run_plan: RunPlan) -> Prepared:
 def train_stage(prepared: Prepared) -> Trained:
     """Fine-tune a copy of the base model with the method's trainable selection and loss."""
     from forgetbench.method import trainable_count, with_trainable
-    from forgetbench.toolbox.training import count_passes, over_processes, train, trainable_names
+    from forgetbench.toolbox.training import TrainingStats, count_passes, over_processes, train, trainable_names
     from transformers import set_seed
 
     run_plan, base, ctx = prepared.run_plan, prepared.base, prepared.ctx
@@ -148,6 +148,10 @@ def train_stage(prepared: Prepared) -> Trained:
         if stats is None:
             stats = train(tuned, rows, lambda m, b: method.loss(m, b, ctx), run_plan.budget, seed,
                           base.tokenizer.pad_token_id, report=_report(run_plan.request, run_plan.specs[0].run_id))
+    if not isinstance(stats, TrainingStats):
+        raise TypeError(f"Method {name!r}: fit returned {type(stats).__name__}, not "
+                        "forgetbench.toolbox.training.TrainingStats (or None, for the engine's Trainer)")
+    stats = stats.record()                  # the record's training section: the trainer's part, then the engine's
     summed = over_processes(list(passes.values()), mean=False)      # every process's share of each batch
     stats |= {"passes": dict(zip(passes, map(int, summed))),
               "trainable_parameters": n_trainable, "trainable_share": n_trainable / n_base,

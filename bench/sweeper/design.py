@@ -74,7 +74,7 @@ class SweepConfig:
                                    f"{'values' if what == 'grids' else 'value'}}}."))
         for what, table in (("grids", self.grids), ("set", self.fixed), ("budgets", self.budgets)):
             for m in table:
-                if m not in methods.names():
+                if m not in methods:
                     raise UserError(f"Sweep {what}: unknown method {m!r}.{did_you_mean(m, methods.names())}")
                 if m not in self.methods:
                     raise UserError(f"Sweep {what} names {m!r}, which is not among the sweep's methods.")
@@ -178,7 +178,7 @@ def expand(template: RunRequest, sweep: SweepConfig) -> list[SweepRun]:
     """Every run of the sweep, each planned (checked, run ids known); nothing is loaded or trained."""
     from forgetbench.runner.evaluation_plan import target_and_suites
 
-    unknown = [m for m in sweep.methods if m not in methods.names()]
+    unknown = [m for m in sweep.methods if m not in methods]      # a name, or a plugin's module:Class
     if unknown:
         raise UserError(f"Unknown method(s): {', '.join(unknown)}.{did_you_mean(unknown[0], methods.names())} "
                         f"Registered: {', '.join(methods.names())}.")

@@ -7,11 +7,13 @@ checkpointing open without a rewrite; the method only ever sees `loss(model, bat
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 
 import torch
 import transformers
@@ -20,6 +22,47 @@ from forgetbench.core.store import scratch_dir
 from forgetbench.toolbox.device import world_size
 from forgetbench.toolbox.encoding import Collator
 from transformers import Trainer, TrainingArguments
+
+
+class Unmeasured(enum.Enum):
+    """A statistic a trainer does not measure: left out of the record (None is a measurement: e.g. no loss)."""
+
+    UNMEASURED = "unmeasured"
+
+
+UNMEASURED = Unmeasured.UNMEASURED
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingStats:
+    """What a trainer reports for the result record's `training` section: the engine's Trainer (`train`) measures
+    every field; a method's own trainer (`Method.fit`) what it knows, the rest UNMEASURED, and its own statistics in
+    `extra` (GRPO's rewards, self-SFT's rounds). The engine adds what it measures around any trainer (passes,
+    trainable parameters, the mixture). `record()` is the section's trainer part, fields in this order."""
+
+    steps: int                                          # optimizer steps
+    examples: int                                       # training examples (each epoch's: once)
+    tokens: int | Unmeasured = UNMEASURED               # their tokens, padding excluded
+    loss_first: float | None | Unmeasured = UNMEASURED  # the first step's training loss (None: no step)
+    loss_last_10pct: float | None | Unmeasured = UNMEASURED     # the mean over the last tenth of the steps
+    loss_curve: tuple[float, ...] | Unmeasured = UNMEASURED     # every step's training loss
+    processes: int | Unmeasured = UNMEASURED            # data-parallel processes
+    precision: str | Unmeasured = UNMEASURED            # bf16, float32, ...
+    seconds: float                                      # the trainer's wall time
+    extra: Mapping[str, object] = field(default_factory=dict)  # the trainer's own statistics, recorded as they are
+
+    def __post_init__(self):
+        if clash := sorted(set(self.extra) & {f.name for f in fields(self)}):
+            raise ValueError(f"TrainingStats.extra repeats the field(s) {', '.join(clash)}; set them as fields")
+
+    def record(self) -> dict:
+        """The statistics as the record has them: measured fields in order (a curve as a list), then `extra`."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "extra" and value is not UNMEASURED:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out | dict(self.extra)
 
 
 def trainable_names(model) -> list[str]:
@@ -83,10 +126,11 @@ def over_processes(values: list[float], *, mean: bool) -> list[float]:
 
 
 def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: Budget, seed: int,
-          pad_id: int, shuffle: bool = True, report=None) -> dict:
-    """Train `model` in place; returns statistics for the result record. Under torchrun / accelerate launch the
-    Trainer runs data-parallel (DDP; gloo on CPU) and each process takes batch_size / processes of every batch, so
-    the global batch is the budget's. `report` (runner.tracking.Report): trackers that log every step's loss."""
+          pad_id: int, shuffle: bool = True, report=None) -> TrainingStats:
+    """Train `model` in place; returns its statistics for the result record (every field measured). Under torchrun /
+    accelerate launch the Trainer runs data-parallel (DDP; gloo on CPU) and each process takes batch_size / processes
+    of every batch, so the global batch is the budget's. `report` (runner.tracking.Report): trackers that log every
+    step's loss."""
     transformers.logging.set_verbosity_error()
     logging.getLogger("accelerate").setLevel(logging.ERROR)
     start = time.perf_counter()
@@ -117,10 +161,9 @@ def train(model: torch.nn.Module, rows: list[dict], loss_fn: Callable, budget: B
     hist = over_processes(trainer.loss_history, mean=True)
     tail = hist[-max(1, len(hist) // 10):]
     model.eval()
-    return {"steps": trainer.state.global_step, "examples": len(rows),
-            "tokens": sum(len(r["input_ids"]) for r in rows),
-            "loss_first": hist[0] if hist else None, "loss_last_10pct": sum(tail) / len(tail) if hist else None,
-            "loss_curve": [round(x, 6) for x in hist],           # every optimiser step's training loss
-            "processes": world_size(),
-            "precision": "bf16" if bf16 else str(next(model.parameters()).dtype).removeprefix("torch."),
-            "seconds": round(time.perf_counter() - start, 2)}
+    return TrainingStats(
+        steps=trainer.state.global_step, examples=len(rows), tokens=sum(len(r["input_ids"]) for r in rows),
+        loss_first=hist[0] if hist else None, loss_last_10pct=sum(tail) / len(tail) if hist else None,
+        loss_curve=tuple(round(x, 6) for x in hist), processes=world_size(),
+        precision="bf16" if bf16 else str(next(model.parameters()).dtype).removeprefix("torch."),
+        seconds=round(time.perf_counter() - start, 2))
