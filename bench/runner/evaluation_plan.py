@@ -25,12 +25,12 @@ def target_and_suites(target: str | None, suite_names: list[str] | None,
     names = list(suite_names) if suite_names else list(tgt.default_suites if tgt else ())
     if not names and tgt is None:
         raise UserError("Nothing to evaluate: give --suite or --target.")
-    if include_path is not None and not any(lm_eval_suites.is_adhoc(n) for n in names):
+    if include_path is not None and not any(lm_eval_suites.is_lm_eval_suite(n) for n in names):
         raise FieldError("include_path", f"adds lm-eval task YAMLs for a --suite {lm_eval_suites.PREFIX}TASK; no "
                          "such suite is named.", value=include_path)
     if include_path is not None and not Path(include_path).is_dir():
         raise FieldError("include_path", "no such folder.", value=include_path)
-    return tgt, [lm_eval_suites.suite(n, include_path) if lm_eval_suites.is_adhoc(n) else suites.get(n)
+    return tgt, [lm_eval_suites.suite(n, include_path) if lm_eval_suites.is_lm_eval_suite(n) else suites.get(n)
                  for n in dict.fromkeys(names)]
 
 

@@ -22,7 +22,7 @@ PREFIX = "lm_eval:"
 NOT_PER_ITEM = ("perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte")
 
 
-def is_adhoc(name: str) -> bool:
+def is_lm_eval_suite(name: str) -> bool:
     return name.startswith(PREFIX)
 
 
