@@ -22,10 +22,11 @@ from forgetbench.core.errors import UserError
 from forgetbench.core.store import stable_hash
 from forgetbench.leaderboard.stats import (
     Interval,
+    SeedLevel,
     holm,
     minimum_detectable_effect,
     paired_bootstrap_ci,
-    paired_permutation_test,
+    seed_level,
 )
 from forgetbench.records.outcome import Outcome
 from forgetbench.records.schema import load_run_folder
@@ -105,18 +106,23 @@ class Row:
     runs: list[Run]
     budget: str = ""                   # budget fields that differ from the track's, "" for none
     target_score: float = math.nan     # tuned, mean over seeds
-    target_gain: Interval | None = None
-    suites: dict[str, Interval] = field(default_factory=dict)
-    average: Interval | None = None    # mean of the suite deltas
+    # Intervals: method-level (leaderboard.stats.SeedLevel: seeds the unit of replication) with two seeds or more;
+    # with one seed, of this trained model only (leaderboard.stats.Interval: items resampled), and `method_level`
+    # is False: no claim about the method is made from such a row.
+    target_gain: Interval | SeedLevel | None = None
+    suites: dict[str, Interval | SeedLevel] = field(default_factory=dict)
+    average: Interval | SeedLevel | None = None    # mean of the suite deltas
+    difference: SeedLevel | None = None  # suite average minus the reference row's (both with two seeds or more)
     seed_sd: float | None = None       # between-seed SD of the suite-average delta
     kl: float = math.nan
     kl_se: float = math.nan
     forgetting: float = math.nan       # preserved items right -> wrong vs the base, fraction (mean over seeds)
     transfer: float = math.nan         # wrong -> right
-    p: float | None = None             # sign-flip test of the suite average vs the baseline row
-    p_holm: float | None = None
+    p: float | None = None             # the difference's t test (method level), None where it has none
+    p_holm: float | None = None        # Holm-adjusted over the track's rows with a p
     shift: float | None = None            # answer-class probe: tuned - base mass, mean over seeds
     preserved: np.ndarray | None = None   # per-item preserved scores, mean over seeds (track item order)
+    tuned: np.ndarray | None = None       # per-item preserved scores, (seeds, items)
 
     @property
     def seeds(self) -> list[int]:
@@ -130,6 +136,11 @@ class Row:
     def label(self) -> str:
         varied = " ".join(x for x in (self.setting, self.budget, "external" * self.external) if x)
         return f"{self.method} ({varied})" if varied else self.method
+
+    @property
+    def method_level(self) -> bool:
+        """Whether this row's seeds support claims about the method (two or more: a between-seed variance)."""
+        return len(self.runs) >= 2
 
     @property
     def is_default(self) -> bool:
@@ -244,13 +255,14 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
         row = Row(method=method, setting=setting, runs=members, budget=varied)
         tuned_t = np.stack([r.scores("tuned", tkeys) for r in members])
         row.target_score = float(tuned_t.mean())
-        row.target_gain = paired_bootstrap_ci(tuned_t, base["target"], **boot)
+        row.target_gain = _interval(tuned_t, base["target"], strata=[target_task] * len(tkeys), boot=boot)
         tuned_p = np.stack([r.scores("tuned", pkeys) for r in members])
+        row.tuned = tuned_p
         row.preserved = tuned_p.mean(0)
         for s in suites:
-            row.suites[s] = paired_bootstrap_ci(tuned_p[:, where[s]], base["preserved"][where[s]],
-                                                strata=[t for t, _ in keys[s]], **boot)
-        row.average = paired_bootstrap_ci(tuned_p, base["preserved"], strata=ptasks, stratum_weights=weights, **boot)
+            row.suites[s] = _interval(tuned_p[:, where[s]], base["preserved"][where[s]],
+                                      strata=[t for t, _ in keys[s]], boot=boot)
+        row.average = _interval(tuned_p, base["preserved"], strata=ptasks, weights=weights, boot=boot)
         per_seed = [_weighted_delta(tp - base["preserved"], ptasks, weights) for tp in tuned_p]
         row.seed_sd = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
         kls = [r.outcome.kl for r in members]
@@ -267,11 +279,11 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
 
     ref = next((r for r in rows if r.method == baseline and r.is_default), None)
     if ref is not None:
-        size = Counter(ptasks)
-        item_w = np.array([weights[t] / size[t] for t in ptasks])
-        tested = [r for r in rows if r is not ref]
-        for r in tested:
-            r.p = paired_permutation_test(r.preserved, ref.preserved, weights=item_w, n_resamples=n_resamples)
+        for r in rows:
+            if r is not ref:
+                r.difference = seed_level([r.tuned, ref.tuned], [1.0, -1.0], strata=ptasks, stratum_weights=weights)
+                r.p = r.difference.p if r.difference is not None else None
+        tested = [r for r in rows if r.p is not None]
         for r, adj in zip(tested, holm([r.p for r in tested])):
             r.p_holm = adj
 
@@ -285,6 +297,15 @@ def build_track(runs: list[Run], baseline: str, n_resamples: int = N_RESAMPLES) 
     return Track(key=key, runs=runs, baseline=baseline, rows=rows, suites=suites, target_task=target_task,
                  n_target=len(tkeys), n_suite={s: len(keys[s]) for s in suites}, tasks=tasks, mde=mde, budget=budget,
                  machines=sorted({_machine(r) for r in runs}), base_items=len(pkeys) + len(tkeys))
+
+
+def _interval(tuned: np.ndarray, base: np.ndarray, *, strata: list[str], weights: dict | None = None,
+              boot: dict) -> Interval | SeedLevel:
+    """Tuned minus base: method-level with two seeds or more (seeds the unit of replication); with one seed, the
+    paired bootstrap over items of this one trained model."""
+    if tuned.shape[0] >= 2:
+        return seed_level([tuned], [1.0], base=base, strata=strata, stratum_weights=weights)
+    return paired_bootstrap_ci(tuned, base, strata=strata, stratum_weights=weights, **boot)
 
 
 def track_budget(runs: list[Run], baseline: str) -> dict:

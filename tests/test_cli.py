@@ -111,7 +111,9 @@ def test_leaderboard_on_real_runs(capsys, runs, tmp_path):
         now = {(i["task"], i["doc_id"]): i["correct"] for i in kept if i["model"] == "tuned"}
         forgot = sum(was[k] and not now[k] for k in was) / len(was)
         assert float(row["forgetting"]) == pytest.approx(forgot, rel=1e-5)
-    assert 0 < float(rows["pretrain_replay"]["p_holm"]) <= 1 and rows["naive_sft"]["p_holm"] == ""
+    # one seed each: no claim about the methods (no difference from naive_sft, no p)
+    assert rows["pretrain_replay"]["p_holm"] == rows["naive_sft"]["p_holm"] == ""
+    assert rows["pretrain_replay"]["vs_naive_sft"] == ""
     dest = tmp_path / "published"
     code, out, err = bench(capsys, "leaderboard", "publish", "--runs", str(runs), "--dest", str(dest), "--name", "m")
     assert code == 0, err
