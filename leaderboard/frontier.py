@@ -1,20 +1,25 @@
 """Learning-forgetting frontiers: a method is ranked by how much it forgets at the same target gain as the others.
 
 Each configuration of a method (its row in the track, seeds averaged) is a point (g, f): g the target gain and
-f the preserved suite-average delta, both tuned minus base, in the track's item order. A method's frontier is the
-Pareto front of its points together with the base model itself, (0, 0), which every method reaches by not
-training. Between two front points the frontier is the straight line; below the front's smallest gain it is that
-point's delta (it reaches more gain, no worse); above its largest gain the method has not reached that gain.
+f the preserved suite-average delta, both tuned minus base, in the track's item order. A method's value at a gain is
+what it was measured to do there, the staircase: the best delta among its configurations that learn at least that
+much (NaN: none does). Its Pareto front (with the base model, (0, 0)) is drawn; the straight line between corners is
+kept only as a labelled secondary number (`interpolated`): no configuration was run there.
 
-    forgetting at matched learning   F(g*) = frontier at g* = L x (the reference method's largest gain), L in LEVELS
-    mean delta over the gains        A = (1 / g90) * integral_0^g90 frontier(g) dg, g90 the largest matched gain:
-                                     the area between the frontier and the base model, per point of gain
+    matched gains          g*_L = L x the target's headroom (1 - the base model's target score), L in LEVELS: fixed
+                           before any method is run, so no method's noisy best gain sets the bar (the winner's curse)
+    forgetting at g*       F(g*) = staircase at g*
+    mean delta over gains  A = (1 / g_top) * integral_0^g_top staircase(g) dg, g_top the highest matched gain
 
-Intervals: the hierarchical bootstrap of the track (seeds, then items within each task), the same item resample
-for every method in a replicate; g* stays fixed at its point estimate (it defines the comparison). A replicate in
-which a method's front does not reach g* is left out of its interval; `reached` says how often that happened.
-p: two-sided bootstrap test of F_method(g*) - F_reference(g*) = 0 over the replicates where both reach g*.
-Methods are ranked by F at the highest level, then at the lower ones; not reaching a level ranks last.
+Intervals: the hierarchical bootstrap of the track (seeds, then items within each task; the same item resample for
+every method in a replicate; each row's seeds inflated by sqrt(n / (n - 1)) about their mean first, so that the
+bootstrap variance of a seed mean is the unbiased one, not (n - 1) / n of it). Unconditional: a replicate in which a
+method reaches no configuration at g* counts as "not reached", below every delta, so an interval's lower end is
+"not reached" when that happens in more than 2.5 % of them; `reached` is that share (P(reach)). p: two-sided
+bootstrap test of F_method - F_reference over every replicate (not reached ranks below any delta; both not reached:
+a tie), Holm-adjusted over every method and level (and the mean delta) of the track. A track whose methods have one
+configuration each shows points, not frontiers: no matched-gain claim. Ranked by F at the highest level, then at
+the lower ones; not reaching a level ranks last.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from forgetbench.leaderboard.stats import bootstrap_means
+from forgetbench.leaderboard.stats import bootstrap_means, holm
 from forgetbench.leaderboard.tracks import Row, Track, _item_keys, _suite_weights
 
-LEVELS = (0.5, 0.9)
+LEVELS = (0.25, 0.5, 0.75)
 N_RESAMPLES = 2000
 BASE_POINT = (0.0, 0.0)
+NOT_REACHED = -math.inf         # a replicate's value where no configuration reaches the gain: below every delta
 
 
 def pareto(points: list[tuple[float, float]]) -> list[int]:
@@ -45,8 +51,16 @@ def front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [pts[i] for i in pareto(pts)]
 
 
+def staircase(points: list[tuple[float, float]], g: float) -> float:
+    """The best preserved delta among the configurations (and the base model, at gain 0) that learn at least g:
+    what was measured; NaN where none does."""
+    reaching = [y for x, y in [BASE_POINT, *points] if x >= g]
+    return max(reaching) if reaching else math.nan
+
+
 def value_at(points: list[tuple[float, float]], g: float) -> float:
-    """The frontier's preserved delta at gain g (NaN: the method never reaches g)."""
+    """The Pareto front's straight line at gain g (NaN: never reaches g): secondary, interpolated between
+    configurations that were run, never a measurement."""
     corners = front(points)
     if g > corners[-1][0]:
         return math.nan
@@ -57,26 +71,28 @@ def value_at(points: list[tuple[float, float]], g: float) -> float:
 
 
 def mean_over(points: list[tuple[float, float]], top: float) -> float:
-    """(1/top) * integral_0^top of the frontier (exact: it is linear between corners); NaN if top is not reached."""
+    """(1/top) * integral_0^top of the staircase (exact: it is constant between the configurations' gains); NaN if
+    top is not reached."""
     if top <= 0:
         raise ValueError("the gain range must be positive")
-    corners = front(points)
-    if top > corners[-1][0]:
+    if math.isnan(staircase(points, top)):
         return math.nan
-    xs = sorted({0.0, top, *(x for x, _ in corners if 0 < x < top)})
-    ys = [value_at(points, x) for x in xs]
-    return float(sum((x1 - x0) * (y0 + y1) / 2 for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:])) / top)
+    xs = sorted({0.0, top, *(x for x, _ in points if 0 < x < top)})
+    # on (x0, x1] the staircase is its value at x1 (the configurations reaching x1 reach every gain below it)
+    return float(sum((x1 - x0) * staircase(points, x1) for x0, x1 in zip(xs, xs[1:])) / top)
 
 
 @dataclass
 class Matched:
     gain: float                      # the matched gain g* (fraction, not points)
-    estimate: float                  # F(g*); NaN when the method's front does not reach g*
-    low: float = math.nan
+    estimate: float                  # F(g*), the staircase; NaN when no configuration reaches g*
+    low: float = math.nan            # -inf: "not reached" in more than 2.5 % of the replicates
     high: float = math.nan
-    reached: float = 0.0             # fraction of bootstrap replicates in which the front reaches g*
-    p: float | None = None           # vs the reference method at the same g*
-    compared: int = 0                # replicates in which both fronts reach g* (the p-value's resolution)
+    reached: float = 0.0             # P(reach): the share of bootstrap replicates in which a configuration reaches g*
+    p: float | None = None           # vs the reference method at the same g* (unadjusted)
+    p_holm: float | None = None      # Holm over the track's methods and levels
+    resamples: int = 0               # the p-value's resolution: its smallest nonzero value is 2 / resamples
+    interpolated: float = math.nan   # the Pareto front's straight line at g* (secondary; not measured)
 
     @property
     def is_reached(self) -> bool:
@@ -88,7 +104,7 @@ class Frontier:
     method: str
     rows: list[Row]
     points: list[tuple[float, float]]          # (gain, preserved delta) per row
-    corners: list[tuple[float, float]]         # the front, base point included
+    corners: list[tuple[float, float]]         # the Pareto front, base point included
     matched: dict[float, Matched] = field(default_factory=dict)     # level -> value
     area: Matched | None = None                # mean delta over gains 0..top (its `gain` is top)
     cost: dict = field(default_factory=dict)
@@ -97,72 +113,90 @@ class Frontier:
 
 def _interval(method: np.ndarray, reference: np.ndarray | None, estimate: float, gain: float, *,
               is_reference: bool) -> Matched:
-    ok = ~np.isnan(method)
-    out = Matched(gain, estimate, reached=float(ok.mean()))
-    if math.isnan(estimate) or not ok.any():
+    """Unconditional: every replicate counts, "not reached" (NOT_REACHED) below every delta."""
+    reached = ~np.isneginf(method)
+    out = Matched(gain, estimate, reached=float(reached.mean()), resamples=method.size)
+    if math.isnan(estimate):
         return out
-    out.low, out.high = (float(q) for q in np.quantile(method[ok], [0.025, 0.975]))
+    out.low, out.high = (float(q) for q in np.quantile(method, [0.025, 0.975], method="inverted_cdf"))
     if reference is not None and not is_reference:
-        both = ok & ~np.isnan(reference)
-        if both.any():
-            out.compared = int(both.sum())
-            d = method[both] - reference[both]
-            out.p = float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean())))
+        tie = np.isneginf(method) & np.isneginf(reference)
+        d = np.where(tie, 0.0, method - np.where(tie, 0.0, reference))
+        out.p = float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean())))
     return out
+
+
+def headroom(track: Track) -> float:
+    """How much the target can gain: 1 - the base model's score on it (the matched gains are shares of this)."""
+    first = track.first
+    return float(1 - first.scores("base", _item_keys(first, [track.target_task])).mean())
 
 
 def frontiers(track: Track, *, levels: tuple[float, ...] = LEVELS, n_resamples: int = N_RESAMPLES,
               seed: int = 0) -> tuple[list[Frontier], dict]:
-    """Every method's frontier in the track, its forgetting at matched learning and mean delta, with bootstrap
-    intervals and p-values against the track's baseline method; ranked. Also returns the matched gains used."""
+    """Every method's frontier in the track, its forgetting at matched learning and mean delta, with unconditional
+    bootstrap intervals and Holm-adjusted p-values against the track's baseline method; ranked. Also returns the
+    matched gains used (none where every method has a single configuration: points, not frontiers)."""
     first = track.first
     target = track.target_task
     weights = _suite_weights(first.record)
     keys = _item_keys(first, [target, *weights])
-    strata = [t for t, _ in keys]
     rows = track.rows
     scores = [np.stack([run.scores("tuned", keys) for run in r.runs]) for r in rows]
-    est, reps = bootstrap_means(scores, first.scores("base", keys), strata=strata,
+    est, reps = bootstrap_means(scores, first.scores("base", keys), strata=[t for t, _ in keys],
                                 statistics={"gain": {target: 1.0}, "preserved": weights}, n_resamples=n_resamples,
-                                seed=seed)
+                                seed=seed, unbiased_seeds=True)
     by_method: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         by_method.setdefault(r.method, []).append(i)
-    ref_rows = by_method.get(track.baseline, [])
-    top = max((est["gain"][i] for i in ref_rows), default=math.nan)
-    gains = {lv: lv * top for lv in levels} if top > 0 else {}
+    room = headroom(track)
+    configured = any(len(idx) > 1 for idx in by_method.values())
+    gains = {lv: lv * room for lv in levels} if configured and room > 0 else {}
 
-    def curve(idx: list[int], fn, g: float, replicate: int | None = None) -> float:
-        pts = [(float(est["gain"][i]), float(est["preserved"][i])) if replicate is None else
-               (float(reps["gain"][i, replicate]), float(reps["preserved"][i, replicate])) for i in idx]
-        return fn(pts, g)
+    def points(idx: list[int], replicate: int | None = None) -> list[tuple[float, float]]:
+        if replicate is None:
+            return [(float(est["gain"][i]), float(est["preserved"][i])) for i in idx]
+        return [(float(reps["gain"][i, replicate]), float(reps["preserved"][i, replicate])) for i in idx]
 
     def series(idx: list[int], fn, g: float) -> np.ndarray:
-        return np.array([curve(idx, fn, g, b) for b in range(n_resamples)])
+        values = np.array([fn(points(idx, b), g) for b in range(n_resamples)])
+        return np.where(np.isnan(values), NOT_REACHED, values)
 
     top_gain = max(gains.values()) if gains else None
     # each method's replicates at every matched gain and of its area, once; the reference's serve every p-value
-    reps_of = {method: {**{lv: series(idx, value_at, g) for lv, g in gains.items()},
+    reps_of = {method: {**{lv: series(idx, staircase, g) for lv, g in gains.items()},
                         **({"area": series(idx, mean_over, top_gain)} if gains else {})}
                for method, idx in by_method.items()}
     ref = reps_of.get(track.baseline, {})
     out = []
     for method, idx in by_method.items():
-        pts = [(float(est["gain"][i]), float(est["preserved"][i])) for i in idx]
+        pts = points(idx)
         fr = Frontier(method=method, rows=[rows[i] for i in idx], points=pts, corners=front(pts))
         mine = method == track.baseline
         for lv, g in gains.items():
-            fr.matched[lv] = _interval(reps_of[method][lv], ref.get(lv), value_at(pts, g), g, is_reference=mine)
+            fr.matched[lv] = _interval(reps_of[method][lv], ref.get(lv), staircase(pts, g), g, is_reference=mine)
+            fr.matched[lv].interpolated = value_at(pts, g)
         if gains:
             fr.area = _interval(reps_of[method]["area"], ref.get("area"), mean_over(pts, top_gain), top_gain,
                                 is_reference=mine)
         fr.cost = cost(fr.rows)
         out.append(fr)
+    _adjust(out)
     _rank(out, list(levels))
     ref_cost = next((f.cost for f in out if f.method == track.baseline), None)
     for f in out:
         f.cost["relative"] = _relative(f.cost, ref_cost)
-    return sorted(out, key=lambda f: (f.rank is None, f.rank or 0, f.method)), {"top": top, "gains": gains}
+    return (sorted(out, key=lambda f: (f.rank is None, f.rank or 0, f.method)),
+            {"headroom": room, "gains": gains, "configured": configured})
+
+
+def _adjust(frontiers_: list[Frontier]) -> None:
+    """Holm over every p the frontier table prints: each method at each level, and its mean delta. A p of 0 (no
+    replicate crossed zero) enters as the resampling floor 2 / resamples: the adjusted value is then an upper bound
+    ("< x" in the tables)."""
+    tested = [m for f in frontiers_ for m in [*f.matched.values(), f.area] if m is not None and m.p is not None]
+    for m, adjusted in zip(tested, holm([max(m.p, 2 / m.resamples) for m in tested])):
+        m.p_holm = adjusted
 
 
 def _rank(frontiers_: list[Frontier], levels: list[float]) -> None:

@@ -4,6 +4,7 @@ its candidate predictors (KL context-free and on the target's prompts, weight di
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from forgetbench.leaderboard.tracks import Track
@@ -48,8 +49,9 @@ def _legend_outside(ax) -> None:
 
 
 def frontier(track: Track) -> dict[str, bytes]:
-    """Every method's configurations (points, 95% CIs as thin bars) and its frontier (line from the base model
-    through the Pareto front); the matched gains as dotted verticals, with each method's interval there."""
+    """Every method's configurations (points, 95% CIs as thin bars) and its staircase (from the base model: at each
+    gain, the best configuration that learns at least that much); the matched gains as dotted verticals, with each
+    method's interval there."""
     from forgetbench.leaderboard.frontier import of
     plt = _figure()
     fig, ax = plt.subplots(figsize=(7.2, 5.0))
@@ -64,16 +66,20 @@ def frontier(track: Track) -> dict[str, bytes]:
             ax.errorbar(100 * x, 100 * y, xerr=[[100 * (x - g.low)], [100 * (g.high - x)]],
                         yerr=[[100 * (y - a.low)], [100 * (a.high - y)]], fmt=st["marker"], color=st["color"],
                         ms=4, lw=0.6, alpha=0.45, capsize=0)
-        ax.plot([100 * x for x, _ in f.corners], [100 * y for _, y in f.corners], "-", marker=st["marker"],
-                color=st["color"], lw=1.3, ms=5, label=f"{f.method}" + (f" (#{f.rank})" if f.rank else ""))
+        steps = _steps(f.corners)
+        ax.plot([100 * x for x, _ in steps], [100 * y for _, y in steps], "-", color=st["color"], lw=1.3,
+                label=f"{f.method}" + (f" (#{f.rank})" if f.rank else ""))
+        ax.plot([100 * x for x, _ in f.corners[1:]], [100 * y for _, y in f.corners[1:]], st["marker"],
+                color=st["color"], ms=5)
         for m in f.matched.values():
             if m.is_reached:   # a percentile interval of a max-like statistic may sit above its estimate: clip at 0
-                ax.errorbar(100 * m.gain + dx, 100 * m.estimate, yerr=[[100 * max(0.0, m.estimate - m.low)],
+                low = m.low if math.isfinite(m.low) else min(y for _, y in f.points)     # "not reached": to the end
+                ax.errorbar(100 * m.gain + dx, 100 * m.estimate, yerr=[[100 * max(0.0, m.estimate - low)],
                                                                    [100 * max(0.0, m.high - m.estimate)]],
                             fmt="none", ecolor=st["color"], capsize=3, lw=1.2)
     for lv, g in sorted(info["gains"].items()):
         ax.axvline(100 * g, color="grey", ls=":", lw=1)
-        ax.annotate(f"{lv:.0%} of {track.baseline}'s best gain", (100 * g, 0.01),
+        ax.annotate(f"{lv:.0%} of the headroom", (100 * g, 0.01),
                     xycoords=("data", "axes fraction"), rotation=90, va="bottom", ha="right", fontsize=7, color="grey")
     _legend_outside(ax)
     ax.axhline(0, color="black", lw=0.6)
@@ -83,6 +89,15 @@ def frontier(track: Track) -> dict[str, bytes]:
     ax.grid(alpha=0.3)
     out = _save(fig)
     plt.close(fig)
+    return out
+
+
+def _steps(corners: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The staircase through a Pareto front's corners (by gain, deltas falling): flat at each corner's delta from
+    the previous corner's gain to its own, then down to the next."""
+    out = [corners[0]]
+    for (x0, _), (x1, y1) in zip(corners, corners[1:]):
+        out += [(x0, y1), (x1, y1)]
     return out
 
 

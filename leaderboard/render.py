@@ -127,9 +127,12 @@ def _key_column(headers: list[str]) -> int:
 
 
 def _matched(m) -> str:
+    """The staircase's value at a matched gain with its unconditional interval (its lower end "not reached" when
+    more than 2.5 % of the resamples reach no configuration there) and P(reach) when below 99.5 %."""
     if m is None or not m.is_reached:
-        return "not reached"
-    return (f"{_pts(m.estimate)} [{_pts(m.low)}, {_pts(m.high)}]"
+        return "not reached" + (f" (reached in {m.reached:.0%} of resamples)" if m and m.reached >= 0.005 else "")
+    low = "not reached" if math.isinf(m.low) else _pts(m.low)
+    return (f"{_pts(m.estimate)} [{low}, {_pts(m.high)}]"
             + (f" ({m.reached:.0%} of resamples)" if m.reached < 0.995 else ""))
 
 
@@ -145,7 +148,7 @@ def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
     def value(m):
         return round(100 * m.estimate, 1) if m is not None and m.is_reached else None
 
-    ci = "95% bootstrap interval over seeds and items"
+    ci = "95% bootstrap interval over seeds and items, unconditional (not reached counts)"
     cols = [("rank", None, [(str(f.rank or "—"), None) for f in frs],
              "Ranked by the preserved Δ at the highest matched gain, then the lower ones; — reaches none"),
             ("method", None, [(f.method + " (external)" * f.rows[0].external, None) for f in frs],
@@ -156,17 +159,19 @@ def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
             ("best gain", "max", [(_pts(max(x for x, _ in f.points)), round(100 * max(x for x, _ in f.points), 1))
                                   for f in frs], "The largest target gain of any of its configurations, points")]
     for lv, g in sorted(info["gains"].items()):
-        cols.append((f"Δ at {lv:.0%} gain (+{100 * g:.1f}) [95% CI]", "max",
+        cols.append((f"Δ at {lv:.0%} of headroom (+{100 * g:.1f}) [95% CI]", "max",
                      [(_matched(f.matched.get(lv)), value(f.matched.get(lv))) for f in frs],
-                     f"Preserved suite-average Δ of the method's frontier where it gains {100 * g:.1f} points "
-                     f"({lv:.0%} of {base}'s best gain); {ci}; not reached: no configuration learns that much"))
-        cols.append((f"p vs {base}", None, [(_pval(f.matched.get(lv)), None) for f in frs],
-                     f"Two-sided bootstrap test against {base}'s frontier at the same gain; † p < 0.05"))
+                     f"The best preserved suite-average Δ among the method's configurations that gain at least "
+                     f"{100 * g:.1f} points ({lv:.0%} of the target's headroom); {ci}; not reached: no "
+                     "configuration learns that much"))
+        cols.append((f"p vs {base} (Holm)", None, [(_pval(f.matched.get(lv)), None) for f in frs],
+                     f"Two-sided bootstrap test against {base} at the same gain, Holm-adjusted over the table's "
+                     "methods and levels; † p < 0.05"))
     if info["gains"]:
         top = max(info["gains"].values())
         cols.append((f"mean Δ over gains 0–{100 * top:.1f} [95% CI]", "max",
                      [(_matched(f.area), value(f.area)) for f in frs],
-                     f"The frontier's mean preserved Δ over target gains 0 to {100 * top:.1f} points; {ci}"))
+                     f"The staircase's mean preserved Δ over target gains 0 to {100 * top:.1f} points; {ci}"))
     wall = [f.cost["wall_seconds"] for f in frs]
     cols += [("s / run", "min", [("—" if w != w else f"{w:.0f} ({_ratio(f.cost['relative']['wall'])})",
                                   None if w != w else round(w)) for f, w in zip(frs, wall)],
@@ -179,11 +184,12 @@ def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
 
 
 def _pval(m) -> str:
-    if m is None or m.p is None:
+    """Holm-adjusted; "< x" at the resampling floor (no replicate crossed zero: x = 2 / resamples, adjusted)."""
+    if m is None or m.p_holm is None:
         return "—"
-    if m.p == 0:                       # no replicate crossed zero: below what the resamples can resolve
-        return f"<{2 / m.compared:.1g}†"
-    return f"{m.p:.2g}" + ("†" if m.p < 0.05 else "")
+    if m.p == 0:                       # the adjusted resampling floor: an upper bound
+        return f"<{m.p_holm:.1g}" + ("†" if m.p_holm <= 0.05 else "")
+    return f"{m.p_holm:.2g}" + ("†" if m.p_holm < 0.05 else "")
 
 
 def frontier_grid(track: Track) -> Grid:
@@ -192,21 +198,28 @@ def frontier_grid(track: Track) -> Grid:
 
 def frontier_legend(track: Track) -> list[str]:
     frs, info = frontier.of(track)
+    if not info["configured"]:
+        return ["One configuration per method: points, not frontiers, and no claim at matched learning (a method's "
+                "single point cannot say what it would forget at another gain). The table below compares the points."]
     if not info["gains"]:
-        return [f"No {track.baseline} run with a positive target gain in this track: no matched gains."]
+        return ["The base model already scores full marks on the target: no headroom, no matched gains."]
     levels = ", ".join(f"{lv:.0%}" for lv in sorted(info["gains"]))
     return [
-        f"Frontier: a method's configurations as points (target gain, preserved suite-average Δ), seeds averaged; its "
-        "frontier is the Pareto front of those points and the base model (0, 0), straight between corners. Δ at L "
-        f"gain: the frontier's Δ at L × the largest gain {track.baseline} reaches in this track "
-        f"(+{100 * info['top']:.1f} points; L = {levels}); not reached: no configuration learns that much. mean Δ: "
-        "the area between the frontier and the base model over gains 0 to the highest matched gain, per point of "
-        "gain. Ranked by Δ at the highest level, then the lower.",
+        "Frontier: a method's configurations as points (target gain, preserved suite-average Δ), seeds averaged. Δ at "
+        "L of headroom: the best Δ among the method's configurations that gain at least L × the target's headroom "
+        f"(1 − the base model's score: {100 * info['headroom']:.1f} points; L = {levels}), what was measured there "
+        "(the staircase); the levels are fixed before any method is run, so no method's noisy best gain sets them. "
+        "not reached: no configuration learns that much. mean Δ: the staircase's mean over gains 0 to the highest "
+        "level. Ranked by Δ at the highest level, then the lower. The straight line between a method's front points "
+        "(plotted) is interpolation, not a measurement: it is in the CSV only, as interpolated.",
         f"Intervals: 95% percentile bootstrap ({frontier.N_RESAMPLES:,} resamples of seeds, then items within each "
-        "task; the same item resample for every method), matched gain held at its estimate; resamples in which a "
-        "front does not reach the gain are left out (their share shown when any). p: two-sided bootstrap test "
-        f"against {track.baseline} at the same gain, over the resamples in which both fronts reach it (< x: no "
-        "resample crossed zero, x = 2 / those resamples); † p < 0.05.",
+        "task; the same item resample for every method; each row's seeds spread by √(n/(n−1)) first, so a seed mean's "
+        "bootstrap variance is the unbiased one), unconditional: a resample in which no configuration reaches the gain "
+        "counts as not reached, below every Δ (the lower end reads not reached when that happens in more than 2.5% of "
+        "them; the share that reach is shown when below 99.5%). With one seed per row the intervals are over items "
+        f"only. p: two-sided bootstrap test against {track.baseline} at the same gain over every resample (not "
+        "reached below any Δ), Holm-adjusted over the table's methods and levels (< x: at the resampling floor); "
+        "† p < 0.05.",
         "Cost, per run and mean over the method's runs: wall seconds (× the reference method's), and in training "
         "the tokens through the tuned model with gradients (forward and backward) and reference forwards without "
         "(e.g. a frozen base model's logits), both × the reference method's training tokens; one-off preparation "
@@ -455,7 +468,8 @@ FIGURE_CAPTIONS = {"frontier": "Every method's configurations (95% intervals) an
                    "predictors": "Forgetting against each predictor, with linear and quadratic fits"}
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "Δ": r"$\Delta$", "±": r"$\pm$",
-        "†": r"$^\dagger$", "¹": r"$^1$", "→": r"$\to$", "‖": r"$\|$", "α": r"$\alpha$", "—": "---", "…": r"\dots{}",
+        "†": r"$^\dagger$", "¹": r"$^1$", "√": r"$\surd$", "→": r"$\to$", "‖": r"$\|$", "α": r"$\alpha$",
+        "—": "---", "…": r"\dots{}",
         "*": r"$^*$", "−": "$-$", "–": "--", "ρ": r"$\rho$", "θ": r"$\theta$", "²": r"$^2$", "₂": r"$_2$",
         "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "‘": "`", "’": "'", "“": "``", "”": "''", "é": r"\'e",
         "<": r"$<$", ">": r"$>$"}
@@ -644,9 +658,10 @@ def frontier_csv_rows(track: Track) -> list[dict]:
                "external": f.rows[0].external, "rank": f.rank, "configs": len(f.points),
                "best_gain": max(x for x, _ in f.points)}
         for lv, m in sorted(f.matched.items()):
-            tag = f"delta_at_{round(100 * lv)}pct_gain"
+            tag = f"delta_at_{round(100 * lv)}pct_headroom"
             row |= {f"{tag}_gain": m.gain, tag: m.estimate, f"{tag}_low": m.low, f"{tag}_high": m.high,
-                    f"{tag}_reached": m.reached, f"{tag}_p_vs_{track.baseline}": m.p}
+                    f"{tag}_reached": m.reached, f"{tag}_p_vs_{track.baseline}": m.p, f"{tag}_p_holm": m.p_holm,
+                    f"{tag}_interpolated": m.interpolated}
         if f.area is not None:
             row |= {"mean_delta": f.area.estimate, "mean_delta_low": f.area.low, "mean_delta_high": f.area.high,
                     "mean_delta_top_gain": f.area.gain}

@@ -237,7 +237,8 @@ def minimum_detectable_effect(sd_diff: float, n: int, alpha: float = 0.05, power
 
 
 def bootstrap_means(rows: list, base, *, strata, statistics: dict[str, dict], n_resamples: int = 10_000,
-                    seed: int = 0, chunk: int = 1000) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+                    seed: int = 0, chunk: int = 1000,
+                    unbiased_seeds: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Weighted means of stratum mean deltas (tuned - base) for many rows at once, and their bootstrap replicates.
 
     rows: per row a (seeds, items) array of per-item scores, items in the order of `base` and `strata`.
@@ -245,9 +246,14 @@ def bootstrap_means(rows: list, base, *, strata, statistics: dict[str, dict], n_
     (weights normalised), e.g. {"gain": {target task: 1}, "preserved": suite weights of each preserved task}.
     In each replicate the items of every stratum are resampled once for all rows (so rows stay paired on the same
     items and can be compared replicate by replicate) and each row's seeds are resampled on its own, as in
-    paired_bootstrap_ci. Returns ({name: (rows,) estimates}, {name: (rows, n_resamples) replicates})."""
+    paired_bootstrap_ci. unbiased_seeds: each row's seeds are first spread about their mean by sqrt(n / (n - 1)), so
+    that the bootstrap variance of a seed mean is the unbiased estimate (a plain resample of n seeds has (n - 1) / n
+    of it: half at 2 seeds). Returns ({name: (rows,) estimates}, {name: (rows, n_resamples) replicates})."""
     base = np.asarray(base, dtype=float)
     arrays = [_seeds(r) for r in rows]
+    if unbiased_seeds:
+        arrays = [a.mean(0) + math.sqrt(len(a) / (len(a) - 1)) * (a - a.mean(0)) if len(a) > 1 else a
+                  for a in arrays]
     n = base.shape[0]
     labels = list(strata)
     if len(labels) != n or any(a.shape[1] != n for a in arrays):
