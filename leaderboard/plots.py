@@ -69,14 +69,21 @@ def frontier(track: Track) -> dict[str, bytes]:
         steps = _steps(f.corners)
         ax.plot([100 * x for x, _ in steps], [100 * y for _, y in steps], "-", color=st["color"], lw=1.3,
                 label=f"{f.method}" + (f" (#{f.rank})" if f.rank else ""))
-        ax.plot([100 * x for x, _ in f.corners[1:]], [100 * y for _, y in f.corners[1:]], st["marker"],
-                color=st["color"], ms=5)
+        run = [c for c in f.corners if c in f.points]           # the corners that are configurations
+        ax.plot([100 * x for x, _ in run], [100 * y for _, y in run], st["marker"], color=st["color"], ms=5)
         for m in f.matched.values():
-            if m.is_reached:   # a percentile interval of a max-like statistic may sit above its estimate: clip at 0
-                low = m.low if math.isfinite(m.low) else min(y for _, y in f.points)     # "not reached": to the end
-                ax.errorbar(100 * m.gain + dx, 100 * m.estimate, yerr=[[100 * max(0.0, m.estimate - low)],
-                                                                   [100 * max(0.0, m.high - m.estimate)]],
-                            fmt="none", ecolor=st["color"], capsize=3, lw=1.2)
+            if not m.is_reached:
+                continue
+            # a percentile interval of a max-like statistic may sit above its estimate: clip at 0. A lower end that
+            # is "not reached" is drawn dotted to the axis: the method may not get there at all
+            low = m.low if math.isfinite(m.low) else m.estimate
+            ax.errorbar(100 * m.gain + dx, 100 * m.estimate, yerr=[[100 * max(0.0, m.estimate - low)],
+                                                               [100 * max(0.0, m.high - m.estimate)]],
+                        fmt="none", ecolor=st["color"], capsize=3, lw=1.2)
+            if not math.isfinite(m.low):
+                ax.annotate("", (100 * m.gain + dx, 100 * m.estimate), xytext=(100 * m.gain + dx, 0.0),
+                            textcoords=("data", "axes fraction"), arrowprops={"arrowstyle": "-", "ls": ":",
+                                                                              "color": st["color"], "lw": 1.0})
     for lv, g in sorted(info["gains"].items()):
         ax.axvline(100 * g, color="grey", ls=":", lw=1)
         ax.annotate(f"{lv:.0%} of the headroom", (100 * g, 0.01),
@@ -95,7 +102,7 @@ def frontier(track: Track) -> dict[str, bytes]:
 def _steps(corners: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The staircase through a Pareto front's corners (by gain, deltas falling): flat at each corner's delta from
     the previous corner's gain to its own, then down to the next."""
-    out = [corners[0]]
+    out = [(0.0, corners[0][1]), corners[0]]          # from no gain: the first corner covers every gain up to its own
     for (x0, _), (x1, y1) in zip(corners, corners[1:]):
         out += [(x0, y1), (x1, y1)]
     return out
