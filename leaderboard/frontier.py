@@ -109,6 +109,7 @@ class Frontier:
     area: Matched | None = None                # mean delta over gains 0..top (its `gain` is top)
     cost: dict = field(default_factory=dict)
     rank: int | None = None
+    rank_interval: tuple[int, int] | None = None   # 95% of the bootstrap replicates rank the method in this range
 
 
 def _interval(method: np.ndarray, reference: np.ndarray | None, estimate: float, gain: float, *,
@@ -183,6 +184,7 @@ def frontiers(track: Track, *, levels: tuple[float, ...] = LEVELS, n_resamples: 
         out.append(fr)
     _adjust(out)
     _rank(out, list(levels))
+    _rank_intervals(out, {f.method: reps_of[f.method] for f in out}, list(levels))
     ref_cost = next((f.cost for f in out if f.method == track.baseline), None)
     for f in out:
         f.cost["relative"] = _relative(f.cost, ref_cost)
@@ -205,6 +207,36 @@ def _rank(frontiers_: list[Frontier], levels: list[float]) -> None:
                      for lv in sorted(levels, reverse=True))
     for i, f in enumerate(sorted(frontiers_, key=lambda f: (key(f), f.method))):
         f.rank = i + 1 if f.matched else None
+
+
+def _rank_intervals(frontiers_: list[Frontier], replicates: dict[str, dict], levels: list[float]) -> None:
+    """Each ranked method's 95% range of ranks over the bootstrap replicates, ranked in each as the estimate is (Δ at
+    the highest level, then the lower; not reached last; equal keys share the better rank): ranks whose ranges
+    overlap are not told apart by the data."""
+    ranked = [f for f in frontiers_ if f.matched]
+    if not ranked:
+        return
+    order = sorted(levels, reverse=True)
+    # one key per method and replicate: the values at each level, highest first (not reached: -inf)
+    keys = np.stack([np.stack([replicates[f.method][lv] for lv in order], axis=-1) for f in ranked])   # (m, B, L)
+    beaten = np.zeros(keys.shape[:2], dtype=int)
+    for i in range(len(ranked)):
+        for j in range(len(ranked)):
+            if i != j:
+                beaten[i] += _lexicographically_greater(keys[j], keys[i])
+    for f, ranks in zip(ranked, beaten + 1):
+        f.rank_interval = (int(np.quantile(ranks, 0.025, method="inverted_cdf")),
+                           int(np.quantile(ranks, 0.975, method="inverted_cdf")))
+
+
+def _lexicographically_greater(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per replicate (rows of (B, L) arrays): whether a's values beat b's at the first level where they differ."""
+    greater = np.zeros(a.shape[0], dtype=bool)
+    decided = np.zeros(a.shape[0], dtype=bool)
+    for k in range(a.shape[1]):
+        greater |= ~decided & (a[:, k] > b[:, k])
+        decided |= a[:, k] != b[:, k]
+    return greater
 
 
 def cost(rows: list[Row]) -> dict:

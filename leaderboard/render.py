@@ -149,8 +149,9 @@ def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
         return round(100 * m.estimate, 1) if m is not None and m.is_reached else None
 
     ci = "95% bootstrap interval over seeds and items, unconditional (not reached counts)"
-    cols = [("rank", None, [(str(f.rank or "—"), None) for f in frs],
-             "Ranked by the preserved Δ at the highest matched gain, then the lower ones; — reaches none"),
+    cols = [("rank (95% range)", None, [(_rank(f), None) for f in frs],
+             "Ranked by the preserved Δ at the highest matched gain, then the lower ones, with the range of ranks 95% "
+             "of the bootstrap resamples give it: methods whose ranges overlap are not told apart; — reaches none"),
             ("method", None, [(f.method + " (external)" * f.rows[0].external, None) for f in frs],
              "The method (methods/NAME.py), or an external checkpoint (trained elsewhere; `bench eval --out`)"),
             ("configs (on front)", None, [(f"{len(f.points)} ({sum(c in f.points for c in f.corners)})", None)
@@ -181,6 +182,13 @@ def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
              ("reference fwd × ref", None, [(_ratio(f.cost["relative"]["forward_only"]), None) for f in frs],
               f"Forward passes without gradients in training (e.g. a frozen base model's), × {base}'s tokens")]
     return cols
+
+
+def _rank(f) -> str:
+    if f.rank is None:
+        return "—"
+    low, high = f.rank_interval or (f.rank, f.rank)
+    return f"{f.rank} ({low}–{high})" if (low, high) != (f.rank, f.rank) else str(f.rank)
 
 
 def _pval(m) -> str:
@@ -655,7 +663,9 @@ def frontier_csv_rows(track: Track) -> list[dict]:
     out = []
     for f in frs:
         row = {"track": track.key, "model": spec["model"], "target": spec["target"], "method": f.method,
-               "external": f.rows[0].external, "rank": f.rank, "configs": len(f.points),
+               "external": f.rows[0].external, "rank": f.rank,
+               "rank_low": f.rank_interval[0] if f.rank_interval else None,
+               "rank_high": f.rank_interval[1] if f.rank_interval else None, "configs": len(f.points),
                "best_gain": max(x for x, _ in f.points)}
         for lv, m in sorted(f.matched.items()):
             tag = f"delta_at_{round(100 * lv)}pct_headroom"

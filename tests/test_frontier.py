@@ -124,6 +124,8 @@ def test_frontiers_on_a_made_up_sweep(tmp_path):
     assert m.matched[0.5].p is not None and 0 <= m.matched[0.5].p <= m.matched[0.5].p_holm <= 1
     assert m.area.estimate == pytest.approx(0.0)
     assert (m.rank, naive.rank) == (1, 2)
+    assert all(1 <= f.rank_interval[0] <= f.rank_interval[1] <= 2 for f in (m, naive))
+
     assert m.cost["relative"] == {"wall": pytest.approx(3.0), "forward_backward": pytest.approx(2.0),
                                   "forward_only": pytest.approx(0.5)}
     md = render([track], "markdown")
@@ -133,6 +135,13 @@ def test_frontiers_on_a_made_up_sweep(tmp_path):
     csv = render([track], "csv", view="frontier")
     assert csv.splitlines()[0].startswith("track,model,target,method,external,rank") and len(csv.splitlines()) == 3
     assert "### Frontier" not in render([track], "markdown", view="points")
+
+
+def test_ranks_compare_levels_highest_first_and_ties_share_the_better_rank():
+    a = np.array([[0.1, 0.0], [-np.inf, 0.5], [0.2, 0.3]])      # three replicates, levels highest first
+    b = np.array([[0.0, 0.9], [-np.inf, 0.4], [0.2, 0.3]])
+    assert fr._lexicographically_greater(a, b).tolist() == [True, True, False]     # the last: equal, a tie
+    assert fr._lexicographically_greater(b, a).tolist() == [False, False, False]
 
 
 def test_one_point_and_no_reference(tmp_path):
