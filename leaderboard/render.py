@@ -413,6 +413,8 @@ def predictor_grid(track: Track) -> Grid:
     ci = "95% bootstrap interval over runs"
     cols = [("predictor", None, [(f.label, None) for f in fits], "A measure of how far the tuned model moved"),
             ("runs", None, [(str(f.n), None) for f in fits], "Runs whose records carry the measure"),
+            ("effective n", None, [("—" if f.effective_n is None else f"{f.effective_n:.1f}", None) for f in fits],
+             "The runs discounted for their clustering by method: n / (1 + (m − 1) ICC)"),
             ("Spearman ρ [95% CI]", None, [(_stat(f.rho), None) for f in fits],
              f"Rank correlation of the measure with the suite-average Δ (negative: more of it, more forgetting); {ci}"),
             ("R² linear [95% CI]", "max", [(_stat(f.r2_linear), _value(f.r2_linear)) for f in fits],
@@ -437,8 +439,9 @@ def predictor_legend(track: Track) -> list[str]:
     n = len(track.runs)
     return [f"Across the track's {n} runs (each seed and configuration a point): how well each measure predicts a "
             "run's forgetting, its suite-average Δ. Spearman ρ (negative: more of it, more forgetting); R² of the "
-            "least-squares linear and quadratic fits of Δ on it; 95% percentile bootstrap intervals over runs "
-            f"({predictors.N_RESAMPLES:,} resamples). Leave-one-method-out: each method's runs predicted by the "
+            "least-squares linear and quadratic fits of Δ on it; 95% percentile bootstrap intervals over methods "
+            f"({predictors.N_RESAMPLES:,} resamples; a drawn method brings all its runs, which cluster), and the "
+            "effective n those clustered runs are worth. Leave-one-method-out: each method's runs predicted by the "
             "linear fit to the other methods' runs, pooled R² (below 0: worse than the mean); and the range of ρ "
             "with one method left out. KL on target prompts: on the target's held-out prompts, one base response "
             "each; ‖θ − θ_base‖₂: the L2 norm of the weight update. runs: those whose records carry the measure. "
@@ -691,6 +694,7 @@ def predictor_csv_rows(track: Track) -> list[dict]:
     out = []
     for f in predictors.analyse(track):
         row = {"track": track.key, "model": spec["model"], "target": spec["target"], "predictor": f.key, "runs": f.n,
+               "effective_n": f.effective_n,
                "methods": len(set(f.methods))}
         for name in ("rho", "r2_linear", "r2_quadratic"):
             st = getattr(f, name)

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from forgetbench.leaderboard.predictors import fit, leave_one_method_out, r_squared
+from forgetbench.leaderboard.predictors import effective_n, fit, leave_one_method_out, r_squared
 
 X = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
 Y = np.array([0.0, -0.01, -0.03, -0.02, -0.05, -0.09, -0.08])
@@ -57,3 +57,25 @@ def test_too_few_runs_or_constant_values_give_no_statistic():
     assert np.isnan(r_squared(np.array([1.0, 1.0, 1.0]), np.array([0.0, -1.0, 2.0]), 1))
     assert np.isnan(r_squared(np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.5, 0.5]), 1))
     assert leave_one_method_out(X, Y, ["a"] * 7) == (None, None)
+
+
+def test_effective_n_matches_the_one_way_anova_intraclass_correlation():
+    """Against statsmodels-free closed forms: ICC(1) from the ANOVA mean squares, n0 the mean cluster size."""
+    groups = [Y[:2], Y[2:4], Y[4:]]
+    k, n = 3, 7
+    msw = sum(((g - g.mean()) ** 2).sum() for g in groups) / (n - k)
+    msb = sum(len(g) * (g.mean() - Y.mean()) ** 2 for g in groups) / (k - 1)
+    n0 = (n - (4 + 4 + 9) / n) / (k - 1)
+    icc = (msb - msw) / (msb + (n0 - 1) * msw)
+    assert effective_n(Y, METHODS) == pytest.approx(n / (1 + (n / k - 1) * max(icc, 0)))
+    assert effective_n(np.array([1.0, 1, 2, 2, 3, 3]), ["a", "a", "b", "b", "c", "c"]) == pytest.approx(3)
+    unclustered = np.array([0.0, 1, 0, 1, 0, 1])            # no method effect: every run counts
+    assert effective_n(unclustered, ["a", "a", "b", "b", "c", "c"]) == pytest.approx(6)
+
+
+def test_the_bootstrap_resamples_methods_not_runs():
+    """A method's runs go together: duplicating every run of a method changes no resample's set of methods, so
+    rho's interval from runs doubled within methods equals the interval from the runs once."""
+    once = fit("kl", "KL", X, Y, METHODS, n_resamples=300)
+    doubled = fit("kl", "KL", np.repeat(X, 2), np.repeat(Y, 2), list(np.repeat(METHODS, 2)), n_resamples=300)
+    assert (doubled.rho.low, doubled.rho.high) == pytest.approx((once.rho.low, once.rho.high))

@@ -23,6 +23,8 @@ class Outcome:
     kl_se: float | None                         # its standard error over the samples
     kl_target: float | None                     # the same on the target's held-out prompts
     weight_change: float | None                 # ||theta - theta_base||_2 over every parameter
+    probe_shift: float | None                   # the answer-class probe: tuned - base next-token mass on it
+    train_loss: float | None                    # the target training loss at the end (mean of the last tenth)
     wall_seconds: float | None
     train_tokens: int | None                    # tokens in the training mixture (one pass)
     record: dict = field(repr=False)            # the whole record (records/schema.py)
@@ -35,7 +37,10 @@ class Outcome:
                    folder=folder, target_delta=record.get("target", {}).get("delta"), suites=suites,
                    suite_average=sum(suites.values()) / len(suites) if suites else None,
                    kl=_kl(record, "kl"), kl_se=_kl(record, "kl", "se"), kl_target=_kl(record, "kl_target"),
-                   weight_change=record.get("weight_change", {}).get("l2"), wall_seconds=record.get("wall_seconds"),
+                   weight_change=record.get("weight_change", {}).get("l2"),
+                   probe_shift=record.get("answer_class_shift", {}).get("delta"),
+                   train_loss=record.get("training", {}).get("loss_last_10pct"),
+                   wall_seconds=record.get("wall_seconds"),
                    train_tokens=record.get("training", {}).get("tokens"), record=record)
 
     def headline(self) -> dict[str, float]:
