@@ -12,7 +12,8 @@ def add_commands(sub) -> None:
     lb = sub.add_parser("leaderboard", help="compare runs, one table per track (publish: write files and plots)")
     lb.add_argument("action", nargs="?", choices=["publish"],
                     help="publish: write DEST/NAME/NAME.{md,tex,html,csv} and the plots (PNG, SVG)")
-    lb.add_argument("--runs", default="runs", help="the folder `bench run --out` wrote")
+    lb.add_argument("--runs", default="runs", help="the folder `bench run --out` wrote, or a published table's runs "
+                    "archive (results/NAME/NAME-runs.tar.xz)")
     lb.add_argument("--format", choices=["markdown", "latex", "html", "csv"], default="markdown",
                     help="the table's format when printed or written with --out")
     lb.add_argument("--view", choices=["frontier", "points"], default="frontier",
@@ -31,6 +32,7 @@ def add_commands(sub) -> None:
 
 def cmd_leaderboard(args) -> None:
     from forgetbench.core.store import atomic_write_text
+    from forgetbench.leaderboard import archive
     from forgetbench.leaderboard.render import render
     from forgetbench.leaderboard.tracks import build_tracks, load_runs
     from forgetbench.method import reference_method
@@ -49,7 +51,9 @@ def cmd_leaderboard(args) -> None:
         if args.name is not None and len(tracks) > 1:
             raise UserError(f"--name gives one file name, but {args.runs} holds {len(tracks)} tracks; leave it out "
                             "(each track is named after its model) or publish one track's runs.")
-        for path in publish(tracks, Path(args.dest), args.runs, args.name):
+        # re-derived from its archive, a table names the runs folder it was first published from, as it did then
+        runs_dir = archive.runs_folder(Path(args.runs)) if archive.is_archive(Path(args.runs)) else args.runs
+        for path in publish(tracks, Path(args.dest), runs_dir, args.name):
             print(path)
         return
     text = render(tracks, args.format, args.runs, view=args.view)

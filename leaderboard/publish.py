@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from forgetbench.core.store import atomic_write_bytes, atomic_write_text
-from forgetbench.leaderboard import plots
+from forgetbench.leaderboard import archive, plots
 from forgetbench.leaderboard.render import FORMATS, SUFFIX, render
 from forgetbench.leaderboard.tracks import Track
 
@@ -45,4 +45,6 @@ def publish(tracks: list[Track], dest: Path, runs_dir: str, name: str | None = N
         path = folder / f"{stem}-predictors.csv"      # one row per predictor of forgetting
         atomic_write_text(path, render([track], "csv", runs_dir, view="predictors"))
         written.append(path)
+        written.append(archive.write_archive([run.path for run in track.runs], folder / f"{stem}{archive.SUFFIX}",
+                                             runs_folder=runs_dir))
     return written

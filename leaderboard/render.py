@@ -373,8 +373,10 @@ def reproduce(track: Track, runs_dir: str = "runs") -> list[str]:
                                                            if k not in own)
         out.append(f"for s in {' '.join(map(str, r.seeds))}; do bench run --method {r.method}{sets}{flags} "
                    f"--seed $s --out {runs_dir}; done")
-    out.append(f"bench leaderboard publish --runs {runs_dir} --name {track.name}"
-               + (f" --note {shlex.quote(track.note)}" if track.note else ""))
+    note = f" --note {shlex.quote(track.note)}" if track.note else ""
+    out.append(f"bench leaderboard publish --runs {runs_dir} --name {track.name}{note}")
+    out.append("# or re-derive this table from the runs archived beside it, without rerunning anything:")
+    out.append(f"bench leaderboard publish --runs {track.name}-runs.tar.xz --name {track.name}{note}")
     return out
 
 

@@ -74,17 +74,25 @@ class Run:
         return np.array([float(self.items[(who, t, d)][field_]) for t, d in keys])
 
 
-def load_run(folder: Path) -> Run:
-    record, items = load_run_folder(folder)
+def load_run(folder: Path, *, lm_eval_outputs: bool = True) -> Run:
+    record, items = load_run_folder(folder, lm_eval_outputs=lm_eval_outputs)
     return Run(Path(folder), record, {(it["model"], it["task"], it["doc_id"]): it for it in items})
 
 
 def load_runs(root: Path) -> list[Run]:
+    """The runs of a runs folder, or of a published table's runs archive (leaderboard.archive)."""
+    from forgetbench.leaderboard import archive
+
     root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"The runs folder {root} does not exist. Accepted: a folder that `bench run --out` wrote.")
+    archived = archive.is_archive(root)
+    if archived:
+        root = archive.extracted(root)
+    elif not root.is_dir():
+        raise UserError(f"The runs folder {root} does not exist. Accepted: a folder that `bench run --out` wrote, "
+                        f"or a published table's runs archive (*{archive.SUFFIX}).")
     # a folder named .* is a temporary one (forgetbench.core.store.atomic_dir), never a finished run
-    runs = [load_run(p.parent) for p in sorted(root.glob("*/result.json")) if not p.parent.name.startswith(".")]
+    runs = [load_run(p.parent, lm_eval_outputs=not archived) for p in sorted(root.glob("*/result.json"))
+            if not p.parent.name.startswith(".")]
     if not runs:
         raise UserError(f"No result records (*/result.json) under {root}.")
     return runs

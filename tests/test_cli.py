@@ -117,7 +117,7 @@ def test_leaderboard_on_real_runs(capsys, runs, tmp_path):
     dest = tmp_path / "published"
     code, out, err = bench(capsys, "leaderboard", "publish", "--runs", str(runs), "--dest", str(dest), "--name", "m")
     assert code == 0, err
-    assert {p.suffix for p in (dest / "m").iterdir()} == {".md", ".tex", ".html", ".csv", ".png", ".svg"}
+    assert {p.suffix for p in (dest / "m").iterdir()} == {".md", ".tex", ".html", ".csv", ".png", ".svg", ".xz"}
     assert "| pretrain_replay (ratio=0.5)" in (dest / "m" / "m.md").read_text()
 
 

@@ -255,7 +255,8 @@ def test_publish_writes_every_format_and_is_byte_reproducible(capsys, runs, tmp_
     dest = tmp_path / "pub" / "toy"                 # the track's own folder
     assert list((tmp_path / "pub").iterdir()) == [dest]
     names = sorted(p.name for p in dest.iterdir())
-    assert names == sorted(["toy.md", "toy.tex", "toy.html", "toy.csv", "toy-frontier.csv", "toy-predictors.csv"] +
+    assert names == sorted(["toy.md", "toy.tex", "toy.html", "toy.csv", "toy-frontier.csv", "toy-predictors.csv",
+                            "toy-runs.tar.xz"] +
                            [f"toy-{f}.{x}" for f in ("frontier", "predictors") for x in ("png", "svg")])
     first = {p.name: p.read_bytes() for p in dest.iterdir()}
     assert first["toy-frontier.png"].startswith(b"\x89PNG")
@@ -383,3 +384,35 @@ def test_a_publishers_note_heads_every_table_and_must_be_one_line(capsys, runs, 
     for bad in ("two\nlines", "  "):
         code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", tmp_path / "x", "--note", bad)
         assert code == 2 and "--note is one line" in err and not (tmp_path / "x").exists()
+
+
+def test_a_table_republished_from_its_runs_archive_is_byte_for_byte_the_same(capsys, runs, tmp_path):
+    code, _, err = bench(capsys, "leaderboard", "publish", "--runs", runs, "--dest", tmp_path / "first")
+    assert code == 0, err
+    first = tmp_path / "first" / "toy"
+    archive = first / "toy-runs.tar.xz"
+    assert archive.is_file()
+    code, _, err = bench(capsys, "leaderboard", "publish", "--runs", archive, "--dest", tmp_path / "again")
+    assert code == 0, err
+    again = tmp_path / "again" / "toy"
+    assert sorted(p.name for p in again.iterdir()) == sorted(p.name for p in first.iterdir())
+    for p in first.iterdir():
+        assert (again / p.name).read_bytes() == p.read_bytes(), p.name
+    # the archive holds every run's record and per-item file exactly, the base model's rows once
+    from forgetbench.leaderboard.archive import extract
+    out = extract(archive, tmp_path / "out")
+    for folder in runs.iterdir():
+        for name in ("result.json", "items.jsonl"):
+            assert (out / folder.name / name).read_bytes() == (folder / name).read_bytes()
+    import lzma
+    import tarfile
+    with tarfile.open(fileobj=__import__("io").BytesIO(lzma.decompress(archive.read_bytes()))) as tar:
+        items = tar.extractfile(f"runs/{next(runs.iterdir()).name}/items.jsonl").read().decode()
+    assert '"model": "base"' not in items and '{"$base": ' in items
+
+
+def test_a_file_that_is_not_a_runs_archive_is_refused(capsys, tmp_path):
+    bad = tmp_path / "x-runs.tar.xz"
+    bad.write_bytes(b"not xz")
+    code, _, err = bench(capsys, "leaderboard", "--runs", bad)
+    assert code == 2 and "is not a runs archive" in err

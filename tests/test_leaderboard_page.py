@@ -177,7 +177,8 @@ def test_reproduce_asks_each_row_for_its_own_budget_once(track):
     lr 0.2 row once, not the track's lr 0.1 followed by its own)."""
     rows = [r for r in ranked_rows(track) if not r.external]
     lines = reproduce(track)
-    assert len(lines) == len(rows) + 1 and lines[-1].startswith("bench leaderboard publish")
+    assert len(lines) == len(rows) + 3 and lines[-3].startswith("bench leaderboard publish --runs runs ")
+    assert lines[-1] == f"bench leaderboard publish --runs {track.name}-runs.tar.xz --name {track.name}"
     assert sorted(r.spec["budget"]["lr"] for row in rows for r in row.runs) == [0.1] * 6 + [0.2] * 3
     for row, line in zip(rows, lines):
         loop, command = line.removesuffix("; done").split("; do ")

@@ -138,9 +138,10 @@ def legacy_sections(record: dict) -> tuple[str, ...]:
     return ("kl", "answer_class_shift") if record["schema_version"] == 3 else ()
 
 
-def load_run_folder(folder: Path) -> tuple[dict, list[dict]]:
+def load_run_folder(folder: Path, *, lm_eval_outputs: bool = True) -> tuple[dict, list[dict]]:
     """A run folder's record and per-item outcomes, each checked: schema, checksum, item counts, and every
-    number the record shows against its recomputation from the items."""
+    number the record shows against its recomputation from the items; and lm-eval's files, unless the folder comes
+    from a runs archive, which keeps the record and items only (lm_eval_outputs=False)."""
     folder = Path(folder)
     path = folder / "result.json"
     record = read_json(path, "result record")
@@ -153,7 +154,8 @@ def load_run_folder(folder: Path) -> tuple[dict, list[dict]]:
     if hashlib.sha256(raw).hexdigest() != record["items_sha256"]:
         raise UserError(f"The per-item file {items_path} is corrupt: its checksum does not match {path}. "
                         "Delete the run folder and rerun it.")
-    _check_outputs(record, folder, path)
+    if lm_eval_outputs:
+        _check_outputs(record, folder, path)
     items = _parse_items(raw, items_path)
     counts: dict[tuple[str, str], int] = {}
     for it in items:
