@@ -38,16 +38,30 @@ def test_only_completions_the_verifier_accepts_become_training_examples(micro_ba
     assert rows == expect                                            # the training format of an SFT pair
 
 
-def test_policy_sampling_draws_from_the_model_in_training_every_epoch(micro_base):
+def test_iterative_self_sft_draws_from_the_model_in_training_every_epoch_and_self_sft_from_the_base_once(micro_base):
     policy = micro_base.trainable_copy()
     ctx, pairs, calls = fake_ctx(micro_base, lambda model, seed: [[p["response"]] for p in pairs])
-    stats = build_method("self_sft", {"k": "1"}).fit(policy, ctx, Budget(epochs=3, lr=1e-3, batch_size=2), seed=5)
+    stats = build_method("self_sft", {"k": "1", "sampler": "policy"}).fit(policy, ctx, Budget(epochs=3, lr=1e-3,
+                                                                                              batch_size=2), seed=5)
     assert [m is policy for m, _ in calls] == [True] * 3 and [s for _, s in calls] == [5000, 5001, 5002]
     assert stats.extra["rounds"] == 3 and stats.examples == 9 and ctx.notes["self_sft"]["accepted_per_round"] == [3] * 3
     base_ctx, _, base_calls = fake_ctx(micro_base, lambda model, seed: [[p["response"]] for p in pairs])
-    build_method("self_sft", {"k": "1", "sampler": "base"}).fit(policy, base_ctx, Budget(epochs=3, lr=1e-3,
-                                                                                       batch_size=2), seed=5)
-    assert [m is micro_base.model for m, _ in base_calls] == [True]          # the base model, once
+    stats = build_method("self_sft", {"k": "1"}).fit(policy, base_ctx, Budget(epochs=3, lr=1e-3, batch_size=2), seed=5)
+    assert [m is micro_base.model for m, _ in base_calls] == [True]          # the default: the base model, once
+    assert stats.extra["rounds"] == 1 and stats.steps == 3 * 2               # then the whole budget on its draw
+
+
+def test_a_self_sft_row_says_which_variant_it_is():
+    """The default row is the paper's Self-SFT (one draw from the base model); the iterative one says so."""
+    from forgetbench.leaderboard.tracks import Row, _defaults, _diff
+
+    def label(**sets):
+        params = build_method("self_sft", {k: str(v) for k, v in sets.items()}).params()
+        return Row(method="self_sft", setting=_diff(params, _defaults("self_sft")),
+                   runs=[SimpleNamespace(external=False)]).label
+    assert label() == label(sampler="base") == "self_sft"
+    assert label(sampler="policy") == "self_sft (sampler=policy)"
+    assert label(sampler="policy", k=8) == "self_sft (k=8 sampler=policy)"
 
 
 def test_grpo_rewards_a_completion_when_the_targets_verifier_accepts_it_where_evaluation_cuts_it(micro_base):
