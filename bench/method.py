@@ -283,7 +283,9 @@ class GeneratedMixing(Mixing):
 class WeightGrid(Method):
     """Base for methods that transform the trained weights (`finalize`) with one knob that may be a grid: a
     comma-separated list evaluated from one training run, one result each (WiSE-FT's alpha, DARE's p). The
-    subclass names the knob (`grid`, a string field) and its range (`grid_range`: low, high, high included)."""
+    subclass names the knob (`grid`, a string field) and its range (`grid_range`: low, high, high included). A
+    sweep never draws the knob: it evaluates every training configuration at each of its `sweep` values (and
+    configuration 0's), so the method trains as many runs as any other (bench/sweeper/design.py)."""
 
     grid: ClassVar[str] = ""
     grid_range: ClassVar[tuple[float, float, bool]] = (0.0, float("inf"), True)

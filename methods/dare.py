@@ -9,7 +9,7 @@ class DARE(WeightGrid):
     """Fine-tune, then drop a random fraction p of the update's entries and rescale the rest by 1/(1-p).
     Source: Yu et al., Language Models are Super Mario (DARE), ICML 2024, arXiv 2311.03099."""
 
-    sweep = {"p": ["0.5", "0.7", "0.9"]}
+    sweep = {"p": ["0.5", "0.7", "0.9"]}   # post-hoc: a sweep evaluates every training configuration at each
     grid = "p"
     grid_range = (0.0, 1.0, False)
     smoke = {"p": "0.5"}   # at 0.9 a small norm vector may lose every entry of its update

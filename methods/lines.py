@@ -11,7 +11,7 @@ class LiNeS(WeightGrid):
     """Fine-tune, then scale each layer's update by depth: theta_base + (alpha + beta l/(L-1)) delta for block l of L.
     Source: Wang et al., LiNeS: Post-training Layer Scaling Prevents Forgetting, ICLR 2025, arXiv 2410.17146."""
 
-    sweep = {"alpha": ["0", "0.25", "0.5"]}
+    sweep = {"alpha": ["0", "0.25", "0.5"]}    # post-hoc: a sweep evaluates every training configuration at each
     grid = "alpha"
     alpha: str = "0.5"     # the shallowest block's share of its update (a grid: one result each)
     beta: float = 0.5      # added share by the deepest block (alpha + beta: the deepest block's share)

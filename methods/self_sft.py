@@ -8,14 +8,20 @@ from forgetbench.toolbox.encoding import encode_pair
 @register("self_sft")
 class SelfSFT(Method):
     """SFT on the model's own completions to the target's prompts that the target's verifier accepts.
-    Source: self-SFT in Retaining by Doing, arXiv 2510.18874; rejection-sampling fine-tuning, arXiv 2308.01825."""
+    Source: Self-SFT in Retaining by Doing, arXiv 2510.18874 (and its iterative variant); RFT, arXiv 2308.01825.
+
+    Two variants, named by `sampler`: `base` (the default) is the paper's Self-SFT, one draw of k completions per
+    prompt from the base (initial) model, verified, then the whole budget on what was accepted: leaderboard row
+    `self_sft`. `policy` is the paper's iterative, approximately on-policy variant: the model in training resampled
+    at the start of every epoch and trained an epoch on that round's accepted completions: row
+    `self_sft (sampler=policy)`."""
 
     cost = "moderate"
     sweep = {"k": [2, 4, 8]}
     smoke = {"k": 2, "max_new_tokens": 4}
     smoke_target = "micro-tone"         # the base model never gets the cipher right: nothing would be accepted
     k: int = 4                  # completions sampled per target prompt
-    sampler: str = "policy"     # policy: the model in training, sampled anew every epoch; base: the base model, once
+    sampler: str = "base"       # base: Self-SFT, the base model sampled once; policy: iterative, resampled each epoch
     temperature: float = 1.0
     max_new_tokens: int = 48
 

@@ -80,6 +80,42 @@ def test_expand_plans_ordinary_runs_with_their_sweep_tag():
     assert len({i for r in runs for i in r.run_ids}) == len(runs)
 
 
+@pytest.mark.parametrize("method, knob, values", [("wise_ft", "alpha", {"0.25", "0.5", "0.75"}),
+                                                   ("lines", "alpha", {"0", "0.25", "0.5"}),
+                                                   ("dare", "p", {"0.5", "0.7", "0.9"})])
+def test_a_post_hoc_grid_is_evaluated_on_every_training_configuration(method, knob, values):
+    """wise_ft's alpha (lines' alpha, dare's p) changes no training: every training configuration the sweep draws is
+    evaluated at every value, from one training run, and the method trains as many runs as naive SFT."""
+    runs = expand(micro_request(), SweepConfig(methods=("naive_sft", method), seeds=(0, 1), configs=4))
+    sft, post = [r for r in runs if r.method == "naive_sft"], [r for r in runs if r.method == method]
+    assert len(post) == len(sft) == 4 * 2                             # training runs: the equal budget
+    trained = {(r.plan.budget.lr, r.plan.budget.epochs) for r in post}
+    assert len(trained) == 4                                           # N distinct training configurations
+    evaluated = {(r.plan.budget.lr, r.plan.budget.epochs, r.seed, v.params()[knob])
+                 for r in post for v in r.plan.variants}
+    assert evaluated == {(*t, seed, v) for t in trained for seed in (0, 1) for v in values}   # every one at every value
+    assert all(len(r.run_ids) == len(values) and r.config.post_hoc == knob for r in post)
+    first = next(r for r in post if r.config.index == 0 and r.seed == 1)
+    plain = plan_run(RunRequest(method=method, model="micro", target="micro-cipher", seed=1))
+    assert plain.specs[0].run_id in first.run_ids                      # configuration 0 holds the plain `bench run`
+    grid = ",".join(sorted(values, key=float))
+    assert first.config.label() == f"defaults; {knob}={grid}: 3 results of one training run"
+    assert set(first.request.sweep_tag) == {"name", "config", "configs", "of", "grid_seed", "varied"}
+
+
+def test_a_post_hoc_grid_holds_configuration_0s_own_value_and_draws_the_other_knobs():
+    runs = expand(micro_request(), SweepConfig(methods=("lines",), seeds=(0,), configs=4,
+                                               grids={"lines": {"alpha": ["0.1", 0.9], "beta": [0.25, 1.0]}},
+                                               fixed={"lines": {"alpha": "0.3"}}))
+    assert {r.config.overrides["alpha"] for r in runs} == {"0.1,0.3,0.9"}     # ascending, 0.3 (set) among them
+    assert {r.config.overrides.get("beta", 0.5) for r in runs} == {0.5, 0.25, 1.0}    # beta is still drawn
+    only = expand(micro_request(), SweepConfig(methods=("wise_ft",), seeds=(0,), configs=2, grids={"wise_ft": {}}))
+    assert [len(r.run_ids) for r in only] == [1, 1] and {r.config.overrides["alpha"] for r in only} == {"0.5"}
+    assert only[0].config.label() == "defaults; alpha=0.5: 1 result of one training run"
+    with pytest.raises(UserError, match="alpha is evaluated from each training run.*numbers"):
+        expand(micro_request(), SweepConfig(methods=("wise_ft",), grids={"wise_ft": {"alpha": ["high"]}}))
+
+
 def test_a_methods_own_budget_is_its_plain_run_and_centres_its_grid():
     runs = expand(micro_request(), SweepConfig(methods=("naive_sft", "lora"), seeds=(0,), configs=3,
                                                budgets={"lora": {"lr": 0.004}}))
@@ -128,6 +164,7 @@ def test_dry_run_lists_every_run_and_the_file_fills_unset_flags(capsys, tmp_path
     assert [(r["method"], r["config"], r["seed"], r["status"]) for r in rows] == [
         ("naive_sft", 0, 3, "to do"), ("naive_sft", 1, 3, "to do"), ("lwf", 0, 3, "to do"), ("lwf", 1, 3, "to do")]
     assert rows[2]["varied"] == "lam=0.5 lr=0.002"
+    assert rows[2]["results"] == 1 and rows[2]["run_ids"] == [rows[2]["run_id"]]
     plain = plan_run(RunRequest(method="lwf", model="micro", target="micro-cipher", seed=3, overrides={"lam": 0.5},
                                 budget={"lr": 0.002}))
     assert rows[2]["run_id"] == plain.specs[0].run_id

@@ -15,6 +15,13 @@ defaults) are replaced by the first unused grid points in that generator's order
 the method, its grid (values and knob order), its defaults and fixed values, N and grid_seed: the same on every
 machine, whatever other methods the sweep holds. (With N-1 = 3 draws from a knob of 4 values, one value is
 never drawn: the evenly spread positions are 0, 2 and 3; a larger N draws every value.)
+
+A post-hoc knob (a WeightGrid method's `grid`: wise_ft's and lines' alpha, dare's p) changes no training: one
+training run gives every value of it. So it is never drawn: every training configuration, configuration 0
+included, is given the knob's whole grid (its values in the method's grid, plus configuration 0's own value) as
+one comma-separated setting, and is evaluated at each value from its one training run. The equal budget counts
+training runs: such a method gets the same N training configurations per seed as any other, each with |grid|
+results (a run id, and a leaderboard row, per value); its draw is over its other knobs and the shared budget only.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from pathlib import Path
 from forgetbench.core.budget import Budget
 from forgetbench.core.errors import FieldError, UserError, did_you_mean
 from forgetbench.core.store import read_json, stable_hash
-from forgetbench.method import methods
+from forgetbench.method import WeightGrid, methods
 from forgetbench.records.outcome import Outcome
 from forgetbench.records.schema import file_digests
 from forgetbench.runner.request import RunRequest
@@ -85,9 +92,16 @@ class Configuration:
     index: int
     overrides: dict          # --set values
     budget: dict             # --budget values (over the request's)
+    post_hoc: str = ""       # the knob in `overrides` evaluated at each of its values from the one training run
 
     def label(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in {**self.overrides, **self.budget}.items()) or "defaults"
+        trained = {k: v for k, v in {**self.overrides, **self.budget}.items() if k != self.post_hoc}
+        text = " ".join(f"{k}={v}" for k, v in trained.items()) or "defaults"
+        if not self.post_hoc:
+            return text
+        grid = self.overrides[self.post_hoc]
+        n = len(str(grid).split(","))
+        return f"{text}; {self.post_hoc}={grid}: {n} result{'s' * (n != 1)} of one training run"
 
 
 def budget_grid(budget: Budget, given: dict | None) -> dict[str, list]:
@@ -105,6 +119,21 @@ def _check_grid(method: str, grid: dict) -> None:
     for knob, values in grid.items():
         if not isinstance(values, list | tuple) or not values:
             raise UserError(f"Sweep grid {method!r}: {knob} needs a non-empty list of values, got {values!r}.")
+
+
+def post_hoc_grid(method: str, *, knob: str, grid: dict, fixed: dict, default: str) -> tuple[dict, dict]:
+    """A post-hoc knob taken out of the draw: (the grid without it, `fixed` with the knob's whole grid as one
+    comma-separated setting: the grid's values and configuration 0's own, `fixed`'s or the default, ascending)."""
+    _check_grid(method, grid)
+    start = str(fixed.get(knob, default)).split(",")
+    try:
+        values = sorted({float(v) for v in [*grid.get(knob, []), *start]})
+    except ValueError:
+        raise UserError(f"Sweep grid {method!r}: {knob} is evaluated from each training run, so its values must be "
+                        f"numbers, got {[*grid.get(knob, []), *start]!r}.") from None
+    # written as WeightGrid.variants writes each value, so that configuration 0's default is the plain run's id
+    return ({k: v for k, v in grid.items() if k != knob},
+            {**fixed, knob: ",".join(f"{v:g}" for v in values)})
 
 
 def latin_hypercube(grid: dict[str, list], n: int, rng: random.Random) -> list[dict]:
@@ -194,12 +223,16 @@ def expand(template: RunRequest, sweep: SweepConfig) -> list[SweepRun]:
         except UserError as e:
             raise UserError(f"Sweep budgets {method!r}: {e}") from None
         shared = budget_grid(budget, sweep.budget_grid)
-        grid = sweep.grids.get(method, methods.get(method).sweep)
-        configs = configurations(method, n=sweep.configs, grid=grid, budget_knobs=shared,
-                                 fixed=sweep.fixed.get(method, {}), grid_seed=sweep.grid_seed,
-                                 defaults={**methods.get(method)().params(), **budget.to_dict()})
+        cls = methods.get(method)
+        grid, fixed = sweep.grids.get(method, cls.sweep), sweep.fixed.get(method, {})
+        knob = cls.grid if issubclass(cls, WeightGrid) else ""
+        if knob:
+            grid, fixed = post_hoc_grid(method, knob=knob, grid=grid, fixed=fixed, default=cls().params()[knob])
+        configs = configurations(method, n=sweep.configs, grid=grid, budget_knobs=shared, fixed=fixed,
+                                 grid_seed=sweep.grid_seed, defaults={**cls().params(), **budget.to_dict()})
         for config in configs:
-            config = replace(config, budget={**own, **config.budget})     # the label names the method's own too
+            # the label names the method's own budget too, and which knob each training run is evaluated over
+            config = replace(config, budget={**own, **config.budget}, post_hoc=knob)
             for seed in sweep.seeds:
                 tag = {"name": name, "config": config.index, "configs": len(configs), "of": sweep.configs,
                        "grid_seed": sweep.grid_seed, "varied": config.label()}
@@ -240,8 +273,9 @@ def estimate_seconds(runs: list[SweepRun]) -> dict[str, float | None]:
 
 def dry_run_rows(runs: list[SweepRun]) -> list[dict]:
     estimate = estimate_seconds(runs)
+    # a row is one training run; `results` its result records (one per value of a post-hoc knob)
     return [{"method": r.method, "config": r.config.index, "seed": r.seed, "varied": r.config.label(),
-             "run_id": r.key, "status": "done" if r.done else "to do",
+             "run_id": r.key, "run_ids": r.run_ids, "results": len(r.run_ids), "status": "done" if r.done else "to do",
              "estimated_seconds": None if r.done or estimate[r.key] is None else round(estimate[r.key], 1)}
             for r in runs]
 
