@@ -154,9 +154,10 @@ def frontier_columns(track: Track) -> list[tuple[str, str | None, list]]:
              "of the bootstrap resamples give it: methods whose ranges overlap are not told apart; — reaches none"),
             ("method", None, [(f.method + " (external)" * f.rows[0].external, None) for f in frs],
              "The method (methods/NAME.py), or an external checkpoint (trained elsewhere; `bench eval --out`)"),
-            ("configs (on front)", None, [(f"{len(f.points)} ({sum(c in f.points for c in f.corners)})", None)
-                                          for f in frs],
-             "Configurations run, and how many of them are corners of the method's frontier"),
+            ("points (on front)", None, [(f"{len(f.points)} ({sum(c in f.points for c in f.corners)})", None)
+                                         for f in frs],
+             "Settings evaluated (a post-hoc method, such as WiSE-FT's α grid, evaluates several from each training "
+             "run: its training runs are as many as the others'), and how many of them are corners of its front"),
             ("best gain", "max", [(_pts(max(x for x, _ in f.points)), round(100 * max(x for x, _ in f.points), 1))
                                   for f in frs], "The largest target gain of any of its configurations, points")]
     for lv, g in sorted(info["gains"].items()):
