@@ -118,8 +118,9 @@ class SeedLevel:
     independent training runs evaluated on the same items:
 
         estimate  sum_g c_g mean_s D[g, s]
-        SE^2      sum_g c_g^2 var_s(D[g, s]) / n_g            between seeds (each row's own seeds, Welch): a
-                                                              seed's shift and its own item-level noise e_g
+        SE^2      sum_g c_g^2 max(var_s(D[g, s]), e_g) / n_g  between seeds (each row's own seeds, Welch): a
+                                                              seed's shift and its own item-level noise e_g,
+                                                              which the variance cannot fall below
                 + sum_t w_t^2 var_{i in t}(x_i) / |t|          the items every seed shares: x_i is the contrast
                 - sum_g c_g^2 e_g / n_g                        of the per-item seed means, t the strata (tasks);
                                                               less the seeds' item-level noise e_g it also holds
@@ -128,10 +129,11 @@ class SeedLevel:
         interval  estimate -+ t_{df, 1 - alpha/2} SE;  p: two-sided t test of estimate = 0
 
     The model: x[g, s, i] = mu_g + b[g, s] (seed) + u[g, i] (item) + eps[g, s, i]; the estimand is the contrast of
-    the mu_g, over the seed distribution and the item population. Measured on simulated tracks (tests/test_stats.py,
-    BENCHMARKS.md): type-I error 3.5-5 % at 2-5 seeds and seed SD 0-4 points; coverage 0.93-0.95, except 0.92-0.93
-    at 2 seeds with a 4-point seed SD (Welch's known optimism on one degree of freedom). A row with one seed has no
-    between-seed variance to estimate: no method-level statement is possible (None)."""
+    the mu_g, over the seed distribution and the item population. Without the floor, Welch's degrees of freedom are
+    optimistic at 2-3 seeds (coverage 0.86-0.92 on simulated tracks whose tuned outcomes follow the base's); with it
+    the procedure is conservative there: type-I error at most 5 % and coverage at least 0.93 at 2-5 seeds and seed
+    SD 0-4 points (tests/test_stats.py, benchmarks/calibration.py), at the price of power at 2 seeds. A row with one
+    seed has no between-seed variance to estimate: no method-level statement is possible (None)."""
 
     estimate: float
     se: float
@@ -159,11 +161,12 @@ def seed_level(rows: list, coefficients: list[float], *, base=None, strata, stra
     item_w = _item_weights(strata, stratum_weights, n_items)
     per_seed = [(a - b) @ item_w for a in arrays]                      # D[g, s]
     estimate = float(sum(cg * d.mean() for cg, d in zip(c, per_seed)))
-    # A row's seed variance holds its seeds' shifts and their own item-level noise e_g (two-way residuals); the
-    # shared items' variance holds e_g too, which is taken out of it so that it is counted once
+    # A row's seed variance holds its seeds' shifts and their own item-level noise e_g (two-way residuals, on many
+    # degrees of freedom): it cannot be below e_g, where a sample variance on 1-4 degrees of freedom often falls. The
+    # shared items' variance holds e_g too, which is taken out of it so that it is counted once.
     noise = [float(_residual_variance(a) * (item_w ** 2).sum()) for a in arrays]
-    seed_parts = [cg ** 2 * d.var(ddof=1) / d.size for cg, d in zip(c, per_seed)]
-    seed_df = [d.size - 1 for d in per_seed]
+    seed_parts = [cg ** 2 * max(d.var(ddof=1), e) / d.size for cg, d, e in zip(c, per_seed, noise)]
+    seed_df = [d.size - 1 for d in per_seed]        # conservative where the floor holds: its own df are many
     x = sum(cg * a.mean(0) for cg, a in zip(c, arrays)) - c.sum() * b   # the contrast of the per-item seed means
     item_part, item_df = _stratified_variance(x, strata, item_w)
     item_part = max(0.0, item_part - sum(cg ** 2 * e / a.shape[0] for cg, e, a in zip(c, noise, arrays)))

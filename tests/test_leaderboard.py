@@ -133,7 +133,7 @@ def method_level_difference(method, reference):
         resid = [[x[s, i] - x[s].mean() - x[:, i].mean() + x.mean() for i in range(m)] for s in range(n)]
         e = sum(r * r for row in resid for r in row) / ((n - 1) * (m - 1)) * sum(wi * wi for wi in w)
         noise.append(e / n)
-        parts.append(np.var(per_seed, ddof=1) / n)
+        parts.append(max(np.var(per_seed, ddof=1), e) / n)         # never below the seeds' own noise
         dfs.append(n - 1)
     contrast = sides[0].mean(0) - sides[1].mean(0)
     shared = 0.0
