@@ -130,7 +130,7 @@ def test_the_report_has_every_field(tmp_path, capsys):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 28 section 7: the frontier's p at matched gain comes from the "
-                   "hierarchical bootstrap, whose seed variance over 2 seeds is half the right one: it rejects 0.2 of "
+                   "hierarchical bootstrap, whose seed variance over 2 seeds is half the right one: it rejects 0.17 of "
                    "the time here (BENCHMARKS.md, 'Calibration of the leaderboard's claims'). Remove this marker when "
                    "the seed-level frontier lands")
 def test_the_frontier_p_holds_its_level_at_two_seeds_and_a_4_point_seed_sd():
