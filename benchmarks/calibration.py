@@ -20,8 +20,9 @@ The simulation (one track):
 - methods: naive_sft (the reference), twin (identical truth) and better (forgets `difference` less at every
   configuration); each with 1 or 4 configurations along a known curve: configuration k gains FRACTIONS[k] x
   `top_gain` and its preserved Δ is curve(fraction) (0 is the default, the track's budget).
-The truth of a frontier claim is the leaderboard's own definition (frontier.value_at, frontier.mean_over) on the
-true points, at g* = L x the reference's largest true gain. Every read of the leaderboard's outputs is in one
+The truth of a frontier claim is the leaderboard's own definition (frontier.staircase, frontier.mean_over) on the
+true points, at g* = L x the population's headroom (1 - the base model's expected target score). Every read of
+the leaderboard's outputs is in one
 function, `claims`: when its objects change, that is the function to adapt.
 """
 
@@ -65,7 +66,7 @@ class Scenario:
     configs: int                    # configurations per method: the first `configs` of FRACTIONS
     seed_sd: float                  # between-seed SD of the target gain and of the preserved Δ (fraction)
     difference: float = 0.03        # `better` forgets this much less than the reference, at every configuration
-    top_gain: float = 0.30          # the default configuration's true target gain
+    top_gain: float = 0.72          # the default configuration's true target gain (of a headroom of 0.9)
     transfer: float = 0.02          # preserved items the base got wrong and a tuned model gets right (fraction)
     target_forgetting: float = 0.01  # target items the base got right and a tuned model gets wrong
     seed_correlation: float = -0.5  # between a seed's gain shift and its preserved-Δ shift
@@ -101,7 +102,7 @@ def beta_of(scenario: Scenario, task: str) -> tuple[float, float]:
     """The Beta distribution of a task's base success probabilities: a hard target, preserved tasks of mixed
     difficulty."""
     if task == scenario.target:
-        return (2.0, 5.0)
+        return (1.0, 9.0)          # mostly unknown to the base model (mean 0.1): the levels of its headroom are reached
     shapes = ((4.0, 2.0), (3.0, 3.0), (5.0, 3.0), (2.0, 2.0))
     return shapes[scenario.preserved.index(task) % len(shapes)]
 
@@ -112,7 +113,7 @@ class Truth:
     gain: dict[tuple[str, int], float]          # (method, configuration) -> target gain
     preserved: dict[tuple[str, int], float]     # -> every suite's Δ, hence their average
     points: dict[str, list[tuple[float, float]]]  # method -> its configurations' true (gain, Δ)
-    matched_gain: dict[float, float]            # level -> L x the reference's largest true gain
+    matched_gain: dict[float, float]            # level -> L x the population's target headroom
     matched: dict[tuple[str, float | str], float]   # (method, level or AREA) -> the true frontier's value
 
     def difference(self, method: str, config: int) -> float:
@@ -132,11 +133,12 @@ def truth(scenario: Scenario) -> Truth:
             gain[method, k] = FRACTIONS[k] * scenario.top_gain
             preserved[method, k] = curve(FRACTIONS[k]) + shift
         points[method] = [(gain[method, k], preserved[method, k]) for k in range(scenario.configs)]
-    top = max(g for (m, _), g in gain.items() if m == REFERENCE)
-    matched_gain = {lv: lv * top for lv in LEVELS}
+    a, b = beta_of(scenario, scenario.target)
+    headroom = 1 - a / (a + b)                   # the population's: 1 - the base model's expected target score
+    matched_gain = {lv: lv * headroom for lv in LEVELS}
     matched = {}
     for method, pts in points.items():
-        matched |= {(method, lv): frontier.value_at(pts, g) for lv, g in matched_gain.items()}
+        matched |= {(method, lv): frontier.staircase(pts, g) for lv, g in matched_gain.items()}
         matched[method, AREA] = frontier.mean_over(pts, max(matched_gain.values()))
     return Truth(gain, preserved, points, matched_gain, matched)
 
@@ -312,8 +314,8 @@ def claims(track: Track) -> Claims:
     for f in frs:
         for key, m in [*f.matched.items(), (AREA, f.area)]:
             value = interval(m) if m is not None and m.is_reached else None
-            # no difference interval and no adjusted p at matched gain yet: the bootstrap p only
-            vs = None if value is None or f.method == track.baseline else Comparison(None, m.p, None)
+            # no difference interval at matched gain: its bootstrap p, and Holm's over methods and levels
+            vs = None if value is None or f.method == track.baseline else Comparison(None, m.p, m.p_holm)
             matched[f.method, key] = MatchedClaims(value, vs)
     return Claims(rows, matched, dict(info["gains"]))
 
@@ -341,7 +343,7 @@ def measure(track: Track, known: Truth) -> dict[str, list[bool]]:
         if m.value is not None:
             out[f"coverage: {name}"].append(covers(m.value, known.matched[method, key]))
             if key != AREA:       # the truth at the g* this track used: the interval's own target, g* held fixed
-                true = frontier.value_at(known.points[method], c.matched_gain[key])
+                true = frontier.staircase(known.points[method], c.matched_gain[key])
                 if not math.isnan(true):
                     out[f"coverage: {name}, at the track's g*"].append(covers(m.value, true))
         if method != REFERENCE:
