@@ -9,7 +9,7 @@ import pytest
 from conftest import needs_smollm2, smollm2_gguf
 from forgetbench.core.errors import UserError
 from forgetbench.toolbox import models
-from forgetbench.toolbox.encoding import encode_prompt
+from forgetbench.toolbox.encoding import encode_pair, encode_prompt, encode_text
 from forgetbench.toolbox.model_sources import bos_convention, resolve_model
 
 BYTE_VOCAB = {"<|endoftext|>": 0, "<|im_start|>": 1, "a": 2, "b": 3, "ab": 4, "Ġ": 5, "Ġa": 6}
@@ -124,3 +124,35 @@ def test_a_tokenizer_without_a_bos_token_never_gets_one(tiny_model):
     assert models.tokenizer_bos(tok) == (False, "the tokenizer has no BOS token")
     with pytest.raises(UserError, match="cannot be made to prepend"):
         models.follow_bos(tok, True)
+
+
+# ------------------------------------------------------------------------------- every path follows the model
+@pytest.fixture()
+def built_hflms(monkeypatch):
+    """Every HFLM forgetbench's evaluation builds, kept for the test to question."""
+    from lm_eval.models.huggingface import HFLM
+    built, init = [], HFLM.__init__
+
+    def keep(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        built.append(self)
+    monkeypatch.setattr(HFLM, "__init__", keep)
+    return built
+
+
+@pytest.mark.parametrize("which", ["tiny", "with_bos"])
+def test_training_kl_prompts_and_lm_evals_inputs_agree_with_the_model(which, tiny_model, bos_model, built_hflms):
+    from forgetbench.core.settings import EvalSettings
+    from forgetbench.runner.evaluation import run_lm_eval
+    from forgetbench.task import resolve, suites
+    h = resolve_model(str(tiny_model if which == "tiny" else bos_model))
+    tok, bos = h.tokenizer, h.tokenizer.bos_token_id
+    suite = suites.get("micro-zeroshot")
+    run_lm_eval(h.model, tok, resolve([(suite.tasks[0], suite.include_path)], None)[0], EvalSettings(limit=2))
+    (lm,) = built_hflms
+    firsts = {"prompt (training, KL)": encode_prompt(tok, "ab a")[0],
+              "pair (training)": encode_pair(tok, "ab", "a")["input_ids"][0],
+              "document (replay)": encode_text(tok, "ab a")["input_ids"][0],
+              "lm-eval context": lm.tok_encode("ab a")[0]}
+    assert {k: v == bos for k, v in firsts.items()} == dict.fromkeys(firsts, h.adds_bos)
+    assert lm.add_bos_token is h.adds_bos is (which == "with_bos")
