@@ -126,6 +126,16 @@ def test_a_tokenizer_without_a_bos_token_never_gets_one(tiny_model):
         models.follow_bos(tok, True)
 
 
+# ------------------------------------------------------------------------------------------------ the spec
+def test_the_spec_records_a_model_without_bos_and_keeps_the_id_of_one_with(tiny_model, bos_model):
+    from forgetbench.runner.stages import RunRequest, plan_run
+    plain = plan_run(RunRequest(method="naive_sft", model=str(tiny_model), target="micro-cipher")).specs[0]
+    with_bos = plan_run(RunRequest(method="naive_sft", model=str(bos_model), target="micro-cipher")).specs[0]
+    micro = plan_run(RunRequest(method="naive_sft", model="micro", target="micro-cipher")).specs[0]
+    assert plain.placement == {"device": "cpu", "dtype": "float32", "bos": False}
+    assert with_bos.placement == micro.placement == {"device": "cpu", "dtype": "float32"}
+
+
 # ------------------------------------------------------------------------------- every path follows the model
 @pytest.fixture()
 def built_hflms(monkeypatch):
