@@ -64,7 +64,7 @@ def bos_model(tiny_model, tmp_path_factory):
 
 # ------------------------------------------------------------------------------------------- the derivation
 def test_the_micro_model_prepends_its_bos_as_its_tokenizer_json_says(micro_base):
-    reason = "the tokenizer prepends BOS '<bos>' (its tokenizer.json's post-processor)"
+    reason = "the tokenizer prepends BOS '<bos>' (its post-processor)"
     assert bos_convention("micro") == (True, reason)                     # planned: from its files alone
     assert (micro_base.adds_bos, micro_base.adds_bos_reason) == (True, reason)
     bos = micro_base.tokenizer.bos_token_id
@@ -89,9 +89,9 @@ def test_a_tokenizer_config_decides_where_there_is_no_tokenizer_json(flag, tmp_p
 
 def test_a_tokenizer_json_post_processor_decides(tiny_model, bos_model):
     assert bos_convention(str(tiny_model)) == (
-        False, "the tokenizer adds no BOS '<|im_start|>' (its tokenizer.json's post-processor)")
+        False, "the tokenizer adds no BOS '<|im_start|>' (its post-processor)")
     assert bos_convention(str(bos_model)) == (
-        True, "the tokenizer prepends BOS '<|im_start|>' (its tokenizer.json's post-processor)")
+        True, "the tokenizer prepends BOS '<|im_start|>' (its post-processor)")
     assert (resolve_model(str(bos_model)).adds_bos, resolve_model(str(tiny_model)).adds_bos) == (True, False)
 
 
@@ -113,8 +113,26 @@ def test_a_ggufs_flag_wins_over_its_tokenizer_files_and_the_tokenizer_is_made_to
     assert not models.tokenizer_adds_bos(tok)
     # no flag in the file: its tokenizer decides
     assert models.bos_convention(load, gguf_header(tmp_path / "b.gguf")) == (
-        False, "the tokenizer adds no BOS '<|im_start|>' (its tokenizer.json's post-processor)")
+        False, "the tokenizer adds no BOS '<|im_start|>' (its post-processor)")
     assert loaded == [1]
+
+
+def test_a_rewritten_gguf_is_read_again(tmp_path):
+    import os
+    path = gguf_header(tmp_path / "m.gguf", True)
+    assert models.gguf_bos(path)[0] is True
+    gguf_header(path, False)
+    os.utime(path, ns=(1, 1))               # a new modification time even where the clock did not move on
+    assert models.gguf_bos(path)[0] is False
+
+
+def test_a_registered_model_that_does_not_say_where_its_files_are_is_refused(monkeypatch, micro_base):
+    from dataclasses import replace
+
+    from forgetbench.toolbox.model_sources import sources
+    monkeypatch.setitem(sources._entries, "micro", replace(sources.get("micro"), files=None))
+    with pytest.raises(UserError, match="'micro' does not say where its files are"):
+        bos_convention("micro")
 
 
 def test_a_tokenizer_without_a_bos_token_never_gets_one(tiny_model):

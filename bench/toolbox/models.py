@@ -112,7 +112,7 @@ def tokenizer_bos(tokenizer) -> tuple[bool, str]:
     adds = tokenizer_adds_bos(tokenizer)
     said = tokenizer.init_kwargs.get("add_bos_token")   # kept only without a tokenizer.json (transformers drops it)
     where = (f"its tokenizer config's add_bos_token = {str(said).lower()}" if said is not None and bool(said) == adds
-             else "its tokenizer.json's post-processor")
+             else "its post-processor")
     return adds, f"the tokenizer {'prepends' if adds else 'adds no'} BOS {tokenizer.bos_token!r} ({where})"
 
 
@@ -137,7 +137,8 @@ def bos_convention(load_tokenizer: Callable[[], object], gguf: Path | None = Non
     """Whether the model's inputs begin with a BOS token, and what says so: a GGUF's own flag where the model is
     one and has it, else its tokenizer's files (`load_tokenizer()` gives that tokenizer, called only when needed).
     One rule for loading a model (its handle) and for planning a run without loading one (model_sources)."""
-    return (gguf_bos(gguf) if gguf is not None else None) or tokenizer_bos(load_tokenizer())
+    stated = gguf_bos(gguf) if gguf is not None else None
+    return stated if stated is not None else tokenizer_bos(load_tokenizer())
 
 
 def follow_bos(tokenizer, adds: bool) -> None:
@@ -249,6 +250,7 @@ def load_gguf(path: Path, placement: Placement = Placement(), start: str | None 
     handle = load_cached(folder, lambda tmp: _dequantise(path, tmp), name=name or str(path), placement=placement,
                          start=start)
     handle.fingerprint = digest   # the GGUF's content, not the cache's re-serialisation
+    # the cached folder's tokenizer gave the handle its own convention; the GGUF's flag, where it has one, decides
     handle.adds_bos, handle.adds_bos_reason = bos_convention(lambda: handle.tokenizer, gguf=path)
     follow_bos(handle.tokenizer, handle.adds_bos)
     return handle
