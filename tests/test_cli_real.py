@@ -124,6 +124,7 @@ def test_smollm2_preset_end_to_end_small(tmp_path):
     assert r.returncode == 0, r.stderr
     rec = json.loads(r.stdout)
     assert rec["spec"]["model"] == "smollm2-135m" and rec["provenance"]["start_token"]["id"] == 0
+    assert rec["spec"]["placement"]["bos"] is False                     # its GGUF's add_bos_token = false
     assert set(rec["suites"]) == {"zeroshot", "lambada", "reasoning"}
     assert set(rec["suites"]["zeroshot"]["missing"]) == {"fb_hellaswag", "fb_sciq"}
     assert rec["suites"]["lambada"]["n"] == 1 and rec["suites"]["zeroshot"]["n"] == 6

@@ -23,6 +23,7 @@ from forgetbench.records.aggregate import sections
 from forgetbench.runner.reasoning import evaluate_generation
 from forgetbench.task import Resolved
 from forgetbench.toolbox import verify
+from forgetbench.toolbox.models import tokenizer_adds_bos
 
 if TYPE_CHECKING:
     from forgetbench.runner.evaluation_plan import EvalPlan
@@ -39,7 +40,13 @@ def run_lm_eval(model, tokenizer, tasks: list[Resolved],
     part of lm-eval's own output (simple_evaluate's results, configs, samples) that is that task's.
 
     A task may be an lm-eval group (MMLU on the hub: 57 subject tasks under 4 subgroups): its items are its
-    leaf tasks' items in leaf-name order, numbered consecutively, and --limit draws from all of them at once."""
+    leaf tasks' items in leaf-name order, numbered consecutively, and --limit draws from all of them at once.
+
+    Inputs begin with a BOS token exactly when the model's own convention says (ModelHandle.adds_bos, which the
+    tokenizer is made to follow when the model loads), as training examples and KL's prompts do: HFLM passes its
+    add_bos_token on as the tokenizer's add_special_tokens, so True would add nothing where the tokenizer adds no
+    BOS (SmolLM2) yet reads as if it did, and lm-eval loading the same tokenizer by path with add_bos_token=True
+    would prepend one (transformers rebuilds its post-processor)."""
     _quiet()
     import lm_eval
     from lm_eval.models.huggingface import HFLM
@@ -61,7 +68,7 @@ def run_lm_eval(model, tokenizer, tasks: list[Resolved],
     samples = {leaf: idx for leaf, idx in chosen.items() if idx is not None} or None   # absent: every item
     with contextlib.redirect_stdout(sys.stderr):   # lm-eval prints (e.g. the auto batch size) to stdout
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size,
-                  device=str(next(model.parameters()).device), add_bos_token=True)
+                  device=str(next(model.parameters()).device), add_bos_token=tokenizer_adds_bos(tokenizer))
         run = [task for r in tasks for leaf, (task, _) in leaves[r.name].items() if leaf in chosen]
         res = lm_eval.simple_evaluate(model=lm, tasks=run, task_manager=tm, samples=samples,
                                       num_fewshot=settings.num_fewshot, log_samples=True, bootstrap_iters=0,

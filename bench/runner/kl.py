@@ -14,6 +14,10 @@ float32 log-softmax, on the sampled tokens only. Per sequence:
 Both are also reported per token (total over sequences / total scored tokens, delta-method SE).
 Scored positions are the generated tokens up to and including the first EOS (or document separator, where the
 start token is one: forgetbench.toolbox.models.ModelHandle.document_ends).
+
+The target's prompts are encoded as training encodes them (toolbox.encoding.encode_prompt), so they begin with a BOS
+token exactly when the model's convention says (ModelHandle.adds_bos); a context-free sample is conditioned on the
+start token alone, which is the BOS where the model has one and otherwise its document separator or EOS.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ class RunSpec:
     eval: dict
     kl: dict
     data: str                       # hash of the training data and every evaluated task's files
-    placement: dict                 # device and dtype
+    placement: dict                 # device and dtype; model_args when given; bos: False where the model's
+                                    # inputs begin with no BOS token (models.bos_convention), absent: they do
     # Not here: where an --include-path folder lives (its tasks' content is in `data`; the folder is in the record's
     # provenance), so that moving one's task YAMLs changes no run id.
 

@@ -30,7 +30,7 @@ from forgetbench.runner.record import Measured, build_record, load_record, prove
 from forgetbench.runner.request import RunRequest, RunSpec
 from forgetbench.task import Target
 from forgetbench.toolbox.device import rank, world_size
-from forgetbench.toolbox.model_sources import locate, resolve_model
+from forgetbench.toolbox.model_sources import bos_convention, locate, resolve_model
 
 if TYPE_CHECKING:
     from forgetbench.method import Context
@@ -89,6 +89,7 @@ def plan_run(request: RunRequest) -> RunPlan:
         raise FieldError("train_file", "no such file.", value=request.train_file)
     pairs = tgt.train_pairs(request.data_dir, request.train_file)   # fails early, with a clear message, when absent
     device, dtype = request.placement.resolved()
+    adds_bos, _ = bos_convention(request.model, request.placement)
     variants = method.variants()
     specs = [RunSpec(method=methods.canonical(request.method), model=request.model, target=tgt.name,
                      suites=tuple(s.name for s in suite_list), seed=request.seed, params=v.params(),
@@ -97,7 +98,10 @@ def plan_run(request: RunRequest) -> RunPlan:
                      placement={"device": device.split(":")[0], "dtype": dtype,
                                 # only when given, so that every earlier run keeps its id
                                 **({"model_args": dict(request.placement.model_args)}
-                                   if request.placement.model_args else {})})
+                                   if request.placement.model_args else {}),
+                                # only when the model's inputs get no BOS: a run whose model prepends one (micro)
+                                # keeps its id, from when forgetbench passed lm-eval add_bos_token=True for all
+                                **({} if adds_bos else {"bos": False})})
              for v in variants]
     return RunPlan(request=request, method=method, variants=variants, target=tgt, eval_plan=evals, budget=budget,
                    pairs=pairs, specs=specs, dirs=[Path(request.out) / s.run_id for s in specs], code=versions())

@@ -1,4 +1,9 @@
-"""Training examples: token ids plus labels (-100 where no loss is taken), and the batch collator."""
+"""Training examples: token ids plus labels (-100 where no loss is taken), and the batch collator.
+
+A plain prompt or document begins with the model's BOS token exactly when the model's own convention says
+(ModelHandle.adds_bos): encoded with its special tokens, through the tokenizer the model loaded with, which
+forgetbench.toolbox.models.follow_bos makes prepend one then and only then. A rendered chat template holds its own
+special tokens, so it gets none added (as transformers' apply_chat_template encodes it)."""
 
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ def prompt_text(tokenizer, prompt: str, chat: bool) -> str:
 
 
 def encode_prompt(tokenizer, prompt: str, chat: bool = False) -> list[int]:
-    # a rendered chat template already holds its special tokens; a plain prompt gets the tokenizer's own
+    # a rendered chat template already holds its special tokens; a plain prompt gets the tokenizer's own (its BOS
+    # where the model's convention has one)
     text = prompt_text(tokenizer, prompt, chat)
     return tokenizer(text, add_special_tokens=not uses_chat(tokenizer, chat))["input_ids"]
 

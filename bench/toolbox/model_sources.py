@@ -152,17 +152,51 @@ def _load(name: str, placement: Placement) -> ModelHandle:
     return load_hub(what, placement, what)
 
 
+def bos_convention(name: str, placement: Placement | None = None) -> tuple[bool, str]:
+    """Whether the named model's inputs begin with a BOS token, and what says so, from its metadata alone (a GGUF's
+    header, else its tokenizer files; no weights are read): the rule its load applies
+    (forgetbench.toolbox.models.bos_convention), for a run's spec before anything loads."""
+    from forgetbench.toolbox import models
+    from forgetbench.toolbox.device import Placement
+
+    placement = placement or Placement()
+    where = _files(name)
+    path = Path(where)
+    if path.suffix == ".gguf":
+        return models.bos_convention(lambda: models._gguf_tokenizer(path), gguf=path)
+    return models.bos_convention(lambda: _tokenizer(name, where, placement))
+
+
+def _files(name: str) -> Path | str:
+    """Where the named model's files are: a .gguf file, a folder, or a hub id."""
+    kind, where = locate(name)
+    if kind != "source":
+        return where
+    if where.files is None:
+        raise UserError(f"Model {name!r} does not say where its files are (its ModelSource has no `files`), so its "
+                        "architecture and its tokenizer are unknown before it loads.")
+    return where.files()
+
+
+def _tokenizer(name: str, where: Path | str, placement: Placement):
+    """A model folder's or hub id's tokenizer, as its load reads it (hub ids: at the revision --model-args names)."""
+    from transformers import AutoTokenizer
+    revision = {} if isinstance(where, Path) else {"revision": placement.pretrained_kwargs().get("revision")}
+    try:
+        return AutoTokenizer.from_pretrained(str(where), trust_remote_code=placement.trust_remote_code, **revision)
+    except (OSError, ValueError, KeyError) as e:
+        raise UserError(f"Could not read the tokenizer of model {name!r} ({where}): {e}"
+                        + (" (the Hugging Face hub is off: HF_HUB_OFFLINE=0 goes online)" if offline() else "")
+                        ) from None
+
+
 def skeleton(name: str, trust_remote_code: bool = False):
     """The named model's architecture (parameter names and shapes) on torch's meta device: no weights are read,
     only its config (a folder's config.json, a GGUF's metadata, or the hub's config)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    kind, where = locate(name)
-    if kind == "source":
-        if where.files is None:
-            raise UserError(f"Model {name!r} does not say where its files are, so its architecture is unknown.")
-        where = where.files()
+    where = _files(name)
     path = Path(where)
     try:
         if path.suffix == ".gguf":

@@ -5,11 +5,17 @@ GGUF files are dequantised on load (transformers' `gguf_file` support) and the d
 cached as safetensors, keyed by the file's content hash, so later runs load in seconds. A model folder in the
 cache (`load_cached`) is sealed with the content hash of its files when built and rebuilt if they no longer
 have it, so damaged cached weights never reach a run.
+
+Whether the model's inputs begin with a BOS token is the model's own convention, read from its metadata when it
+loads (`bos_convention`: a GGUF's `tokenizer.ggml.add_bos_token`, else what its tokenizer files say), kept on the
+handle (`adds_bos`, `adds_bos_reason`), and made what its tokenizer does (`follow_bos`): training examples, KL's
+prompts and lm-eval's inputs (add_bos_token) all encode through that tokenizer, so they all agree with it.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import shutil
 from collections.abc import Callable
@@ -34,6 +40,8 @@ class ModelHandle:
     fingerprint: str               # content hash of weights + tokenizer files
     start_token_id: int            # context-free sampling starts here
     start_token_reason: str
+    adds_bos: bool                 # the model's inputs begin with its BOS token (bos_convention); its tokenizer
+    adds_bos_reason: str           # prepends one exactly then (follow_bos)
     device: str = "cpu"
     dtype: str = "float32"
     # Fresh documents from the model's pretraining distribution, where its source knows them: (n, seed) -> texts.
@@ -85,6 +93,65 @@ def start_token(tokenizer, override: str | None = None) -> tuple[int, str]:
                     "has no start token.")
 
 
+def tokenizer_adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts its BOS first when it encodes a text with its special tokens: what it does (its
+    post-processor; a tokenizer built from vocabulary files, its add_bos_token), not what an attribute claims (in
+    transformers 5 a tokenizer.json's post-processor decides, and `add_bos_token` may say False beside one that
+    prepends a BOS, as the micro model's does)."""
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return False
+    ids = tokenizer("a")["input_ids"]
+    return ids[:1] == [bos] and tokenizer("a", add_special_tokens=False)["input_ids"][:1] != [bos]
+
+
+def tokenizer_bos(tokenizer) -> tuple[bool, str]:
+    """The BOS convention a tokenizer's own files state, with what states it."""
+    if tokenizer.bos_token_id is None:
+        return False, "the tokenizer has no BOS token"
+    adds = tokenizer_adds_bos(tokenizer)
+    said = tokenizer.init_kwargs.get("add_bos_token")   # kept only without a tokenizer.json (transformers drops it)
+    where = (f"its tokenizer config's add_bos_token = {str(said).lower()}" if said is not None and bool(said) == adds
+             else "its post-processor")
+    return adds, f"the tokenizer {'prepends' if adds else 'adds no'} BOS {tokenizer.bos_token!r} ({where})"
+
+
+def gguf_bos(path: Path) -> tuple[bool, str] | None:
+    """The BOS convention a GGUF file states (`tokenizer.ggml.add_bos_token`, what llama.cpp follows), or None
+    where it has no such key."""
+    stat = Path(path).stat()
+    flag = _gguf_flag(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, "tokenizer.ggml.add_bos_token")
+    return None if flag is None else (flag, f"the GGUF's tokenizer.ggml.add_bos_token = {str(flag).lower()}")
+
+
+@functools.lru_cache(maxsize=16)
+def _gguf_flag(path: str, size: int, mtime_ns: int, key: str) -> bool | None:
+    """A boolean metadata key of a GGUF file (reading its header takes seconds: cached per file; its size and
+    modification time are in the key, so that a changed file is read again)."""
+    from gguf import GGUFReader
+    field = GGUFReader(path).fields.get(key)
+    return None if field is None else bool(field.parts[field.data[0]][0])
+
+
+def bos_convention(load_tokenizer: Callable[[], object], gguf: Path | None = None) -> tuple[bool, str]:
+    """Whether the model's inputs begin with a BOS token, and what says so: a GGUF's own flag where the model is
+    one and has it, else its tokenizer's files (`load_tokenizer()` gives that tokenizer, called only when needed).
+    One rule for loading a model (its handle) and for planning a run without loading one (model_sources)."""
+    stated = gguf_bos(gguf) if gguf is not None else None
+    return stated if stated is not None else tokenizer_bos(load_tokenizer())
+
+
+def follow_bos(tokenizer, adds: bool) -> None:
+    """Make the tokenizer prepend its BOS exactly when `adds` says, so that everything encoded with it follows the
+    model's convention (a GGUF's flag can differ from the tokenizer files beside it)."""
+    if tokenizer_adds_bos(tokenizer) == adds:
+        return
+    tokenizer.add_bos_token = adds          # its setter rebuilds a tokenizer.json's post-processor
+    if tokenizer_adds_bos(tokenizer) != adds:
+        raise UserError(f"The model's tokenizer cannot be made to {'prepend' if adds else 'leave out'} its BOS "
+                        f"token {tokenizer.bos_token!r}, as the model's metadata says it should.")
+
+
 def _finish(name: str, model, tokenizer, files: list[Path], root: Path | None, placement: Placement,
             start: str | None) -> ModelHandle:
     if tokenizer.pad_token_id is None:
@@ -92,7 +159,9 @@ def _finish(name: str, model, tokenizer, files: list[Path], root: Path | None, p
     device, dtype = placement.resolved()
     model.to(device=device, dtype=getattr(torch, dtype)).eval()
     sid, why = start_token(tokenizer, start)
-    return ModelHandle(name, model, tokenizer, hash_files(files, root), sid, why, device=device, dtype=dtype)
+    adds, reason = bos_convention(lambda: tokenizer)
+    return ModelHandle(name, model, tokenizer, hash_files(files, root), sid, why, adds, reason, device=device,
+                       dtype=dtype)
 
 
 def model_files(path: Path) -> list[Path]:
@@ -181,6 +250,9 @@ def load_gguf(path: Path, placement: Placement = Placement(), start: str | None 
     handle = load_cached(folder, lambda tmp: _dequantise(path, tmp), name=name or str(path), placement=placement,
                          start=start)
     handle.fingerprint = digest   # the GGUF's content, not the cache's re-serialisation
+    # the cached folder's tokenizer gave the handle its own convention; the GGUF's flag, where it has one, decides
+    handle.adds_bos, handle.adds_bos_reason = bos_convention(lambda: handle.tokenizer, gguf=path)
+    follow_bos(handle.tokenizer, handle.adds_bos)
     return handle
 
 
