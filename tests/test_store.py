@@ -54,3 +54,15 @@ def test_two_runs_racing_on_a_fresh_cache_agree(tmp_path):
     # context-free training data, KL samples, KL samples on the target's prompts
     assert len(list((cache / "samples").glob("*.json"))) == 3
     assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_run_records_the_commit_of_the_checkout_it_ran_from():
+    """The package's files moved one folder deeper (forgetbench.core.environment): the commit is still found."""
+    from forgetbench.core import environment
+    root = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if not head:
+        pytest.skip("not a git checkout")
+    environment.project_commit.cache_clear()
+    assert environment.project_commit().removesuffix("-dirty") == head
+    assert environment._git_commit(root / "bench") is None          # not a checkout's top folder

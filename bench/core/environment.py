@@ -10,13 +10,31 @@ from pathlib import Path
 
 @lru_cache(maxsize=1)
 def project_commit() -> str | None:
-    """The git commit of the forgetbench source that ran (with "-dirty" for uncommitted changes), or None
-    outside a git checkout (an installed wheel)."""
-    root = Path(__file__).resolve().parents[1]
+    """The git commit of the forgetbench source that ran (with "-dirty" for uncommitted changes): the checkout
+    this file is in (an editable install), else the folder a non-editable install was made from, as pip records
+    it (direct_url.json: a sweep's worktree, fixed at one commit); None for a wheel from elsewhere."""
+    here = Path(__file__).resolve().parents[2]            # bench/core/environment.py -> the repository
+    return _git_commit(here) or _git_commit(_installed_from())
+
+
+def _installed_from() -> Path | None:
+    import json
+    from importlib.metadata import PackageNotFoundError, distribution
+    try:
+        url = json.loads(distribution("forgetbench").read_text("direct_url.json") or "{}").get("url", "")
+    except (PackageNotFoundError, ValueError):
+        return None
+    return Path(url.removeprefix("file://")) if url.startswith("file://") else None
+
+
+def _git_commit(root: Path | None) -> str | None:
+    """The commit of the git checkout whose top folder is `root`, "-dirty" when tracked files differ from it."""
+    if root is None:
+        return None
     try:
         top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True,
                              text=True, check=True).stdout.split()
-        if Path(top[0]).resolve() != root:
+        if Path(top[0]).resolve() != root.resolve():
             return None
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, check=True).stdout.strip()
