@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from forgetbench.core.errors import UserError
+from forgetbench.core.store import atomic_write_bytes
 
 FORMAT = "forgetbench-runs-archive-1"
 SUFFIX = "-runs.tar.xz"
@@ -49,7 +50,6 @@ def write_archive(folders: list[Path], path: Path, *, runs_folder: str) -> Path:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(members[name]), 0, 0o644   # no time or owner: reproducible
             tar.addfile(info, io.BytesIO(members[name]))
-    from forgetbench.core.store import atomic_write_bytes
     atomic_write_bytes(Path(path), lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME))
     return Path(path)
 

@@ -90,11 +90,13 @@ def _kind_name(kind) -> str:
 
 
 def checked(options: tuple[Option, ...], given: dict, *, where: str, command: str) -> dict:
-    """The given fields, each checked and typed; an unknown field is a UserError naming `where` (a config file, an
-    API call) with the closest field's name."""
+    """The given fields (None: not given, left out), each checked and typed; an unknown field is a UserError
+    naming `where` (a config file, an API call) with the closest field's name."""
     known = {o.name: o for o in options}
     out = {}
     for key, value in given.items():
+        if value is None:
+            continue
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1)
             raise UserError(f"{where}: {key!r} is not a field of `{command}`" + (

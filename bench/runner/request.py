@@ -178,7 +178,7 @@ KL = (
 # ------------------------------------------------------------------------------------------------ assembly
 def run_values(given: dict, *, where: str) -> dict:
     """`bench run`'s fields: the given ones checked, under a config file's (`config`) where one is named."""
-    values = checked(RUN, {k: v for k, v in given.items() if v is not None}, where=where, command="bench run")
+    values = checked(RUN, given, where=where, command="bench run")
     if values.get("config") is None:
         return require(RUN, values)
     from_file, _ = read_config(values["config"], options=RUN, command="bench run")
@@ -213,8 +213,7 @@ def run_request(values: dict, *, template: bool = False) -> RunRequest:
 def eval_request(given: dict, *, where: str) -> EvalRequest:
     """`bench eval`'s request: the checkpoint, its base, the track's target, suites and settings; with `out`, the
     companions a leaderboard row needs (a name of its own, a base, a target), all checked before any work."""
-    values = require(EVAL, checked(EVAL, {k: v for k, v in given.items() if v is not None}, where=where,
-                                   command="bench eval"))
+    values = require(EVAL, checked(EVAL, given, where=where, command="bench eval"))
     preset = _preset(values)
     ev, kl = settings(values, preset)
     suites = values.get("suite") or (tuple(preset.suites) if preset else None)
@@ -231,8 +230,7 @@ def eval_request(given: dict, *, where: str) -> EvalRequest:
 
 
 def kl_request(given: dict, *, where: str) -> KLRequest:
-    values = require(KL, checked(KL, {k: v for k, v in given.items() if v is not None}, where=where,
-                                 command="bench kl"))
+    values = require(KL, checked(KL, given, where=where, command="bench kl"))
     settings = KLSettings(values.get("samples", 256), values.get("max_new_tokens", 48), values.get("seed", KL_SEED))
     return KLRequest(base=values["base"], model=values["model"], settings=settings, placement=placement(values))
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from forgetbench.core.errors import FieldError, UserError
+from forgetbench.core.errors import FieldError
 from forgetbench.core.options import CSV, LIST, PAIRS, Option, checked, merged, read_config
-from forgetbench.core.settings import MAX_SEED, coerce
+from forgetbench.core.settings import MAX_SEED, parse_as
 from forgetbench.core.store import writable_folder
 from forgetbench.runner.request import EVALUATION, TRACKERS, RunRequest, model_options, run_request
 from forgetbench.sweeper.design import SweepConfig, SweepRun, Tally, drive, expand
@@ -60,7 +60,7 @@ class SweepRequest:
 
 def sweep_request(given: dict, *, where: str) -> SweepRequest:
     """The sweep the fields describe (a sweep file's fields under the ones given), checked before any run."""
-    values = checked(SWEEP, {k: v for k, v in given.items() if v is not None}, where=where, command="bench sweep")
+    values = checked(SWEEP, given, where=where, command="bench sweep")
     extra = {}
     if values.get("config") is not None:
         in_files = tuple(o for o in SWEEP if o.name not in NOT_IN_FILES)
@@ -81,16 +81,14 @@ def sweep_request(given: dict, *, where: str) -> SweepRequest:
 
 
 def seed_list(values: tuple[str, ...]) -> tuple[int, ...]:
-    seeds = []
-    for v in values:
-        try:
-            seeds.append(coerce(str(v), int, "--seeds"))
-        except UserError:
-            seeds.append(-1)
+    try:
+        seeds = tuple(parse_as(str(v), int) for v in values)
+    except ValueError:
+        seeds = ()
     if not seeds or any(not 0 <= s <= MAX_SEED for s in seeds):
         raise FieldError("seeds", f"takes comma-separated seeds, whole numbers from 0 to {MAX_SEED}, e.g. 0,1,2; got "
                          f"{','.join(map(str, values))!r}.")
-    return tuple(seeds)
+    return seeds
 
 
 def executor_choice(values: dict) -> ExecutorChoice:
