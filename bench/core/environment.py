@@ -18,13 +18,15 @@ def project_commit() -> str | None:
 
 
 def _installed_from() -> Path | None:
+    """The folder pip installed the running copy from: its own dist-info beside it in site-packages (not whatever
+    `forgetbench` metadata comes first on sys.path: a build folder's egg-info in the working folder has none)."""
     import json
-    from importlib.metadata import PackageNotFoundError, distribution
-    try:
-        url = json.loads(distribution("forgetbench").read_text("direct_url.json") or "{}").get("url", "")
-    except (PackageNotFoundError, ValueError):
-        return None
-    return Path(url.removeprefix("file://")) if url.startswith("file://") else None
+    site = Path(__file__).resolve().parents[2]
+    for record in sorted(site.glob("forgetbench-*.dist-info/direct_url.json")):
+        url = json.loads(record.read_text()).get("url", "")
+        if url.startswith("file://"):
+            return Path(url.removeprefix("file://"))
+    return None
 
 
 def _git_commit(root: Path | None) -> str | None:
